@@ -1,0 +1,370 @@
+//! The command line: `taskmaster [OPTIONS] [CONFIG]` runs the supervisor,
+//! `taskmaster ctl ...` talks to one. Parses arguments, loads the config,
+//! prepares the process (limits, subreaper) and returns the exit status.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::config;
+use crate::error::Error;
+use crate::supervisor::{Options, Supervisor};
+
+pub use crate::shell::stdin::Stdin;
+
+/// The config file used when none is named.
+pub const DEFAULT_CONFIG: &str = "taskmaster.yaml";
+
+const USAGE: &str = "\
+usage: taskmaster [OPTIONS] [CONFIG]
+       taskmaster ctl [--socket PATH] [--config FILE] COMMAND [ARGS...]
+
+Supervises the tasks of CONFIG (default: ./taskmaster.yaml, written from a
+built-in example when missing).
+
+options:
+  --no-shell      do not read commands from stdin (implied as PID 1)
+  --socket PATH   control socket path
+  --check         validate CONFIG, list its processes, exit 0 (valid) or 2
+  -h, --help      show this help
+  -V, --version   show the version
+
+ctl sends one command (see 'help' in the shell) to a running supervisor;
+exit status 0 success, 1 command failed, 2 usage error, 3 no supervisor.";
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    Run {
+        config: Option<PathBuf>,
+        no_shell: bool,
+        socket: Option<PathBuf>,
+        check: bool,
+    },
+    Ctl {
+        socket: Option<PathBuf>,
+        config: Option<PathBuf>,
+        words: Vec<String>,
+    },
+    Help,
+    Version,
+}
+
+fn text(arg: OsString) -> Result<String, Error> {
+    arg.into_string().map_err(|a| {
+        Error::Usage(format!(
+            "argument is not valid UTF-8: {}",
+            a.to_string_lossy()
+        ))
+    })
+}
+
+/// Parses the arguments (without the program name).
+pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
+    let mut it = args.into_iter();
+    let mut first = true;
+    let mut config = None;
+    let mut no_shell = false;
+    let mut socket = None;
+    let mut check = false;
+    while let Some(arg) = it.next() {
+        let was_first = std::mem::replace(&mut first, false);
+        if was_first && arg == "ctl" {
+            return parse_ctl(it);
+        }
+        match arg.to_str() {
+            Some("-h" | "--help") => return Ok(Invocation::Help),
+            Some("-V" | "--version") => return Ok(Invocation::Version),
+            Some("--no-shell") => no_shell = true,
+            Some("--check") => check = true,
+            Some("--socket") => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| Error::Usage("--socket needs a PATH".into()))?;
+                socket = Some(PathBuf::from(v));
+            }
+            Some(s) if s.starts_with("--socket=") => {
+                socket = Some(PathBuf::from(&s["--socket=".len()..]))
+            }
+            Some(s) if s.starts_with('-') && s != "-" => {
+                return Err(Error::Usage(format!("unknown option '{s}'")));
+            }
+            _ => {
+                if config.is_some() {
+                    return Err(Error::Usage(format!(
+                        "unexpected argument '{}'",
+                        arg.to_string_lossy()
+                    )));
+                }
+                config = Some(PathBuf::from(arg));
+            }
+        }
+    }
+    Ok(Invocation::Run {
+        config,
+        no_shell,
+        socket,
+        check,
+    })
+}
+
+fn parse_ctl(mut it: impl Iterator<Item = OsString>) -> Result<Invocation, Error> {
+    let mut socket = None;
+    let mut config = None;
+    let mut words = Vec::new();
+    while let Some(arg) = it.next() {
+        let s = text(arg)?;
+        if words.is_empty() {
+            match s.as_str() {
+                "--socket" => {
+                    let v = it
+                        .next()
+                        .ok_or_else(|| Error::Usage("ctl: --socket needs a PATH".into()))?;
+                    socket = Some(PathBuf::from(v));
+                    continue;
+                }
+                "--config" => {
+                    let v = it
+                        .next()
+                        .ok_or_else(|| Error::Usage("ctl: --config needs a FILE".into()))?;
+                    config = Some(PathBuf::from(v));
+                    continue;
+                }
+                "-h" | "--help" => return Ok(Invocation::Help),
+                o if o.starts_with('-') => {
+                    return Err(Error::Usage(format!("ctl: unknown option '{o}'")));
+                }
+                _ => {}
+            }
+        }
+        words.push(s);
+    }
+    if words.is_empty() {
+        return Err(Error::Usage(
+            "ctl: missing COMMAND (try 'taskmaster ctl help')".into(),
+        ));
+    }
+    Ok(Invocation::Ctl {
+        socket,
+        config,
+        words,
+    })
+}
+
+/// Runs the whole program; returns the exit status.
+pub fn run(args: Vec<OsString>) -> u8 {
+    let inv = match parse(args) {
+        Ok(inv) => inv,
+        Err(e) => {
+            eprintln!("taskmaster: {e}\n(try 'taskmaster --help')");
+            return e.exit_code();
+        }
+    };
+    match inv {
+        Invocation::Help => {
+            println!("{USAGE}");
+            0
+        }
+        Invocation::Version => {
+            println!("taskmaster {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Invocation::Ctl {
+            socket,
+            config,
+            words,
+        } => ctl(socket, config, &words),
+        Invocation::Run {
+            config,
+            no_shell,
+            socket,
+            check,
+        } => match supervise(config, no_shell, socket, check) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("{}", prefixed(&e));
+                e.exit_code()
+            }
+        },
+    }
+}
+
+/// Error text with each line prefixed, except config errors that already
+/// name their file.
+fn prefixed(e: &Error) -> String {
+    match e {
+        Error::Config(m) => m.clone(),
+        other => format!("taskmaster: {other}"),
+    }
+}
+
+fn ctl(socket: Option<PathBuf>, config: Option<PathBuf>, words: &[String]) -> u8 {
+    if let Err(e) = crate::shell::command::parse(&words.join(" ")) {
+        eprintln!("taskmaster ctl: {e}");
+        return 2;
+    }
+    let from_config = match (&socket, config) {
+        (None, Some(path)) => match config::load(&path, nix::unistd::geteuid().is_root()) {
+            Ok(c) => c.socket,
+            Err(e) => {
+                eprintln!("{e}");
+                return 2;
+            }
+        },
+        _ => None,
+    };
+    let path = crate::control::resolve_path(socket.as_deref(), from_config.as_deref());
+    crate::control::client(&path, words)
+}
+
+fn load_or_create(path: Option<PathBuf>) -> Result<config::Config, Error> {
+    let root = nix::unistd::geteuid().is_root();
+    let path = match path {
+        Some(p) => {
+            if !p.exists() {
+                return Err(Error::Config(format!(
+                    "{}: no such config file",
+                    p.display()
+                )));
+            }
+            p
+        }
+        None => {
+            let p = PathBuf::from(DEFAULT_CONFIG);
+            if !p.exists() {
+                std::fs::write(&p, config::EXAMPLE).map_err(|e| {
+                    Error::Config(format!("{}: cannot write example config: {e}", p.display()))
+                })?;
+                eprintln!("taskmaster: wrote an example config to {}", p.display());
+            }
+            p
+        }
+    };
+    config::load(&path, root).map_err(|e| Error::Config(e.to_string()))
+}
+
+/// `--check`: one line per process.
+fn check_lines(c: &config::Config) -> Vec<String> {
+    let mut lines = Vec::new();
+    for task in c.tasks.values() {
+        for name in task.process_names() {
+            let note = if task.auto_launch {
+                ""
+            } else {
+                "  (autoLaunch: false)"
+            };
+            lines.push(format!("{name}: {}{note}", task.command));
+        }
+    }
+    lines
+}
+
+fn supervise(
+    config: Option<PathBuf>,
+    no_shell: bool,
+    socket: Option<PathBuf>,
+    check: bool,
+) -> Result<u8, Error> {
+    if check {
+        let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+        let c = config::load(&path, nix::unistd::geteuid().is_root())
+            .map_err(|e| Error::Config(e.to_string()))?;
+        for l in check_lines(&c) {
+            println!("{l}");
+        }
+        return Ok(0);
+    }
+    let c = load_or_create(config)?;
+    // Descriptors inherited from whoever started us must not reach the
+    // children either.
+    // SAFETY: plain syscall on a range of fds; nothing else runs yet.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    let pid1 = std::process::id() == 1;
+    let shell = !no_shell && !pid1;
+    if !pid1 {
+        // Orphans of our children come to us to be reaped.
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|e| Error::io("cannot become child subreaper", e))?;
+    }
+    let processes: usize = c.tasks.values().map(|t| t.instances as usize).sum();
+    for w in crate::limits::raise(processes) {
+        eprintln!("taskmaster: {w}");
+    }
+    // SAFETY: tzset only reads TZ and /etc/localtime; single-threaded.
+    unsafe extern "C" {
+        fn tzset();
+    }
+    // SAFETY: see above.
+    unsafe { tzset() };
+    let socket_forced =
+        socket.is_some() || std::env::var_os("TASKMASTER_SOCKET").is_some_and(|v| !v.is_empty());
+    let path = crate::control::resolve_path(socket.as_deref(), c.socket.as_deref());
+    let opts = Options {
+        shell,
+        forward: !shell,
+        socket: Some(path),
+        socket_forced,
+    };
+    let stdin = shell.then(Stdin::new);
+    let sup = Supervisor::new(c, opts, stdin)?;
+    let code = sup.run()?;
+    Ok(code.clamp(0, 255) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn parses_run_options() {
+        assert_eq!(
+            parse(args(&["--no-shell", "--socket", "/s", "c.yaml"])).unwrap(),
+            Invocation::Run {
+                config: Some("c.yaml".into()),
+                no_shell: true,
+                socket: Some("/s".into()),
+                check: false
+            }
+        );
+        assert_eq!(
+            parse(args(&["--check"])).unwrap(),
+            Invocation::Run {
+                config: None,
+                no_shell: false,
+                socket: None,
+                check: true
+            }
+        );
+        assert_eq!(parse(args(&["-V"])).unwrap(), Invocation::Version);
+        assert!(matches!(parse(args(&["--bogus"])), Err(Error::Usage(_))));
+        assert!(matches!(parse(args(&["a", "b"])), Err(Error::Usage(_))));
+        assert!(matches!(parse(args(&["--socket"])), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn parses_ctl() {
+        assert_eq!(
+            parse(args(&["ctl", "--socket", "/s", "status", "--json"])).unwrap(),
+            Invocation::Ctl {
+                socket: Some("/s".into()),
+                config: None,
+                words: vec!["status".into(), "--json".into()]
+            }
+        );
+        assert!(matches!(parse(args(&["ctl"])), Err(Error::Usage(_))));
+        assert!(matches!(
+            parse(args(&["ctl", "--nope", "x"])),
+            Err(Error::Usage(_))
+        ));
+    }
+}

@@ -1,0 +1,203 @@
+//! The supervisor's own stdout and stderr: replies, notices and forwarded
+//! child lines. Writes never block the loop: both fds are non-blocking, whole
+//! lines are queued in a bounded buffer and written as the fd accepts them;
+//! when the buffer is full a line is dropped whole and counted. When stdout
+//! and stderr are the same file they share one buffer, so lines never mix.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+
+/// The most bytes queued per stream before lines are dropped.
+pub const CONSOLE_BUFFER: usize = 1024 * 1024;
+
+/// Which of the supervisor's own streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Out = 0,
+    Err = 1,
+}
+
+#[derive(Debug)]
+struct Out {
+    fd: RawFd,
+    buf: VecDeque<u8>,
+    dropped: u64,
+    broken: bool,
+    /// The file status flags found at start, restored on exit.
+    flags: Option<i32>,
+}
+
+/// Both output streams.
+#[derive(Debug)]
+pub struct Console {
+    outs: [Out; 2],
+    /// Stderr writes go to stdout's buffer (same open file).
+    shared: bool,
+}
+
+fn same_file(a: RawFd, b: RawFd) -> bool {
+    // SAFETY: fds 1 and 2 stay open for the whole program.
+    let (fa, fb) = unsafe { (BorrowedFd::borrow_raw(a), BorrowedFd::borrow_raw(b)) };
+    let (Ok(x), Ok(y)) = (nix::sys::stat::fstat(fa), nix::sys::stat::fstat(fb)) else {
+        return false;
+    };
+    x.st_dev == y.st_dev && x.st_ino == y.st_ino
+}
+
+impl Out {
+    fn new(fd: RawFd) -> Out {
+        // SAFETY: fcntl on a raw fd number; an invalid fd just fails.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        let flags = (flags >= 0).then_some(flags);
+        if let Some(f) = flags {
+            // SAFETY: as above; only the O_NONBLOCK bit is added.
+            unsafe { libc::fcntl(fd, libc::F_SETFL, f | libc::O_NONBLOCK) };
+        }
+        Out {
+            fd,
+            buf: VecDeque::new(),
+            dropped: 0,
+            broken: flags.is_none(),
+            flags,
+        }
+    }
+
+    fn push_line(&mut self, parts: &[&[u8]]) {
+        if self.broken {
+            return;
+        }
+        let len: usize = parts.iter().map(|p| p.len()).sum::<usize>() + 1;
+        if self.buf.len() + len > CONSOLE_BUFFER {
+            self.dropped += 1;
+            return;
+        }
+        for p in parts {
+            self.buf.extend(*p);
+        }
+        self.buf.push_back(b'\n');
+    }
+
+    /// Writes what the fd takes. `Ok(true)` when everything went out.
+    fn flush(&mut self) -> bool {
+        while !self.buf.is_empty() && !self.broken {
+            let (a, _) = self.buf.as_slices();
+            // SAFETY: writes from a valid slice of the buffer.
+            let n = unsafe { libc::write(self.fd, a.as_ptr().cast(), a.len()) };
+            if n >= 0 {
+                self.buf.drain(..n as usize);
+                continue;
+            }
+            match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return false,
+                // EPIPE and the like: nobody reads any more; drop from now on.
+                _ => {
+                    self.broken = true;
+                    self.buf = VecDeque::new();
+                }
+            }
+        }
+        if self.buf.is_empty() && self.buf.capacity() > 64 * 1024 {
+            self.buf = VecDeque::new();
+        }
+        true
+    }
+
+    fn restore(&mut self) {
+        if let Some(f) = self.flags {
+            // SAFETY: restores the flags read at start.
+            unsafe { libc::fcntl(self.fd, libc::F_SETFL, f) };
+        }
+    }
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Console {
+    /// Takes over fds 1 and 2, making them non-blocking.
+    pub fn new() -> Console {
+        let shared = same_file(1, 2);
+        Console {
+            outs: [Out::new(1), Out::new(2)],
+            shared,
+        }
+    }
+
+    fn out(&mut self, s: Stream) -> &mut Out {
+        let i = if self.shared { 0 } else { s as usize };
+        &mut self.outs[i]
+    }
+
+    /// Queues one line (the parts joined, then `\n`) and writes what it can.
+    pub fn line(&mut self, s: Stream, parts: &[&[u8]]) {
+        let out = self.out(s);
+        out.push_line(parts);
+        out.flush();
+    }
+
+    /// Queues each line of `text`.
+    pub fn text(&mut self, s: Stream, text: &str) {
+        for l in text.lines() {
+            self.out(s).push_line(&[l.as_bytes()]);
+        }
+        self.out(s).flush();
+    }
+
+    /// Queues `bytes` as they are (a prompt: no newline added).
+    pub fn raw(&mut self, s: Stream, bytes: &[u8]) {
+        let out = self.out(s);
+        if !out.broken && out.buf.len() + bytes.len() <= CONSOLE_BUFFER {
+            out.buf.extend(bytes);
+        }
+        out.flush();
+    }
+
+    /// Writes what the fds take after one became writable. Reports lines
+    /// dropped since the last report.
+    pub fn flush(&mut self) {
+        for i in 0..2 {
+            let out = &mut self.outs[i];
+            if out.flush() && out.dropped > 0 {
+                let msg = format!(
+                    "taskmaster: {} lines dropped: output was not read fast enough",
+                    out.dropped
+                );
+                out.dropped = 0;
+                out.push_line(&[msg.as_bytes()]);
+                out.flush();
+            }
+        }
+    }
+
+    /// Bytes waiting to be written.
+    pub fn pending(&self) -> usize {
+        self.outs[0].buf.len() + self.outs[1].buf.len()
+    }
+
+    /// Writes what remains, waiting up to a second for a slow reader (at
+    /// exit only), then restores the fds' flags.
+    pub fn finish(&mut self) {
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        for out in &mut self.outs {
+            while !out.flush() {
+                let left = give_up.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let mut pfd = libc::pollfd {
+                    fd: out.fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd; waits at most `left`.
+                unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
+            }
+            out.restore();
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The control socket: where it lives, the listener (mode 0600, a live
+//! socket at the path refuses the start, a stale one is replaced), one
+//! connection's buffers, and the `ctl` client. The supervisor's side of a
+//! connection (what a command does) is in `supervisor/conns.rs`.
+//!
+//! Protocol: the client sends one command line ending in `\n`; the server
+//! answers `0\n` (success) or `1\n` (failure), then the reply text, and
+//! closes the connection.
+
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// The longest command line accepted.
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+/// The control socket path: `--socket`, else `TASKMASTER_SOCKET`, else the
+/// config's `socket`, else `$XDG_RUNTIME_DIR/taskmaster.sock`, else
+/// `/run/taskmaster.sock` for root, else `/tmp/taskmaster-UID/taskmaster.sock`.
+pub fn resolve_path(flag: Option<&Path>, config: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("TASKMASTER_SOCKET").filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = config {
+        return p.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir).join("taskmaster.sock");
+    }
+    let uid = nix::unistd::geteuid();
+    if uid.is_root() {
+        PathBuf::from("/run/taskmaster.sock")
+    } else {
+        PathBuf::from(format!("/tmp/taskmaster-{uid}/taskmaster.sock"))
+    }
+}
+
+/// The listening socket.
+pub struct Listener {
+    inner: mio::net::UnixListener,
+    path: PathBuf,
+    ino: u64,
+}
+
+impl Listener {
+    /// Binds `path` with mode 0600. Fails when another supervisor answers
+    /// there or the path is something other than a socket.
+    pub fn bind(path: &Path) -> Result<Listener, Error> {
+        let shown = path.display();
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_socket() => {
+                match std::os::unix::net::UnixStream::connect(path) {
+                    Ok(_) => {
+                        return Err(Error::Fatal(format!(
+                            "control socket {shown}: another taskmaster is running there"
+                        )));
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+                        std::fs::remove_file(path).map_err(|e| {
+                            Error::io(&format!("cannot remove stale socket {shown}"), e)
+                        })?;
+                    }
+                    Err(e) => return Err(Error::io(&format!("control socket {shown}"), e)),
+                }
+            }
+            Ok(_) => {
+                return Err(Error::Fatal(format!(
+                    "control socket {shown}: the path exists and is not a socket"
+                )));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&format!("control socket {shown}"), e)),
+        }
+        if let Some(dir) = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+        {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| Error::io(&format!("cannot create {}", dir.display()), e))?;
+        }
+        // The socket is born 0600: no moment where others could connect.
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+        let bound = mio::net::UnixListener::bind(path);
+        nix::sys::stat::umask(old);
+        let inner =
+            bound.map_err(|e| Error::io(&format!("cannot bind control socket {shown}"), e))?;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        let ino = std::fs::symlink_metadata(path)
+            .map(|m| m.ino())
+            .unwrap_or(0);
+        Ok(Listener {
+            inner,
+            path: path.to_path_buf(),
+            ino,
+        })
+    }
+
+    /// The mio source to register.
+    pub fn source(&mut self) -> &mut mio::net::UnixListener {
+        &mut self.inner
+    }
+
+    /// Accepts one pending connection with its peer's uid; `Ok(None)` when
+    /// none is pending.
+    pub fn accept(&self) -> io::Result<Option<(mio::net::UnixStream, u32)>> {
+        loop {
+            match self.inner.accept() {
+                Ok((stream, _)) => {
+                    let cred = nix::sys::socket::getsockopt(
+                        &stream,
+                        nix::sys::socket::sockopt::PeerCredentials,
+                    )
+                    .map_err(io::Error::from)?;
+                    return Ok(Some((stream, cred.uid())));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The path it listens on.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Removes the socket file, if it is still ours.
+    pub fn remove(self) {
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.ino) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Where a connection is in its one exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Reading,
+    /// The command runs; the reply comes later.
+    Waiting,
+    Writing,
+}
+
+/// One control connection.
+pub struct Conn {
+    pub stream: mio::net::UnixStream,
+    pub phase: Phase,
+    pub input: Vec<u8>,
+    pub output: Vec<u8>,
+    pub written: usize,
+    /// When it is closed if still silent.
+    pub idle_at: std::time::Instant,
+    /// The peer hung up; the reply is dropped when it comes.
+    pub gone: bool,
+}
+
+impl Conn {
+    /// Reads what is there. `Ok(Some(line))` once a whole command line
+    /// arrived (or the peer closed after a partial one); `Err` for an
+    /// oversized line.
+    pub fn read_request(&mut self) -> Result<Option<String>, String> {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.gone = true;
+                    if self.input.is_empty() {
+                        return Ok(None);
+                    }
+                    let line = String::from_utf8_lossy(&self.input).into_owned();
+                    return Ok(Some(line));
+                }
+                Ok(n) => {
+                    self.input.extend_from_slice(&buf[..n]);
+                    if let Some(i) = self.input.iter().position(|&b| b == b'\n') {
+                        let line = String::from_utf8_lossy(&self.input[..i]).into_owned();
+                        return Ok(Some(line));
+                    }
+                    if self.input.len() > MAX_REQUEST {
+                        return Err(format!("command longer than {MAX_REQUEST} bytes"));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.gone = true;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Writes what the socket takes. `true` when all is out (or the peer
+    /// is gone).
+    pub fn write_reply(&mut self) -> bool {
+        while self.written < self.output.len() {
+            match self.stream.write(&self.output[self.written..]) {
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return true,
+            }
+        }
+        true
+    }
+}
+
+/// Quotes a word for a command line unless it needs none.
+fn quote(w: &str) -> String {
+    if !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-/+=:,@%".contains(&b))
+    {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
+
+/// `taskmaster ctl`: sends `words` as one command to the supervisor at
+/// `path`, prints the reply, and returns the exit status: 0 success,
+/// 1 the command failed, 3 no supervisor reachable.
+pub fn client(path: &Path, words: &[String]) -> u8 {
+    let shown = path.display();
+    let mut stream = match std::os::unix::net::UnixStream::connect(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("taskmaster ctl: cannot reach a supervisor at {shown}: {e}");
+            return 3;
+        }
+    };
+    let line: Vec<String> = words.iter().map(|w| quote(w)).collect();
+    let request = format!("{}\n", line.join(" "));
+    if let Err(e) = stream.write_all(request.as_bytes()) {
+        eprintln!("taskmaster ctl: cannot send to {shown}: {e}");
+        return 3;
+    }
+    let mut reply = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut reply) {
+        eprintln!("taskmaster ctl: cannot read reply from {shown}: {e}");
+        return 3;
+    }
+    let text = String::from_utf8_lossy(&reply);
+    let (status, body) = match text.split_once('\n') {
+        Some((s, b)) => (s, b),
+        None => (text.as_ref(), ""),
+    };
+    let code = match status {
+        "0" => 0,
+        "1" => 1,
+        _ => {
+            eprintln!("taskmaster ctl: the supervisor at {shown} refused the connection");
+            return 3;
+        }
+    };
+    let out = if code == 0 {
+        io::stdout().write_all(body.as_bytes())
+    } else {
+        io::stderr().write_all(body.as_bytes())
+    };
+    let _ = out;
+    code
+}

@@ -1,0 +1,7 @@
+//! Child output: `lines.rs` cuts a byte stream into lines, `ring.rs` keeps
+//! the recent lines of a process in a bounded buffer, `sink.rs` appends the
+//! raw bytes to the configured files.
+
+pub mod lines;
+pub mod ring;
+pub mod sink;

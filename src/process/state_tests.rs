@@ -1,0 +1,486 @@
+//! Table tests of `step` on a fake clock.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::config::RestartPolicy;
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+fn policy() -> Policy {
+    Policy {
+        restart: RestartPolicy::OnFailure,
+        expected_exit_codes: vec![0],
+        start_timeout: secs(1.0),
+        restart_attempts: 3,
+        stop_signal: libc::SIGTERM,
+        stop_timeout: secs(10.0),
+        essential: false,
+    }
+}
+
+fn proc_in(state: State) -> Proc {
+    let mut p = Proc::new(policy());
+    p.state = state;
+    p
+}
+
+fn run(p: &mut Proc, ev: Event, now: Instant) -> Vec<Action> {
+    let mut out = Vec::new();
+    step(p, ev, now, &mut out);
+    out
+}
+
+fn exited(code: i32) -> Event {
+    Event::Exited {
+        status: ExitStatus::code(code),
+        group_alive: false,
+    }
+}
+
+#[test]
+fn start_spawns_then_running_after_grace() {
+    let t0 = Instant::now();
+    let mut p = Proc::new(policy());
+    assert_eq!(run(&mut p, Event::StartRequested, t0), [Action::Spawn]);
+    assert_eq!(p.want, Want::Up);
+    assert_eq!(p.state, State::Stopped, "state waits for the spawn result");
+    let acts = run(&mut p, Event::Spawned { pid: 42 }, t0);
+    assert_eq!(
+        p.state,
+        State::Started {
+            pid: 42,
+            until: t0 + secs(1.0)
+        }
+    );
+    assert_eq!(acts, [Action::ArmDeadline(t0 + secs(1.0))]);
+    assert_eq!(p.since, Some(t0));
+    assert!(run(&mut p, Event::DeadlineReached, t0 + secs(0.5)).is_empty());
+    assert!(
+        matches!(p.state, State::Started { .. }),
+        "early deadline is stale"
+    );
+    run(&mut p, Event::DeadlineReached, t0 + secs(1.0));
+    assert_eq!(p.state, State::Running { pid: 42 });
+}
+
+#[test]
+fn zero_grace_is_running_at_once() {
+    let t0 = Instant::now();
+    let mut p = Proc::new(policy());
+    p.policy.start_timeout = Duration::ZERO;
+    run(&mut p, Event::StartRequested, t0);
+    assert!(run(&mut p, Event::Spawned { pid: 5 }, t0).is_empty());
+    assert_eq!(p.state, State::Running { pid: 5 });
+}
+
+#[test]
+fn failed_starts_back_off_then_fatal() {
+    let t0 = Instant::now();
+    let mut p = Proc::new(policy());
+    run(&mut p, Event::StartRequested, t0);
+    let mut now = t0;
+    let mut delays = Vec::new();
+    for pid in 1..=4 {
+        run(&mut p, Event::Spawned { pid }, now);
+        let acts = run(&mut p, exited(1), now + secs(0.1));
+        if pid <= 3 {
+            let State::Backoff { until } = p.state else {
+                panic!("{:?}", p.state)
+            };
+            assert_eq!(acts, [Action::ArmDeadline(until)]);
+            delays.push(until - (now + secs(0.1)));
+            now = until;
+            assert_eq!(run(&mut p, Event::DeadlineReached, now), [Action::Spawn]);
+        } else {
+            assert!(acts.is_empty());
+            let State::Fatal { reason } = &p.state else {
+                panic!("{:?}", p.state)
+            };
+            assert!(reason.contains("exit status 1"), "{reason}");
+            assert!(reason.contains('4'), "names the number of starts: {reason}");
+        }
+    }
+    assert_eq!(delays, [secs(0.5), secs(1.0), secs(2.0)]);
+    assert_eq!(p.restarts, 3);
+    assert_eq!(p.last_exit, Some(ExitStatus::code(1)));
+}
+
+#[test]
+fn zero_attempts_is_fatal_on_first_failed_start() {
+    let t0 = Instant::now();
+    let mut p = Proc::new(policy());
+    p.policy.restart_attempts = 0;
+    run(&mut p, Event::StartRequested, t0);
+    run(&mut p, Event::Spawned { pid: 1 }, t0);
+    run(&mut p, exited(3), t0);
+    assert!(matches!(p.state, State::Fatal { .. }));
+}
+
+#[test]
+fn reaching_running_resets_retries() {
+    let t0 = Instant::now();
+    let mut p = Proc::new(policy());
+    run(&mut p, Event::StartRequested, t0);
+    run(&mut p, Event::Spawned { pid: 1 }, t0);
+    run(&mut p, exited(1), t0);
+    assert_eq!(p.retries, 1);
+    run(&mut p, Event::DeadlineReached, t0 + secs(0.5));
+    run(&mut p, Event::Spawned { pid: 2 }, t0 + secs(0.5));
+    run(&mut p, Event::DeadlineReached, t0 + secs(1.5));
+    assert_eq!(p.state, State::Running { pid: 2 });
+    assert_eq!(p.retries, 0);
+}
+
+#[test]
+fn exit_while_running_follows_restart_policy() {
+    let t0 = Instant::now();
+    let cases = [
+        (RestartPolicy::Always, ExitStatus::code(0), true),
+        (RestartPolicy::Always, ExitStatus::code(1), true),
+        (RestartPolicy::OnFailure, ExitStatus::code(0), false),
+        (RestartPolicy::OnFailure, ExitStatus::code(1), true),
+        (
+            RestartPolicy::OnFailure,
+            ExitStatus::signal(libc::SIGKILL),
+            true,
+        ),
+        (RestartPolicy::Never, ExitStatus::code(1), false),
+        (
+            RestartPolicy::Never,
+            ExitStatus::signal(libc::SIGSEGV),
+            false,
+        ),
+    ];
+    for (restart, status, again) in cases {
+        let mut p = proc_in(State::Running { pid: 9 });
+        p.want = Want::Up;
+        p.policy.restart = restart;
+        let acts = run(
+            &mut p,
+            Event::Exited {
+                status,
+                group_alive: false,
+            },
+            t0,
+        );
+        assert_eq!(p.state, State::Exited { status }, "{restart:?} {status}");
+        assert_eq!(acts.contains(&Action::Spawn), again, "{restart:?} {status}");
+        assert_eq!(p.restarts, again as u32);
+        assert_eq!(p.since, None);
+    }
+}
+
+#[test]
+fn stop_signals_then_kills_at_deadline() {
+    let t0 = Instant::now();
+    let mut p = proc_in(State::Running { pid: 7 });
+    p.want = Want::Up;
+    let acts = run(&mut p, Event::StopRequested, t0);
+    let kill_at = t0 + secs(10.0);
+    assert_eq!(
+        acts,
+        [
+            Action::SignalGroup {
+                pgid: 7,
+                sig: libc::SIGTERM
+            },
+            Action::ArmDeadline(kill_at)
+        ]
+    );
+    assert_eq!(p.want, Want::Down);
+    let acts = run(&mut p, Event::DeadlineReached, kill_at);
+    assert_eq!(
+        acts,
+        [Action::SignalGroup {
+            pgid: 7,
+            sig: libc::SIGKILL
+        }]
+    );
+    assert_eq!(
+        p.state,
+        State::Stopping {
+            pid: 7,
+            kill_at: None,
+            leader_gone: false
+        }
+    );
+    assert!(run(&mut p, exited(137), kill_at).is_empty());
+    assert_eq!(p.state, State::Stopped);
+    assert_eq!(p.last_exit, Some(ExitStatus::code(137)));
+}
+
+#[test]
+fn stop_waits_for_the_whole_group() {
+    let t0 = Instant::now();
+    let mut p = proc_in(State::Running { pid: 7 });
+    run(&mut p, Event::StopRequested, t0);
+    let acts = run(
+        &mut p,
+        Event::Exited {
+            status: ExitStatus::signal(libc::SIGTERM),
+            group_alive: true,
+        },
+        t0 + secs(1.0),
+    );
+    assert!(acts.is_empty());
+    assert!(matches!(
+        p.state,
+        State::Stopping {
+            leader_gone: true,
+            ..
+        }
+    ));
+    assert_eq!(p.state.pid(), None, "the leader's pid is gone");
+    assert!(!p.state.is_down());
+    let acts = run(&mut p, Event::DeadlineReached, t0 + secs(10.0));
+    assert_eq!(
+        acts,
+        [Action::SignalGroup {
+            pgid: 7,
+            sig: libc::SIGKILL
+        }]
+    );
+    run(&mut p, Event::GroupGone, t0 + secs(10.1));
+    assert_eq!(p.state, State::Stopped);
+}
+
+#[test]
+fn leader_exit_releases_a_living_group() {
+    let t0 = Instant::now();
+    let mut p = proc_in(State::Running { pid: 11 });
+    p.policy.restart = RestartPolicy::Never;
+    let acts = run(
+        &mut p,
+        Event::Exited {
+            status: ExitStatus::code(0),
+            group_alive: true,
+        },
+        t0,
+    );
+    assert_eq!(
+        acts,
+        [Action::ReleaseGroup {
+            pgid: 11,
+            sig: libc::SIGTERM,
+            kill_at: t0 + secs(10.0)
+        }]
+    );
+}
+
+#[test]
+fn start_while_stopping_restarts_once_down() {
+    let t0 = Instant::now();
+    let mut p = proc_in(State::Running { pid: 3 });
+    run(&mut p, Event::StopRequested, t0);
+    assert!(run(&mut p, Event::StartRequested, t0).is_empty());
+    assert_eq!(run(&mut p, exited(0), t0), [Action::Spawn]);
+    assert_eq!(p.state, State::Stopped);
+    run(&mut p, Event::Spawned { pid: 4 }, t0);
+    assert!(matches!(p.state, State::Started { pid: 4, .. }));
+}
+
+#[test]
+fn stop_in_backoff_is_immediate() {
+    let t0 = Instant::now();
+    let mut p = proc_in(State::Backoff {
+        until: t0 + secs(1.0),
+    });
+    p.want = Want::Up;
+    assert!(run(&mut p, Event::StopRequested, t0).is_empty());
+    assert_eq!(p.state, State::Stopped);
+    assert!(
+        run(&mut p, Event::DeadlineReached, t0 + secs(1.0)).is_empty(),
+        "the old deadline is stale"
+    );
+}
+
+#[test]
+fn spawn_errors() {
+    let t0 = Instant::now();
+    let mut p = Proc::new(policy());
+    run(&mut p, Event::StartRequested, t0);
+    run(
+        &mut p,
+        Event::SpawnFailed {
+            reason: "cannot spawn x: No such file or directory".into(),
+            transient: false,
+        },
+        t0,
+    );
+    assert_eq!(
+        p.state,
+        State::Fatal {
+            reason: "cannot spawn x: No such file or directory".into()
+        }
+    );
+    assert!(p.ended_for_good());
+    let mut p = Proc::new(policy());
+    run(&mut p, Event::StartRequested, t0);
+    let acts = run(
+        &mut p,
+        Event::SpawnFailed {
+            reason: "cannot spawn x: Resource temporarily unavailable".into(),
+            transient: true,
+        },
+        t0,
+    );
+    assert!(matches!(p.state, State::Backoff { .. }));
+    assert_eq!(acts, [Action::ArmDeadline(t0 + secs(0.5))]);
+}
+
+#[test]
+fn forced_shutdown_kills_at_once() {
+    let t0 = Instant::now();
+    for state in [
+        State::Running { pid: 5 },
+        State::Started { pid: 5, until: t0 },
+        State::Stopping {
+            pid: 5,
+            kill_at: Some(t0 + secs(9.0)),
+            leader_gone: false,
+        },
+    ] {
+        let mut p = proc_in(state);
+        let acts = run(&mut p, Event::KillRequested, t0);
+        assert_eq!(
+            acts,
+            [Action::SignalGroup {
+                pgid: 5,
+                sig: libc::SIGKILL
+            }]
+        );
+        assert_eq!(p.state.deadline(), None);
+    }
+}
+
+/// Every state crossed with every event: the invariants hold whatever
+/// happens.
+#[test]
+fn every_state_and_event_keeps_invariants() {
+    let t0 = Instant::now();
+    let later = t0 + secs(100.0);
+    let states = || {
+        vec![
+            State::Stopped,
+            State::Started {
+                pid: 10,
+                until: t0 + secs(1.0),
+            },
+            State::Running { pid: 10 },
+            State::Backoff {
+                until: t0 + secs(1.0),
+            },
+            State::Stopping {
+                pid: 10,
+                kill_at: Some(t0 + secs(1.0)),
+                leader_gone: false,
+            },
+            State::Stopping {
+                pid: 10,
+                kill_at: None,
+                leader_gone: false,
+            },
+            State::Stopping {
+                pid: 10,
+                kill_at: Some(t0 + secs(1.0)),
+                leader_gone: true,
+            },
+            State::Exited {
+                status: ExitStatus::code(0),
+            },
+            State::Fatal { reason: "x".into() },
+        ]
+    };
+    let events = vec![
+        Event::StartRequested,
+        Event::StopRequested,
+        Event::KillRequested,
+        Event::Spawned { pid: 20 },
+        Event::SpawnFailed {
+            reason: "e".into(),
+            transient: true,
+        },
+        Event::SpawnFailed {
+            reason: "e".into(),
+            transient: false,
+        },
+        Event::Exited {
+            status: ExitStatus::code(1),
+            group_alive: false,
+        },
+        Event::Exited {
+            status: ExitStatus::signal(9),
+            group_alive: true,
+        },
+        Event::GroupGone,
+        Event::DeadlineReached,
+    ];
+    let mut pairs = 0;
+    for state in states() {
+        for want in [Want::Up, Want::Down] {
+            for ev in &events {
+                // Spawn results come only to states without a leader, and
+                // exits only to states with one: skip what cannot happen.
+                let has_leader = state.pid().is_some();
+                let can_spawn = matches!(
+                    state,
+                    State::Stopped
+                        | State::Backoff { .. }
+                        | State::Exited { .. }
+                        | State::Fatal { .. }
+                );
+                match ev {
+                    Event::Spawned { .. } | Event::SpawnFailed { .. } if !can_spawn => continue,
+                    Event::Exited { .. } if !has_leader => continue,
+                    _ => {}
+                }
+                pairs += 1;
+                let mut p = proc_in(state.clone());
+                p.want = want;
+                let before_pid = p.state.pid();
+                let acts = run(&mut p, ev.clone(), later);
+                let ctx = format!("{state:?} {want:?} {ev:?} -> {:?} {acts:?}", p.state);
+                for a in &acts {
+                    match a {
+                        Action::Spawn => {
+                            assert!(p.state.pid().is_none(), "spawn while a leader lives: {ctx}")
+                        }
+                        Action::SignalGroup { pgid, .. } => {
+                            assert!(*pgid == 10, "signals only our group: {ctx}")
+                        }
+                        Action::ArmDeadline(at) => {
+                            assert_eq!(p.state.deadline(), Some(*at), "{ctx}")
+                        }
+                        Action::ReleaseGroup { pgid, .. } => {
+                            assert_eq!(Some(*pgid), before_pid, "{ctx}")
+                        }
+                    }
+                }
+                assert!(
+                    acts.iter().filter(|a| **a == Action::Spawn).count() <= 1,
+                    "{ctx}"
+                );
+                if matches!(ev, Event::StopRequested | Event::KillRequested) {
+                    assert_eq!(p.want, Want::Down, "{ctx}");
+                    assert!(!acts.contains(&Action::Spawn), "{ctx}");
+                }
+                if matches!(ev, Event::StartRequested) {
+                    assert_eq!(p.want, Want::Up, "{ctx}");
+                }
+                if let Some(pid) = p.state.pid() {
+                    assert!(pid == 10 || pid == 20, "{ctx}");
+                }
+                if p.want == Want::Down {
+                    assert!(
+                        !acts.contains(&Action::Spawn) || matches!(ev, Event::StartRequested),
+                        "{ctx}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(pairs > 100, "{pairs}");
+}

@@ -1,0 +1,385 @@
+//! Parses one command line (from the shell or the control socket) into a
+//! `Command`, and prints a `Command` back as a line that parses to the same
+//! value. Pure: it knows no process, only the grammar.
+
+use std::fmt;
+
+use crate::config::words;
+use crate::signame;
+
+/// The default number of lines `logs` shows.
+pub const DEFAULT_LOG_LINES: usize = 10;
+
+/// A parsed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Status { names: Vec<String>, json: bool },
+    Start(Vec<String>),
+    Stop(Vec<String>),
+    Restart(Vec<String>),
+    Reload,
+    Logs { name: String, lines: usize },
+    Signal { sig: i32, names: Vec<String> },
+    Pid(Option<String>),
+    Help(Option<String>),
+    Shutdown,
+}
+
+/// Every command word, for `help` and completion.
+pub const COMMANDS: &[(&str, &str, &str)] = &[
+    (
+        "status",
+        "status [--json] [NAME...]",
+        "show processes: state, PID, uptime, restarts",
+    ),
+    ("start", "start NAME...|all", "start processes"),
+    (
+        "stop",
+        "stop NAME...|all",
+        "stop processes gracefully; replies when they are down",
+    ),
+    (
+        "restart",
+        "restart NAME...|all",
+        "stop, then start processes",
+    ),
+    (
+        "reload",
+        "reload",
+        "re-read the config file and apply what changed",
+    ),
+    (
+        "logs",
+        "logs NAME [N]",
+        "show the last N (default 10) output lines of a process",
+    ),
+    (
+        "signal",
+        "signal SIG NAME...|all",
+        "send a signal to process groups",
+    ),
+    (
+        "pid",
+        "pid [NAME]",
+        "show the supervisor's PID, or a process's",
+    ),
+    ("help", "help [COMMAND]", "show this help, or one command's"),
+    (
+        "shutdown",
+        "shutdown",
+        "stop everything and exit (also: quit, exit)",
+    ),
+];
+
+/// The `help` text: every command, or one.
+pub fn help(topic: Option<&str>) -> Result<String, String> {
+    match topic {
+        None => {
+            let width = COMMANDS.iter().map(|c| c.1.len()).max().unwrap_or(0);
+            let rows: Vec<String> = COMMANDS
+                .iter()
+                .map(|(_, usage, what)| format!("{usage:width$}  {what}"))
+                .collect();
+            Ok(rows.join("\n"))
+        }
+        Some(t) => {
+            let word = canonical(t);
+            COMMANDS
+                .iter()
+                .find(|c| c.0 == word)
+                .map(|(_, usage, what)| format!("{usage}  {what}"))
+                .ok_or_else(|| format!("unknown command '{t}' (try 'help')"))
+        }
+    }
+}
+
+fn canonical(word: &str) -> &str {
+    match word {
+        "quit" | "exit" => "shutdown",
+        w => w,
+    }
+}
+
+/// Parses a line. `Ok(None)` for a blank line.
+pub fn parse(line: &str) -> Result<Option<Command>, String> {
+    let words = words::split(line)?;
+    let Some((first, args)) = words.split_first() else {
+        return Ok(None);
+    };
+    let names = |cmd: &str| -> Result<Vec<String>, String> {
+        if args.is_empty() {
+            return Err(format!(
+                "{cmd}: missing process name (usage: {cmd} NAME...|all)"
+            ));
+        }
+        check_names(cmd, args)?;
+        Ok(args.to_vec())
+    };
+    let no_args = |cmd: &str| -> Result<(), String> {
+        match args.first() {
+            None => Ok(()),
+            Some(a) => Err(format!("{cmd}: unexpected argument '{a}'")),
+        }
+    };
+    let cmd = match canonical(first) {
+        "status" => {
+            let mut json = false;
+            let mut list = Vec::new();
+            for a in args {
+                match a.as_str() {
+                    "--json" => json = true,
+                    o if o.starts_with('-') => return Err(format!("status: unknown option '{o}'")),
+                    n => list.push(n.to_string()),
+                }
+            }
+            check_names("status", &list)?;
+            Command::Status { names: list, json }
+        }
+        "start" => Command::Start(names("start")?),
+        "stop" => Command::Stop(names("stop")?),
+        "restart" => Command::Restart(names("restart")?),
+        "reload" => {
+            no_args("reload")?;
+            Command::Reload
+        }
+        "logs" => {
+            let (name, n) = match args {
+                [name] => (name, DEFAULT_LOG_LINES),
+                [name, n] => {
+                    let n = n
+                        .parse::<usize>()
+                        .map_err(|_| format!("logs: '{n}' is not a number of lines"))?;
+                    (name, n)
+                }
+                [] => return Err("logs: missing process name (usage: logs NAME [N])".into()),
+                [_, _, extra, ..] => return Err(format!("logs: unexpected argument '{extra}'")),
+            };
+            check_names("logs", std::slice::from_ref(name))?;
+            Command::Logs {
+                name: name.clone(),
+                lines: n,
+            }
+        }
+        "signal" => {
+            let Some((sig, rest)) = args.split_first() else {
+                return Err("signal: missing signal (usage: signal SIG NAME...|all)".into());
+            };
+            let sig =
+                signame::parse(sig).ok_or_else(|| format!("signal: unknown signal '{sig}'"))?;
+            if rest.is_empty() {
+                return Err("signal: missing process name (usage: signal SIG NAME...|all)".into());
+            }
+            check_names("signal", rest)?;
+            Command::Signal {
+                sig,
+                names: rest.to_vec(),
+            }
+        }
+        "pid" => match args {
+            [] => Command::Pid(None),
+            [name] => {
+                check_names("pid", std::slice::from_ref(name))?;
+                Command::Pid(Some(name.clone()))
+            }
+            [_, extra, ..] => return Err(format!("pid: unexpected argument '{extra}'")),
+        },
+        "help" => match args {
+            [] => Command::Help(None),
+            [topic] => Command::Help(Some(topic.clone())),
+            [_, extra, ..] => return Err(format!("help: unexpected argument '{extra}'")),
+        },
+        "shutdown" => {
+            no_args(first)?;
+            Command::Shutdown
+        }
+        _ => return Err(format!("unknown command '{first}' (try 'help')")),
+    };
+    Ok(Some(cmd))
+}
+
+fn check_names(cmd: &str, names: &[String]) -> Result<(), String> {
+    for n in names {
+        let ok = !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+        if !ok {
+            return Err(format!(
+                "{cmd}: invalid process name '{}'",
+                n.escape_debug()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Quotes a word so that `words::split` gives it back unchanged.
+fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-/+=:,@%".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, word: &str, names: &[String]| {
+            write!(f, "{word}")?;
+            names.iter().try_for_each(|n| write!(f, " {n}"))
+        };
+        match self {
+            Command::Status { names, json } => {
+                list(f, "status", &[])?;
+                if *json {
+                    write!(f, " --json")?;
+                }
+                names.iter().try_for_each(|n| write!(f, " {n}"))
+            }
+            Command::Start(n) => list(f, "start", n),
+            Command::Stop(n) => list(f, "stop", n),
+            Command::Restart(n) => list(f, "restart", n),
+            Command::Reload => write!(f, "reload"),
+            Command::Logs { name, lines } => write!(f, "logs {name} {lines}"),
+            Command::Signal { sig, names } => list(f, &format!("signal {sig}"), names),
+            Command::Pid(None) => write!(f, "pid"),
+            Command::Pid(Some(n)) => write!(f, "pid {n}"),
+            Command::Help(None) => write!(f, "help"),
+            Command::Help(Some(t)) => write!(f, "help {}", quote(t)),
+            Command::Shutdown => write!(f, "shutdown"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(line: &str) -> Command {
+        parse(line).unwrap().unwrap()
+    }
+
+    #[test]
+    fn parses_each_command() {
+        assert_eq!(
+            ok("status"),
+            Command::Status {
+                names: vec![],
+                json: false
+            }
+        );
+        assert_eq!(
+            ok("  status --json web_1 "),
+            Command::Status {
+                names: vec!["web_1".into()],
+                json: true
+            }
+        );
+        assert_eq!(
+            ok("start a b"),
+            Command::Start(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(ok("stop all"), Command::Stop(vec!["all".into()]));
+        assert_eq!(ok("restart w"), Command::Restart(vec!["w".into()]));
+        assert_eq!(ok("reload"), Command::Reload);
+        assert_eq!(
+            ok("logs w"),
+            Command::Logs {
+                name: "w".into(),
+                lines: 10
+            }
+        );
+        assert_eq!(
+            ok("logs w 5"),
+            Command::Logs {
+                name: "w".into(),
+                lines: 5
+            }
+        );
+        assert_eq!(
+            ok("signal HUP w"),
+            Command::Signal {
+                sig: libc::SIGHUP,
+                names: vec!["w".into()]
+            }
+        );
+        assert_eq!(
+            ok("signal 9 w x"),
+            Command::Signal {
+                sig: 9,
+                names: vec!["w".into(), "x".into()]
+            }
+        );
+        assert_eq!(ok("pid"), Command::Pid(None));
+        assert_eq!(ok("pid w"), Command::Pid(Some("w".into())));
+        assert_eq!(ok("help"), Command::Help(None));
+        assert_eq!(ok("help stop"), Command::Help(Some("stop".into())));
+        for s in ["shutdown", "quit", "exit"] {
+            assert_eq!(ok(s), Command::Shutdown);
+        }
+        assert_eq!(parse("   ").unwrap(), None);
+        assert_eq!(parse("").unwrap(), None);
+    }
+
+    #[test]
+    fn rejects_bad_input_with_one_line() {
+        for (line, want) in [
+            ("frobnicate", "unknown command 'frobnicate' (try 'help')"),
+            (
+                "start",
+                "start: missing process name (usage: start NAME...|all)",
+            ),
+            ("logs w x", "logs: 'x' is not a number of lines"),
+            ("logs", "logs: missing process name (usage: logs NAME [N])"),
+            ("signal FOO w", "signal: unknown signal 'FOO'"),
+            (
+                "signal TERM",
+                "signal: missing process name (usage: signal SIG NAME...|all)",
+            ),
+            ("status --yaml", "status: unknown option '--yaml'"),
+            ("reload now", "reload: unexpected argument 'now'"),
+            ("stop a/b", "stop: invalid process name 'a/b'"),
+            ("start 'unterminated", "unterminated single quote"),
+        ] {
+            let err = parse(line).unwrap_err();
+            assert_eq!(err, want, "{line}");
+            assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn display_parses_back() {
+        for line in [
+            "status",
+            "status --json a b",
+            "start a b",
+            "stop all",
+            "restart x",
+            "reload",
+            "logs w 3",
+            "signal USR1 a",
+            "pid",
+            "pid w",
+            "help",
+            "help 'we ird'",
+            "shutdown",
+        ] {
+            let c = ok(line);
+            assert_eq!(ok(&c.to_string()), c, "{line}");
+        }
+    }
+
+    #[test]
+    fn help_covers_every_command() {
+        let all = help(None).unwrap();
+        for (word, _, _) in COMMANDS {
+            assert!(all.contains(word));
+            assert!(help(Some(word)).is_ok());
+        }
+        assert!(help(Some("quit")).unwrap().starts_with("shutdown"));
+        assert!(help(Some("nope")).is_err());
+    }
+}

@@ -1,0 +1,291 @@
+//! Carrying out commands from the shell and the control socket. Replies that
+//! depend on processes going down (`stop`, `restart`, `shutdown`) wait in
+//! `waits` and are sent when the last process is down; nothing here blocks.
+
+use std::time::Instant;
+
+use super::render::{self, Row};
+use super::{ReplyTo, Supervisor, Then, Wait};
+use crate::process::{Event, State};
+use crate::shell::command::{self, Command};
+
+impl Supervisor {
+    /// Parses and runs one command line.
+    pub(super) fn execute_line(&mut self, line: &str, to: ReplyTo, now: Instant) {
+        match command::parse(line) {
+            Ok(Some(cmd)) => self.execute(cmd, to, now),
+            Ok(None) => self.reply(to, true, String::new()),
+            Err(e) => self.reply(to, false, format!("error: {e}")),
+        }
+    }
+
+    /// Runs `cmd`; the reply goes to `to` now or once processes are down.
+    pub(super) fn execute(&mut self, cmd: Command, to: ReplyTo, now: Instant) {
+        let result = match cmd {
+            Command::Status { names, json } => self.status(&names, json, now),
+            Command::Start(names) => self.resolve(&names).map(|keys| {
+                let lines: Vec<String> = keys.iter().map(|&k| self.start_one(k, now)).collect();
+                let ok = !lines.iter().any(|l| l.contains("failed to start"));
+                (ok, lines.join("\n"))
+            }),
+            Command::Stop(names) => match self.resolve(&names) {
+                Ok(keys) => return self.stop_then(keys, Then::Reply, to, now),
+                Err(e) => Err(e),
+            },
+            Command::Restart(names) => match self.resolve(&names) {
+                Ok(keys) => return self.stop_then(keys.clone(), Then::Start(keys), to, now),
+                Err(e) => Err(e),
+            },
+            Command::Reload => return self.reload(to, now),
+            Command::Logs { name, lines } => {
+                self.resolve(std::slice::from_ref(&name))
+                    .and_then(|keys| match keys[..] {
+                        [k] => {
+                            let ring = &self.procs[k].ring;
+                            let text: Vec<String> = ring
+                                .last(lines)
+                                .map(crate::logs::ring::format_line)
+                                .collect();
+                            Ok((true, text.join("\n")))
+                        }
+                        _ => Err(format!(
+                            "logs: '{name}' names {} processes; name one",
+                            keys.len()
+                        )),
+                    })
+            }
+            Command::Signal { sig, names } => self.resolve(&names).map(|keys| {
+                let mut ok = true;
+                let lines = keys
+                    .iter()
+                    .map(|&k| {
+                        let e = &self.procs[k];
+                        match e.proc.state.pid() {
+                            Some(pid) => match crate::signals::signal_group(pid, sig) {
+                                Ok(()) => format!(
+                                    "Sent {} to '{}' (PID {pid})",
+                                    crate::signame::name(sig),
+                                    e.name
+                                ),
+                                Err(err) => {
+                                    ok = false;
+                                    format!(
+                                        "Process '{}': cannot send {}: {err}",
+                                        e.name,
+                                        crate::signame::name(sig)
+                                    )
+                                }
+                            },
+                            None => {
+                                ok = false;
+                                format!("Process '{}' is not running", e.name)
+                            }
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                (ok, lines.join("\n"))
+            }),
+            Command::Pid(None) => Ok((true, std::process::id().to_string())),
+            Command::Pid(Some(name)) => self.resolve(std::slice::from_ref(&name)).map(|keys| {
+                let pid = |k: usize| self.procs[k].proc.state.pid();
+                match keys[..] {
+                    [k] => match pid(k) {
+                        Some(p) => (true, p.to_string()),
+                        None => (
+                            false,
+                            format!("Process '{}' is not running", self.procs[k].name),
+                        ),
+                    },
+                    _ => {
+                        let lines: Vec<String> = keys
+                            .iter()
+                            .map(|&k| {
+                                format!(
+                                    "{} {}",
+                                    self.procs[k].name,
+                                    pid(k).map_or("-".into(), |p| p.to_string())
+                                )
+                            })
+                            .collect();
+                        (true, lines.join("\n"))
+                    }
+                }
+            }),
+            Command::Help(topic) => command::help(topic.as_deref()).map(|t| (true, t)),
+            Command::Shutdown => {
+                if self.shutdown.is_none() && to == ReplyTo::Shell {
+                    self.console
+                        .text(crate::console::Stream::Out, "Shutting down...");
+                }
+                let waiter = if to == ReplyTo::Shell { None } else { Some(to) };
+                self.begin_shutdown(0, waiter, now);
+                return;
+            }
+        };
+        match result {
+            Ok((ok, text)) => self.reply(to, ok, text),
+            Err(e) => self.reply(to, false, format!("error: {e}")),
+        }
+    }
+
+    /// The slab keys for names: a process, a task (all its processes) or
+    /// `all`, in name order without repeats. One unknown name fails it all.
+    pub(super) fn resolve(&self, names: &[String]) -> Result<Vec<usize>, String> {
+        let mut keys = Vec::new();
+        for n in names {
+            if n == "all" {
+                keys.extend(self.by_name.values().copied());
+            } else if let Some(&k) = self.by_name.get(n) {
+                keys.push(k);
+            } else if self.config.tasks.contains_key(n) {
+                keys.extend(
+                    self.by_name
+                        .values()
+                        .copied()
+                        .filter(|&k| self.procs[k].task == *n),
+                );
+            } else {
+                return Err(format!("no such process or task: '{n}'"));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        keys.retain(|k| seen.insert(*k));
+        keys.sort_by(|&a, &b| self.procs[a].name.cmp(&self.procs[b].name));
+        Ok(keys)
+    }
+
+    fn status(&self, names: &[String], json: bool, now: Instant) -> Result<(bool, String), String> {
+        let keys = if names.is_empty() {
+            self.by_name.values().copied().collect()
+        } else {
+            self.resolve(names)?
+        };
+        let rows: Vec<Row> = keys
+            .iter()
+            .map(|&k| {
+                let e = &self.procs[k];
+                let p = &e.proc;
+                let reason = match &p.state {
+                    State::Fatal { reason } => Some(reason.clone()),
+                    State::Backoff { .. } => Some(match (&e.spawn_error, p.last_exit) {
+                        (Some(err), _) => err.clone(),
+                        (None, Some(status)) => format!("{status} during start"),
+                        (None, None) => "waiting to retry".into(),
+                    }),
+                    _ => None,
+                };
+                Row {
+                    name: &e.name,
+                    task: &e.task,
+                    state: p.state.name(),
+                    pid: p.state.pid(),
+                    uptime: p
+                        .state
+                        .pid()
+                        .and(p.since)
+                        .map(|s| now.saturating_duration_since(s)),
+                    restarts: p.restarts,
+                    exit_code: p.last_exit.map(|s| s.code),
+                    reason,
+                    command: self
+                        .config
+                        .tasks
+                        .get(&e.task)
+                        .map_or("", |t| t.command.as_str()),
+                }
+            })
+            .collect();
+        Ok((
+            true,
+            if json {
+                render::json(&rows)
+            } else {
+                render::table(&rows)
+            },
+        ))
+    }
+
+    /// Starts process `key`; returns its reply line.
+    pub(super) fn start_one(&mut self, key: usize, now: Instant) -> String {
+        let e = &self.procs[key];
+        let name = e.name.clone();
+        match e.proc.state {
+            State::Started { pid, .. } | State::Running { pid } => {
+                return format!("Process '{name}' is already running with PID {pid}");
+            }
+            State::Stopping { .. } => {
+                self.apply(key, Event::StartRequested, now);
+                return format!("Process '{name}' is stopping; it starts again once down");
+            }
+            _ => {}
+        }
+        self.apply(key, Event::StartRequested, now);
+        let e = &self.procs[key];
+        match &e.proc.state {
+            State::Started { pid, .. } | State::Running { pid } => {
+                format!("Process '{name}' started with PID {pid}")
+            }
+            State::Fatal { reason } => format!("Process '{name}' failed to start: {reason}"),
+            State::Backoff { .. } => format!(
+                "Process '{name}' failed to start: {}; retrying",
+                e.spawn_error.as_deref().unwrap_or("unknown error")
+            ),
+            other => format!("Process '{name}' is {}", other.name()),
+        }
+    }
+
+    /// Stops `keys`, then (once all are down) does `then` and replies.
+    pub(super) fn stop_then(&mut self, keys: Vec<usize>, then: Then, to: ReplyTo, now: Instant) {
+        let w = self.waits.insert(Wait {
+            to,
+            pending: 0,
+            lines: Vec::new(),
+            ok: true,
+            then,
+        });
+        for &k in &keys {
+            let before = self.procs[k].proc.state.clone();
+            self.apply(k, Event::StopRequested, now);
+            let e = &mut self.procs[k];
+            if e.proc.state.is_down() {
+                let line = match before {
+                    State::Backoff { .. } => format!("Process '{}' stopped", e.name),
+                    _ => format!("Process '{}' is not running", e.name),
+                };
+                self.waits[w].lines.push(line);
+            } else {
+                e.waiters.push(w);
+                self.waits[w].pending += 1;
+            }
+        }
+        if self.waits[w].pending == 0 {
+            self.finish_wait(w, now);
+        }
+    }
+
+    /// One process of wait `w` is down.
+    pub(super) fn wait_done(&mut self, w: usize, line: String) {
+        let Some(wait) = self.waits.get_mut(w) else {
+            return;
+        };
+        wait.lines.push(line);
+        wait.pending -= 1;
+        if wait.pending == 0 {
+            self.finish_wait(w, Instant::now());
+        }
+    }
+
+    fn finish_wait(&mut self, w: usize, now: Instant) {
+        let mut wait = self.waits.remove(w);
+        if let Then::Start(keys) = std::mem::replace(&mut wait.then, Then::Reply) {
+            for k in keys {
+                if self.procs.contains(k) {
+                    let line = self.start_one(k, now);
+                    wait.ok &= !line.contains("failed to start");
+                    wait.lines.push(line);
+                }
+            }
+        }
+        self.reply(wait.to, wait.ok, wait.lines.join("\n"));
+    }
+}

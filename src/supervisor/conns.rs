@@ -1,0 +1,144 @@
+//! The supervisor's side of control connections: accept (refusing peers of
+//! another uid), read one command line, run it, write the reply when it is
+//! ready, close. A connection waiting for its reply is never removed, so its
+//! slab key cannot pass to another client meanwhile.
+
+use std::time::Instant;
+
+use mio::Interest;
+
+use super::{CONN_IDLE, ReplyTo, Source, Supervisor};
+use crate::control::{Conn, Phase};
+use crate::timers::Due;
+
+impl Supervisor {
+    /// Accepts every pending connection.
+    pub(super) fn accept(&mut self, now: Instant) {
+        let our_uid = nix::unistd::geteuid().as_raw();
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            let (mut stream, uid) = match listener.accept() {
+                Ok(Some(x)) => x,
+                Ok(None) => return,
+                Err(e) => {
+                    let msg = format!("control socket: accept failed: {e}");
+                    self.notice(&msg);
+                    return;
+                }
+            };
+            if uid != our_uid && uid != 0 {
+                self.notice(&format!("refused control connection from uid {uid}"));
+                continue;
+            }
+            let entry = self.conns.vacant_entry();
+            let key = entry.key();
+            let reg = self.poll.registry();
+            if let Err(e) = reg.register(
+                &mut stream,
+                Source::Conn(key).token(),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                self.notice(&format!("control socket: cannot watch connection: {e}"));
+                continue;
+            }
+            let idle_at = now + CONN_IDLE;
+            entry.insert(Conn {
+                stream,
+                phase: Phase::Reading,
+                input: Vec::new(),
+                output: Vec::new(),
+                written: 0,
+                idle_at,
+                gone: false,
+            });
+            self.timers.push(idle_at, Due::Conn(key));
+            // Data may have arrived before registration.
+            self.on_conn(key, true, false, now);
+        }
+    }
+
+    /// A connection became readable or writable.
+    pub(super) fn on_conn(&mut self, key: usize, readable: bool, writable: bool, now: Instant) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        match c.phase {
+            Phase::Reading if readable => match c.read_request() {
+                Ok(Some(line)) => {
+                    c.phase = Phase::Waiting;
+                    self.execute_line(&line, ReplyTo::Conn(key), now);
+                }
+                Ok(None) => {
+                    if c.gone {
+                        self.drop_conn(key);
+                    }
+                }
+                Err(e) => {
+                    c.phase = Phase::Waiting;
+                    self.conn_reply(key, false, &format!("error: {e}"));
+                }
+            },
+            Phase::Waiting if readable => {
+                // Only a hang-up matters now; further input is ignored.
+                let mut buf = [0u8; 512];
+                loop {
+                    match std::io::Read::read(&mut c.stream, &mut buf) {
+                        Ok(0) => {
+                            c.gone = true;
+                            break;
+                        }
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(_) => break,
+                    }
+                }
+            }
+            Phase::Writing if writable => self.flush_conn(key),
+            Phase::Reading | Phase::Waiting | Phase::Writing => {}
+        }
+    }
+
+    /// Sends the reply of connection `key`'s command.
+    pub(super) fn conn_reply(&mut self, key: usize, ok: bool, text: &str) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.gone {
+            return self.drop_conn(key);
+        }
+        c.output = format!("{}\n{}", if ok { 0 } else { 1 }, text).into_bytes();
+        if !text.is_empty() && !text.ends_with('\n') {
+            c.output.push(b'\n');
+        }
+        c.phase = Phase::Writing;
+        self.flush_conn(key);
+    }
+
+    /// Writes what the socket takes; closes once the reply is out.
+    pub(super) fn flush_conn(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.phase == Phase::Writing && c.write_reply() {
+            self.drop_conn(key);
+        }
+    }
+
+    /// The idle deadline of connection `key` passed.
+    pub(super) fn conn_idle(&mut self, key: usize, at: Instant) {
+        if let Some(c) = self.conns.get(key)
+            && c.idle_at == at
+            && c.phase == Phase::Reading
+        {
+            self.drop_conn(key);
+        }
+    }
+
+    fn drop_conn(&mut self, key: usize) {
+        if let Some(mut c) = self.conns.try_remove(key) {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+    }
+}

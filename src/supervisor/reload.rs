@@ -1,0 +1,168 @@
+//! Applying a new configuration: the file is read and validated whole
+//! before anything changes; then added tasks start, removed ones stop and
+//! go, changed ones restart, policy-only changes apply in place, and a new
+//! `instances` starts or stops only the difference. Untouched processes keep
+//! their PIDs.
+
+use std::time::Instant;
+
+use super::{ReplyTo, Supervisor, Then};
+use crate::config::{self, Config, TaskSpec, diff};
+use crate::control::Listener;
+use crate::process::{Event, Policy, Want};
+
+impl Supervisor {
+    /// Re-reads the config file and applies the difference; replies with a
+    /// summary, or with the errors (changing nothing).
+    pub(super) fn reload(&mut self, to: ReplyTo, now: Instant) {
+        if self.shutdown.is_some() {
+            return self.reply(to, false, "reload: shutting down".into());
+        }
+        let path = self.config.path.clone();
+        let new = match config::load(&path, nix::unistd::geteuid().is_root()) {
+            Ok(c) => c,
+            Err(e) => {
+                return self.reply(to, false, format!("reload failed, nothing changed:\n{e}"));
+            }
+        };
+        if let Err(e) = self.rebind(&new) {
+            return self.reply(to, false, format!("reload failed, nothing changed:\n{e}"));
+        }
+        let d = diff::diff(&self.config, &new);
+        let old = std::mem::replace(&mut self.config, new);
+        for name in &d.removed {
+            let keys = self.keys_of(name);
+            self.retire(keys, now);
+        }
+        let mut restart = Vec::new();
+        let tasks: Vec<TaskSpec> = self.config.tasks.values().cloned().collect();
+        for task in &tasks {
+            match old.tasks.get(&task.name) {
+                None => {
+                    for name in task.process_names() {
+                        let k = self.insert(&name, task);
+                        if task.auto_launch {
+                            self.apply(k, Event::StartRequested, now);
+                        }
+                    }
+                }
+                Some(before) => self.apply_task(before, task, &mut restart, now),
+            }
+        }
+        if !restart.is_empty() {
+            self.restart_quietly(restart, now);
+        }
+        let mut lines = vec![format!("Reloaded {}", path.display())];
+        for (label, names) in [
+            ("added", &d.added),
+            ("removed", &d.removed),
+            ("restarted", &d.changed),
+            ("updated in place", &d.updated),
+            ("unchanged", &d.unchanged),
+        ] {
+            if !names.is_empty() {
+                lines.push(format!("{label}: {}", names.join(", ")));
+            }
+        }
+        self.reply(to, true, lines.join("\n"));
+    }
+
+    /// Moves the control socket when the config's `socket` changed (and no
+    /// `--socket` pins it). On failure the old socket stays.
+    fn rebind(&mut self, new: &Config) -> Result<(), String> {
+        if self.opts.socket_forced || new.socket == self.config.socket {
+            return Ok(());
+        }
+        let path = crate::control::resolve_path(None, new.socket.as_deref());
+        if self.opts.socket.as_ref() == Some(&path) {
+            return Ok(());
+        }
+        let mut l = Listener::bind(&path).map_err(|e| e.to_string())?;
+        let reg = self.poll.registry();
+        reg.register(
+            l.source(),
+            super::Source::Listener.token(),
+            mio::Interest::READABLE,
+        )
+        .map_err(|e| format!("cannot register control socket {}: {e}", path.display()))?;
+        if let Some(mut old) = self.listener.replace(l) {
+            let _ = reg.deregister(old.source());
+            old.remove();
+        }
+        self.opts.socket = Some(path);
+        Ok(())
+    }
+
+    /// The processes of task `task`, in name order.
+    fn keys_of(&self, task: &str) -> Vec<usize> {
+        self.by_name
+            .values()
+            .copied()
+            .filter(|&k| self.procs[k].task == task)
+            .collect()
+    }
+
+    /// Stops processes whose place in the config is gone and removes them
+    /// once down.
+    fn retire(&mut self, keys: Vec<usize>, now: Instant) {
+        for k in keys {
+            let name = self.procs[k].name.clone();
+            self.by_name.remove(&name);
+            self.apply(k, Event::StopRequested, now);
+            self.removing.push(k);
+        }
+    }
+
+    /// Applies the new definition of a task that was there before.
+    fn apply_task(
+        &mut self,
+        before: &TaskSpec,
+        task: &TaskSpec,
+        restart: &mut Vec<usize>,
+        now: Instant,
+    ) {
+        let changed = !before.same_process(task);
+        let mut keys = self.keys_of(&task.name);
+        // One instance is named like the task, several are numbered: the
+        // survivor keeps its process (and PID) under its new name.
+        if before.instances == 1 && task.instances > 1 {
+            self.rename(&task.name, &format!("{}_1", task.name));
+        } else if before.instances > 1 && task.instances == 1 {
+            self.rename(&format!("{}_1", task.name), &task.name);
+        }
+        let wanted = task.process_names();
+        let (stay, go): (Vec<usize>, Vec<usize>) = keys
+            .drain(..)
+            .partition(|&k| wanted.contains(&self.procs[k].name));
+        self.retire(go, now);
+        for &k in &stay {
+            self.procs[k].proc.policy = Policy::of(task);
+            if changed {
+                let p = &self.procs[k].proc;
+                if !p.state.is_down() || p.want == Want::Up || task.auto_launch {
+                    restart.push(k);
+                }
+            }
+        }
+        for name in wanted {
+            if !self.by_name.contains_key(&name) {
+                let k = self.insert(&name, task);
+                if task.auto_launch {
+                    self.apply(k, Event::StartRequested, now);
+                }
+            }
+        }
+    }
+
+    fn rename(&mut self, from: &str, to: &str) {
+        if let Some(k) = self.by_name.remove(from) {
+            self.procs[k].name = to.to_string();
+            self.by_name.insert(to.to_string(), k);
+        }
+    }
+
+    /// Restarts processes with nobody waiting for the reply.
+    fn restart_quietly(&mut self, keys: Vec<usize>, now: Instant) {
+        self.stop_then(keys.clone(), Then::Start(keys), ReplyTo::Quiet, now);
+    }
+}

@@ -1,0 +1,207 @@
+//! How processes are shown: the `status` table, `status --json`, uptimes
+//! and durations. Pure: rows in, text out.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+/// One process as `status` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row<'a> {
+    pub name: &'a str,
+    pub task: &'a str,
+    pub state: &'static str,
+    pub pid: Option<i32>,
+    pub uptime: Option<Duration>,
+    pub restarts: u32,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub command: &'a str,
+}
+
+/// `2m15s`-style uptime: `45s`, `2m15s`, `1h2m3s`, `3d4h5m`.
+pub fn uptime(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match () {
+        _ if days > 0 => format!("{days}d{h}h{m}m"),
+        _ if s >= 3600 => format!("{h}h{m}m{sec}s"),
+        _ if s >= 60 => format!("{m}m{sec}s"),
+        _ => format!("{sec}s"),
+    }
+}
+
+/// A short duration as seconds: `0.5s`, `2s`.
+pub fn secs(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
+/// The status table: a header `Task Status PID Uptime Restarts Command` and
+/// one row per process, columns padded; a FATAL or BACKOFF reason follows
+/// the command in parentheses.
+pub fn table(rows: &[Row]) -> String {
+    let header = ["Task", "Status", "PID", "Uptime", "Restarts", "Command"];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            let mut command = r.command.to_string();
+            if let Some(reason) = &r.reason {
+                let _ = write!(command, "  ({reason})");
+            }
+            [
+                r.name.to_string(),
+                r.state.to_string(),
+                r.pid.map_or("-".into(), |p| p.to_string()),
+                r.uptime.map_or("-".into(), uptime),
+                r.restarts.to_string(),
+                command,
+            ]
+        })
+        .collect();
+    let mut width = header.map(str::len);
+    for row in &cells {
+        for (w, c) in width.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cols: [&str; 6]| {
+        let mut l = String::new();
+        for (i, c) in cols.iter().enumerate() {
+            if i == 5 {
+                l.push_str(c);
+            } else {
+                let _ = write!(l, "{c:<w$}  ", w = width[i]);
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header);
+    for row in &cells {
+        line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
+    }
+    out.pop();
+    out
+}
+
+/// A JSON string literal.
+pub fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or("null".into(), |v| v.to_string())
+}
+
+/// `status --json`: one array, an object per process.
+pub fn json(rows: &[Row]) -> String {
+    let mut out = String::from("[");
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "{{\"name\":{},\"task\":{},\"state\":{},\"pid\":{},\"uptime_secs\":{},\"restarts\":{},\"exit_code\":{},\"reason\":{},\"command\":{}}}",
+            json_str(r.name),
+            json_str(r.task),
+            json_str(r.state),
+            json_opt(r.pid),
+            json_opt(r.uptime.map(|d| d.as_secs())),
+            r.restarts,
+            json_opt(r.exit_code),
+            r.reason.as_deref().map_or("null".into(), json_str),
+            json_str(r.command),
+        );
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &'static str, state: &'static str, pid: Option<i32>) -> Row<'static> {
+        Row {
+            name,
+            task: "t",
+            state,
+            pid,
+            uptime: pid.map(|_| Duration::from_secs(135)),
+            restarts: 2,
+            exit_code: None,
+            reason: None,
+            command: "sleep 100",
+        }
+    }
+
+    #[test]
+    fn uptimes() {
+        let s = Duration::from_secs;
+        assert_eq!(uptime(s(0)), "0s");
+        assert_eq!(uptime(s(45)), "45s");
+        assert_eq!(uptime(s(135)), "2m15s");
+        assert_eq!(uptime(s(3723)), "1h2m3s");
+        assert_eq!(uptime(s(3 * 86_400 + 4 * 3600 + 5 * 60 + 6)), "3d4h5m");
+        assert_eq!(secs(Duration::from_millis(500)), "0.5s");
+        assert_eq!(secs(Duration::from_secs(2)), "2s");
+    }
+
+    #[test]
+    fn table_has_header_and_aligned_rows() {
+        let mut fatal = row("web_server", "FATAL", None);
+        fatal.reason = Some("cannot spawn x: No such file or directory".into());
+        let t = table(&[row("a", "RUNNING", Some(1240)), fatal]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let cols: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(
+            cols,
+            ["Task", "Status", "PID", "Uptime", "Restarts", "Command"]
+        );
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["a", "RUNNING", "1240", "2m15s", "2", "sleep", "100"]
+        );
+        let status_col = lines[0].find("Status").unwrap();
+        assert_eq!(lines[2].find("FATAL"), Some(status_col));
+        assert!(lines[2].ends_with("sleep 100  (cannot spawn x: No such file or directory)"));
+        assert!(lines[2].contains(" -  "));
+    }
+
+    #[test]
+    fn json_rows() {
+        let mut r = row("w\"1", "EXITED", None);
+        r.exit_code = Some(143);
+        let j = json(&[row("a", "RUNNING", Some(7)), r]);
+        assert_eq!(
+            j,
+            "[{\"name\":\"a\",\"task\":\"t\",\"state\":\"RUNNING\",\"pid\":7,\"uptime_secs\":135,\"restarts\":2,\"exit_code\":null,\"reason\":null,\"command\":\"sleep 100\"},\
+             {\"name\":\"w\\\"1\",\"task\":\"t\",\"state\":\"EXITED\",\"pid\":null,\"uptime_secs\":null,\"restarts\":2,\"exit_code\":143,\"reason\":null,\"command\":\"sleep 100\"}]"
+        );
+        assert_eq!(json(&[]), "[]");
+        assert_eq!(json_str("a\u{1}\n"), "\"a\\u0001\\n\"");
+    }
+}

@@ -1,0 +1,433 @@
+//! Runs the real `taskmaster` binary on a config written to a per-test
+//! directory, talks to it over its control socket or stdin, and waits with
+//! deadlines. On drop it kills the supervisor and every process group it
+//! saw, by pid.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_taskmaster");
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Polls `f` every 10 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `wait_for` with a boolean condition.
+pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    wait_for(timeout, what, || f().then_some(()))
+}
+
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// A fresh directory for one test.
+pub fn test_dir(name: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("tm-it-{}-{n}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Whether a process with this pid exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            let state = s
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
+            state != Some("Z") && state != Some("X")
+        }
+        Err(_) => false,
+    }
+}
+
+/// A field of /proc/PID/status, e.g. `SigBlk`.
+pub fn proc_status(pid: i32, field: &str) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// Pids whose parent is `ppid`, with their state letter.
+pub fn children_of(ppid: i32) -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rsplit(')').next() else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.len() > 2 && f[1].parse::<i32>() == Ok(ppid) {
+            out.push((pid, f[0].to_string()));
+        }
+    }
+    out
+}
+
+/// Pids in process group `pgid`.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rsplit(')').next() else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.len() > 3 && f[3].parse::<i32>() == Ok(pgid) && f[0] != "Z" {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+pub fn kill(pid: i32, sig: i32) {
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// How to start the supervisor.
+#[derive(Clone, Default)]
+pub struct Launch {
+    pub shell: bool,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Run under `unshare --pid --fork --mount-proc` (PID 1).
+    pub pid1: bool,
+}
+
+/// A running supervisor.
+pub struct Sup {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub stdin: Option<ChildStdin>,
+    pub stdout: Arc<Mutex<Vec<u8>>>,
+    pub stderr: Arc<Mutex<Vec<u8>>>,
+    seen: Mutex<Vec<i32>>,
+    exit: Option<std::process::ExitStatus>,
+}
+
+fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let b = buf.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        while let Ok(n) = r.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            b.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    buf
+}
+
+impl Sup {
+    /// Writes `yaml` as the config of a new test dir and starts the
+    /// supervisor headless, waiting until its socket answers.
+    pub fn start(name: &str, yaml: &str) -> Sup {
+        Sup::launch(name, yaml, Launch::default())
+    }
+
+    /// Starts with stdin as a pipe (the shell).
+    pub fn start_shell(name: &str, yaml: &str) -> Sup {
+        Sup::launch(
+            name,
+            yaml,
+            Launch {
+                shell: true,
+                ..Launch::default()
+            },
+        )
+    }
+
+    pub fn launch(name: &str, yaml: &str, how: Launch) -> Sup {
+        let dir = test_dir(name);
+        let config = dir.join("taskmaster.yaml");
+        std::fs::write(&config, yaml.replace("$DIR", dir.to_str().unwrap())).unwrap();
+        let socket = dir.join("tm.sock");
+        let mut cmd = if how.pid1 {
+            let mut c = Command::new("unshare");
+            c.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+                .arg(BIN);
+            c
+        } else {
+            Command::new(BIN)
+        };
+        if !how.shell {
+            cmd.arg("--no-shell");
+        }
+        cmd.arg("--socket")
+            .arg(&socket)
+            .args(&how.args)
+            .arg(&config);
+        cmd.current_dir(&dir)
+            .env_remove("TASKMASTER_SOCKET")
+            .envs(how.env.iter().cloned())
+            .stdin(if how.shell {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd.spawn().expect("spawn taskmaster");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        let stdin = child.stdin.take();
+        let mut sup = Sup {
+            child,
+            dir,
+            config,
+            socket,
+            stdin,
+            stdout,
+            stderr,
+            seen: Mutex::new(Vec::new()),
+            exit: None,
+        };
+        let sock = sup.socket.clone();
+        wait_until(secs(10), "the control socket", || {
+            if let Some(st) = sup.try_exit() {
+                panic!("taskmaster exited early ({st:?}): {}", sup.err_text());
+            }
+            UnixStream::connect(&sock).is_ok()
+        });
+        sup
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends one command over the socket: (success, reply text).
+    pub fn cmd(&self, line: &str) -> (bool, String) {
+        let mut s = UnixStream::connect(&self.socket).expect("connect to control socket");
+        s.write_all(format!("{line}\n").as_bytes()).unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        let (status, text) = reply.split_once('\n').unwrap_or((&reply, ""));
+        (status == "0", text.trim_end().to_string())
+    }
+
+    /// A command that must succeed; its reply.
+    pub fn ok(&self, line: &str) -> String {
+        let (ok, text) = self.cmd(line);
+        assert!(ok, "'{line}' failed: {text}");
+        text
+    }
+
+    /// Runs `taskmaster ctl` against this supervisor: (exit code, stdout,
+    /// stderr).
+    pub fn ctl(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(BIN)
+            .arg("ctl")
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `status --json`, as values.
+    pub fn status(&self) -> Vec<Value> {
+        let text = self.ok("status --json");
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad json {e}: {text}"));
+        let rows = v.as_array().unwrap().clone();
+        let mut seen = self.seen.lock().unwrap();
+        for r in &rows {
+            if let Some(p) = r["pid"].as_i64()
+                && !seen.contains(&(p as i32))
+            {
+                seen.push(p as i32);
+            }
+        }
+        rows
+    }
+
+    /// The status row of one process.
+    pub fn proc(&self, name: &str) -> Value {
+        self.status()
+            .into_iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no process '{name}' in status"))
+    }
+
+    /// Waits until `name` is in `state`; returns its row.
+    pub fn wait_state(&self, name: &str, state: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let row = self.proc(name);
+            if row["state"] == state {
+                return row;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for '{name}' to be {state}; last: {row}\nstderr: {}",
+                    self.err_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The live pid of `name` once RUNNING.
+    pub fn running_pid(&self, name: &str) -> i32 {
+        self.wait_state(name, "RUNNING", secs(10))["pid"]
+            .as_i64()
+            .unwrap() as i32
+    }
+
+    pub fn out_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    pub fn err_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Writes a line to the supervisor's stdin.
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("started with a shell");
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Closes the supervisor's stdin.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits until stdout contains `needle`.
+    pub fn wait_stdout(&self, needle: &str, timeout: Duration) {
+        wait_until(timeout, &format!("stdout to contain {needle:?}"), || {
+            self.out_text().contains(needle)
+        });
+    }
+
+    /// Waits until stderr contains `needle`.
+    pub fn wait_stderr(&self, needle: &str, timeout: Duration) {
+        wait_until(timeout, &format!("stderr to contain {needle:?}"), || {
+            self.err_text().contains(needle)
+        });
+    }
+
+    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
+        if self.exit.is_none() {
+            self.exit = self.child.try_wait().unwrap();
+        }
+        self.exit
+    }
+
+    /// Waits for the supervisor to exit; its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
+        let st = wait_for(timeout, "taskmaster to exit", || self.try_exit());
+        st.code().unwrap_or_else(|| {
+            128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0)
+        })
+    }
+
+    /// Sends a signal to the supervisor.
+    pub fn signal(&self, sig: i32) {
+        kill(self.pid(), sig);
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// Zombie children of the supervisor right now.
+    pub fn zombies(&self) -> Vec<i32> {
+        children_of(self.pid())
+            .into_iter()
+            .filter(|(_, s)| s == "Z")
+            .map(|(p, _)| p)
+            .collect()
+    }
+}
+
+impl Drop for Sup {
+    fn drop(&mut self) {
+        if self.try_exit().is_none() {
+            if let Ok(mut s) = UnixStream::connect(&self.socket) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = s.write_all(b"status --json\n");
+                let mut reply = String::new();
+                let _ = s.read_to_string(&mut reply);
+                if let Some((_, json)) = reply.split_once('\n')
+                    && let Ok(Value::Array(rows)) = serde_json::from_str::<Value>(json)
+                {
+                    let mut seen = self.seen.lock().unwrap();
+                    seen.extend(
+                        rows.iter()
+                            .filter_map(|r| r["pid"].as_i64())
+                            .map(|p| p as i32),
+                    );
+                }
+            }
+            kill(-self.pid(), libc::SIGKILL);
+            kill(self.pid(), libc::SIGKILL);
+            let _ = self.child.wait();
+        }
+        for &pid in self.seen.lock().unwrap().iter() {
+            if pid > 1 {
+                kill(-pid, libc::SIGKILL);
+                kill(pid, libc::SIGKILL);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Writes an executable script into `dir`.
+pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
