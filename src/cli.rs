@@ -198,10 +198,6 @@ fn prefixed(e: &Error) -> String {
 }
 
 fn ctl(socket: Option<PathBuf>, config: Option<PathBuf>, words: &[String]) -> u8 {
-    if let Err(e) = crate::shell::command::parse(&words.join(" ")) {
-        eprintln!("taskmaster ctl: {e}");
-        return 2;
-    }
     let from_config = match (&socket, config) {
         (None, Some(path)) => match config::load(&path, nix::unistd::geteuid().is_root()) {
             Ok(c) => c.socket,

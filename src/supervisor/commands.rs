@@ -209,6 +209,9 @@ impl Supervisor {
     pub(super) fn start_one(&mut self, key: usize, now: Instant) -> String {
         let e = &self.procs[key];
         let name = e.name.clone();
+        if e.retiring {
+            return format!("Process '{name}' failed to start: it is being removed by a reload");
+        }
         match e.proc.state {
             State::Started { pid, .. } | State::Running { pid } => {
                 return format!("Process '{name}' is already running with PID {pid}");

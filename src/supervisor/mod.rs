@@ -71,6 +71,8 @@ struct Entry {
     spawn_error: Option<String>,
     /// Pending replies waiting for this process to be down.
     waiters: Vec<usize>,
+    /// Its place in the config is gone: it stops, then disappears.
+    retiring: bool,
 }
 
 /// Where a reply goes.
@@ -239,6 +241,7 @@ impl Supervisor {
             ring: Ring::default(),
             spawn_error: None,
             waiters: Vec::new(),
+            retiring: false,
         });
         self.by_name.insert(name.to_string(), key);
         key

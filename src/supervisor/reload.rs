@@ -98,16 +98,15 @@ impl Supervisor {
         self.by_name
             .values()
             .copied()
-            .filter(|&k| self.procs[k].task == task)
+            .filter(|&k| self.procs[k].task == task && !self.procs[k].retiring)
             .collect()
     }
 
-    /// Stops processes whose place in the config is gone and removes them
-    /// once down.
+    /// Stops processes whose place in the config is gone; they stay in
+    /// `status` until down, then disappear (`sweep_removed`).
     fn retire(&mut self, keys: Vec<usize>, now: Instant) {
         for k in keys {
-            let name = self.procs[k].name.clone();
-            self.by_name.remove(&name);
+            self.procs[k].retiring = true;
             self.apply(k, Event::StopRequested, now);
             self.removing.push(k);
         }
@@ -145,7 +144,11 @@ impl Supervisor {
             }
         }
         for name in wanted {
-            if !self.by_name.contains_key(&name) {
+            let taken = self
+                .by_name
+                .get(&name)
+                .is_some_and(|&k| !self.procs[k].retiring);
+            if !taken {
                 let k = self.insert(&name, task);
                 if task.auto_launch {
                     self.apply(k, Event::StartRequested, now);

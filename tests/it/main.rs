@@ -4,7 +4,9 @@
 mod harness;
 
 mod cli;
+mod control;
 mod lifecycle;
 mod output;
+mod reload;
 mod shell;
 mod shutdown;
