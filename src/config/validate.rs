@@ -134,7 +134,12 @@ fn syntax_message(file: &str, text: &str, e: &serde_yaml::Error) -> String {
             col: l.column(),
         })
     });
-    format!("{file}:{}:{}: {message}", at.line, at.col)
+    format!(
+        "{file}:{}:{}: {}",
+        at.line,
+        at.col,
+        escape_controls(&message)
+    )
 }
 
 /// Where the second of two equal keys is, for serde_yaml's
@@ -209,7 +214,7 @@ const START: usize = 0;
 
 /// One problem, before formatting.
 struct Problem {
-    /// Byte offset of the key (or value) it is about.
+    /// Byte offset of the key it is about.
     at: usize,
     path: String,
     message: String,
@@ -452,15 +457,15 @@ impl<'t> Shadow<'t> {
                 self.next += 1;
                 continue;
             }
-            if let Some(rest) = line.strip_prefix("---") {
-                if rest.is_empty() || rest.starts_with([' ', '\t']) {
-                    let (s, e) = self.span(l);
-                    let off = self.skip_blanks(s + 3, e);
-                    if off < e && self.byte(off) != Some(b'#') {
-                        return self.inline(l, off, -1, 0);
-                    }
-                    self.next += 1;
+            if let Some(rest) = line.strip_prefix("---")
+                && (rest.is_empty() || rest.starts_with([' ', '\t']))
+            {
+                let (s, e) = self.span(l);
+                let off = self.skip_blanks(s + 3, e);
+                if off < e && self.byte(off) != Some(b'#') {
+                    return self.inline(l, off, -1, 0);
                 }
+                self.next += 1;
             }
             break;
         }
@@ -985,12 +990,17 @@ fn unescape(e: char, chars: &mut impl Iterator<Item = (usize, char)>) -> Option<
 /// User text made safe for a one-line message: control characters escaped,
 /// long text cut.
 fn clean(s: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i == 60 {
-            out.push_str("...");
-            break;
-        }
+    match s.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}...", escape_controls(&s[..cut])),
+        None => escape_controls(s),
+    }
+}
+
+/// `s` with control characters (line breaks above all) escaped, so that a
+/// message stays on one line.
+fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
         if c.is_control() {
             out.extend(c.escape_default());
         } else {
@@ -1076,10 +1086,10 @@ fn plain_unsigned(t: &str) -> Option<u64> {
 
 fn plain_negative(t: &str) -> Option<i64> {
     for (prefix, radix) in RADIX_PREFIXES {
-        if let Some(rest) = t.strip_prefix('-').and_then(|r| r.strip_prefix(prefix)) {
-            if let Ok(n) = i64::from_str_radix(&format!("-{rest}"), radix) {
-                return Some(n);
-            }
+        if let Some(rest) = t.strip_prefix('-').and_then(|r| r.strip_prefix(prefix))
+            && let Ok(n) = i64::from_str_radix(&format!("-{rest}"), radix)
+        {
+            return Some(n);
         }
     }
     if digits_but_not_number(t) {
@@ -1133,6 +1143,7 @@ struct Named {
     path: String,
 }
 
+/// Checks one parsed file against the key table, collecting every problem.
 struct Validator<'a> {
     shadow: &'a Shadow<'a>,
     is_root: bool,
@@ -1544,14 +1555,14 @@ impl Validator<'_> {
     }
 
     fn count(&mut self, it: &Item) -> Option<u32> {
-        if let Value::Number(n) = it.value {
-            if let Some(u) = n.as_u64() {
-                if let Ok(v) = u32::try_from(u) {
-                    return Some(v);
-                }
-                self.fail(it, format!("{u} is out of range (0 to {})", u32::MAX));
-                return None;
+        if let Value::Number(n) = it.value
+            && let Some(u) = n.as_u64()
+        {
+            if let Ok(v) = u32::try_from(u) {
+                return Some(v);
             }
+            self.fail(it, format!("{u} is out of range (0 to {})", u32::MAX));
+            return None;
         }
         let found = self.found(it);
         self.fail(it, format!("expected a whole number >= 0, found {found}"));
@@ -1576,12 +1587,18 @@ impl Validator<'_> {
             .map(|(name, _)| *name)
             .collect::<Vec<_>>()
             .join(", ");
-        if let Value::String(s) = it.value {
-            if let Some((_, policy)) = schema::RESTART_VALUES.iter().find(|(n, _)| n == s) {
-                return Some(*policy);
-            }
+        if let Value::String(s) = it.value
+            && let Some((_, policy)) = schema::RESTART_VALUES.iter().find(|(n, _)| n == s)
+        {
+            return Some(*policy);
         }
-        if let Some(text) = self.scalar_text(it.value, it.node) {
+        let text = match it.value {
+            Value::String(_) | Value::Bool(_) | Value::Number(_) => {
+                self.scalar_text(it.value, it.node)
+            }
+            _ => None,
+        };
+        if let Some(text) = text {
             self.fail(
                 it,
                 format!("unknown value {} (expected {expected})", quote(&text)),
@@ -1634,23 +1651,22 @@ impl Validator<'_> {
     }
 
     fn seconds(&mut self, it: &Item) -> Option<std::time::Duration> {
-        if let Value::Number(n) = it.value {
-            if let Some(f) = n.as_f64() {
-                if f >= 0.0 {
-                    if let Some(d) = schema::seconds(f) {
-                        return Some(d);
-                    }
-                    let found = self.found(it);
-                    self.fail(
-                        it,
-                        format!(
-                            "{found} is out of range (0 to {} seconds)",
-                            schema::MAX_SECONDS
-                        ),
-                    );
-                    return None;
-                }
+        if let Value::Number(n) = it.value
+            && let Some(f) = n.as_f64()
+            && f >= 0.0
+        {
+            if let Some(d) = schema::seconds(f) {
+                return Some(d);
             }
+            let found = self.found(it);
+            self.fail(
+                it,
+                format!(
+                    "{found} is out of range (0 to {} seconds)",
+                    schema::MAX_SECONDS
+                ),
+            );
+            return None;
         }
         let found = self.found(it);
         self.fail(
@@ -2139,7 +2155,7 @@ tasks:
         );
         assert_eq!(
             key_error("restart:"),
-            format!("unknown value '' {expected}")
+            "expected one of always, on-failure, never, found nothing"
         );
         assert_eq!(
             key_error("restart: [always]"),
@@ -2801,6 +2817,33 @@ tasks:
             };
             assert_eq!(resolve_plain(s), serde, "{s:?}");
         }
+    }
+
+    #[test]
+    fn messages_stay_on_one_line() {
+        let e = errs(
+            "tasks:\n  \"a\\nb\": {command: x}\n  web:\n    \"x\\ny\": 1\n    restart: \"so\\nme\"\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "t.yaml:2:3: tasks.a\\nb: invalid task name 'a\\nb' (use letters, digits, '_', '.' and '-')",
+                "t.yaml:3:3: tasks.web: missing key 'command'",
+                "t.yaml:4:5: tasks.web.x\\ny: unknown key 'x\\ny'",
+                "t.yaml:5:5: tasks.web.restart: unknown value 'so\\nme' (expected always, on-failure, never)",
+            ]
+        );
+        let long = "x".repeat(100);
+        let e = errs(&format!("tasks:\n  web:\n    command: x\n    {long}: 1\n"));
+        assert_eq!(
+            e,
+            [format!(
+                "t.yaml:4:5: tasks.web.{0}...: unknown key '{0}...'",
+                "x".repeat(60)
+            )]
+        );
+        let e = errs("tasks:\n  \"a\\nb\": {}\n  \"a\\nb\": {}\n");
+        assert_eq!(e, ["t.yaml:3:3: tasks: duplicate entry with key \"a\\nb\""]);
     }
 
     #[test]
