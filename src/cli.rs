@@ -306,6 +306,7 @@ fn supervise(
         forward: !shell,
         socket: Some(path),
         socket_forced,
+        pid1,
     };
     let stdin = shell.then(Stdin::new);
     let sup = Supervisor::new(c, opts, stdin)?;

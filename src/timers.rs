@@ -20,6 +20,8 @@ pub enum Due {
     Group(i32),
     /// The idle deadline of the control connection with this slab key.
     Conn(usize),
+    /// SIGKILL for the orphans left in the namespace at shutdown (PID 1).
+    Sweep,
 }
 
 /// A min-heap of deadlines behind one non-blocking timerfd.

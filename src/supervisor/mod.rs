@@ -37,6 +37,17 @@ use token::Source;
 const READ_BUDGET: usize = 256 * 1024;
 /// How long a control connection may stay silent before it is closed.
 const CONN_IDLE: Duration = Duration::from_secs(10);
+/// How long orphans left at shutdown (as PID 1) have between SIGTERM and
+/// SIGKILL.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(2);
+
+/// The last phase of a shutdown as PID 1: processes nobody manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sweep {
+    /// SIGTERM sent; SIGKILL at this instant.
+    Term(Instant),
+    Killed,
+}
 
 /// How the supervisor runs.
 #[derive(Debug, Clone)]
@@ -49,6 +60,8 @@ pub struct Options {
     pub socket: Option<PathBuf>,
     /// `--socket` as given, so a reload does not move the socket.
     pub socket_forced: bool,
+    /// Running as PID 1: at shutdown, orphans in the namespace are swept.
+    pub pid1: bool,
 }
 
 /// A child pipe being read.
@@ -134,6 +147,7 @@ pub struct Supervisor {
     /// Shutting down: the exit status, and who waits for the end.
     shutdown: Option<(i32, Vec<ReplyTo>)>,
     forced: bool,
+    sweep: Option<Sweep>,
     read_buf: Vec<u8>,
     started_at: Instant,
 }
@@ -214,6 +228,7 @@ impl Supervisor {
             stdin_resume: false,
             shutdown: None,
             forced: false,
+            sweep: None,
             read_buf: vec![0; 64 * 1024],
             started_at: Instant::now(),
         };
@@ -339,11 +354,14 @@ impl Supervisor {
 
     /// The exit status once shutdown is complete.
     fn finished(&mut self) -> Option<i32> {
-        let (code, _) = self.shutdown.as_ref()?;
+        let code = self.shutdown.as_ref()?.0;
         if self.alive > 0 || !self.lingering.is_empty() || !self.released.is_empty() {
             return None;
         }
-        let code = if self.forced { 1 } else { *code };
+        if self.opts.pid1 && self.sweep_orphans() {
+            return None;
+        }
+        let code = if self.forced { 1 } else { code };
         let waiting = self
             .shutdown
             .as_mut()
@@ -817,6 +835,7 @@ impl Supervisor {
                     }
                 }
                 Due::Conn(key) => self.conn_idle(key, at),
+                Due::Sweep => self.kill_orphans(),
             }
         }
     }
@@ -840,6 +859,10 @@ impl Supervisor {
                 for &pgid in self.released.keys() {
                     let _ = signals::signal_group(pgid, libc::SIGKILL);
                 }
+                if self.opts.pid1 && self.sweep.is_some() {
+                    self.sweep = Some(Sweep::Term(now));
+                    self.kill_orphans();
+                }
             }
             return;
         }
@@ -850,6 +873,55 @@ impl Supervisor {
         let keys: Vec<usize> = self.procs.iter().map(|(k, _)| k).collect();
         for k in keys {
             self.apply(k, Event::StopRequested, now);
+        }
+    }
+
+    /// As PID 1, once every managed process is down: SIGTERM to whatever
+    /// else lives in the namespace, SIGKILL after `ORPHAN_GRACE`. Returns
+    /// whether anything is left to wait for.
+    fn sweep_orphans(&mut self) -> bool {
+        // SAFETY: kill(-1, 0) only tests whether any process but us exists.
+        let others = unsafe { libc::kill(-1, 0) } == 0;
+        if !others {
+            return false;
+        }
+        if self.forced && self.sweep != Some(Sweep::Killed) {
+            self.sweep = Some(Sweep::Term(Instant::now()));
+            self.kill_orphans();
+        }
+        if self.sweep.is_none() {
+            let n = std::fs::read_dir("/proc")
+                .map(|d| {
+                    d.flatten()
+                        .filter(|e| {
+                            e.file_name()
+                                .to_string_lossy()
+                                .parse::<u32>()
+                                .is_ok_and(|p| p > 1)
+                        })
+                        .count()
+                })
+                .unwrap_or(0);
+            self.notice(&format!("sending SIGTERM to {n} remaining processes"));
+            let kill_at = Instant::now() + ORPHAN_GRACE;
+            // SAFETY: as PID 1, -1 addresses every other process of the namespace.
+            unsafe {
+                libc::kill(-1, libc::SIGTERM);
+                libc::kill(-1, libc::SIGCONT);
+            }
+            self.sweep = Some(Sweep::Term(kill_at));
+            self.timers.push(kill_at, Due::Sweep);
+        }
+        true
+    }
+
+    /// The orphans' grace period is over.
+    fn kill_orphans(&mut self) {
+        if let Some(Sweep::Term(_)) = self.sweep {
+            self.notice("sending SIGKILL to the remaining processes");
+            // SAFETY: as PID 1, -1 addresses every other process of the namespace.
+            unsafe { libc::kill(-1, libc::SIGKILL) };
+            self.sweep = Some(Sweep::Killed);
         }
     }
 

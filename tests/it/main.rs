@@ -4,6 +4,7 @@
 mod harness;
 
 mod cli;
+mod container;
 mod control;
 mod lifecycle;
 mod output;

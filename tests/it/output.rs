@@ -59,7 +59,7 @@ fn log_files_are_appended_to() {
 fn logs_shows_timestamped_lines_of_both_streams() {
     let sup = Sup::start(
         "logs",
-        "tasks:\n  talk:\n    command: sh -c 'echo one; echo two >&2; echo three; exec sleep 1000'\n    successfulStartTimeout: 0\n",
+        "tasks:\n  talk:\n    command: sh -c 'echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; exec sleep 1000'\n    successfulStartTimeout: 0\n",
     );
     sup.running_pid("talk");
     let text = wait_for(secs(5), "three lines", || {

@@ -1,0 +1,218 @@
+//! Container init: taskmaster as PID 1 of a new PID namespace (`unshare
+//! --pid --fork --mount-proc`), reaping orphans, sweeping the namespace at
+//! shutdown, essential exit codes, forwarded output, parent death, users.
+
+use std::time::Duration;
+
+use crate::harness::*;
+
+fn pid1(name: &str, yaml: &str) -> Sup {
+    Sup::launch(
+        name,
+        yaml,
+        Launch {
+            pid1: true,
+            ..Launch::default()
+        },
+    )
+}
+
+/// The supervisor's pid as the host sees it (the child of `unshare`).
+fn host_pid(sup: &Sup) -> i32 {
+    wait_for(secs(5), "the supervisor under unshare", || {
+        children_of(sup.pid()).first().map(|(p, _)| *p)
+    })
+}
+
+/// Every descendant of `pid`, as the host sees them.
+fn descendants(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for (c, _) in children_of(p) {
+            out.push(c);
+            todo.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn runs_as_pid_1_headless() {
+    let sup = pid1(
+        "pid1-basic",
+        "tasks:\n  a:\n    command: sleep 1000\n    successfulStartTimeout: 0\n",
+    );
+    assert_eq!(sup.ok("pid"), "1");
+    sup.running_pid("a");
+    let host = host_pid(&sup);
+    assert_eq!(
+        proc_status(host, "NSpid")
+            .unwrap()
+            .split_whitespace()
+            .last(),
+        Some("1")
+    );
+}
+
+#[test]
+fn a_hundred_orphans_leave_no_zombie() {
+    let sup = pid1(
+        "pid1-orphans",
+        "tasks:\n  forker:\n    command: sh -c 'for i in $(seq 100); do (sleep 0.2 &); done; exec sleep 1000'\n    successfulStartTimeout: 0\n",
+    );
+    sup.running_pid("forker");
+    let host = host_pid(&sup);
+    // The orphans are re-parented to PID 1; once they end, only the task
+    // itself may be left as a child, and never a zombie.
+    wait_until(secs(10), "all orphans reaped", || {
+        let c = children_of(host);
+        c.len() == 1 && c[0].1 != "Z"
+    });
+}
+
+#[test]
+fn a_double_forking_task_is_recorded_and_its_grandchild_reaped() {
+    let sup = pid1(
+        "pid1-daemon",
+        "tasks:\n  daemon:\n    command: sh -c '(sleep 0.5; exit 0) & exit 0'\n    restart: never\n    successfulStartTimeout: 0\n",
+    );
+    let row = sup.wait_state("daemon", "EXITED", secs(5));
+    assert_eq!(row["exit_code"], 0);
+    let host = host_pid(&sup);
+    wait_until(secs(10), "the grandchild reaped", || {
+        children_of(host).is_empty()
+    });
+}
+
+#[test]
+fn sigterm_empties_the_namespace_and_exits_0() {
+    let mut sup = pid1(
+        "pid1-sweep",
+        "tasks:
+  main:
+    command: sleep 1000
+    successfulStartTimeout: 0
+  escaper:
+    command: sh -c 'setsid sh -c \"trap \\\"\\\" TERM; while true; do sleep 0.1; done\" & exec sleep 1000'
+    successfulStartTimeout: 0
+",
+    );
+    sup.running_pid("main");
+    sup.running_pid("escaper");
+    let host = host_pid(&sup);
+    let all = wait_for(secs(5), "the escaped process", || {
+        let d = descendants(host);
+        (d.len() >= 4).then_some(d)
+    });
+    // What `docker stop` does: SIGTERM to the namespace's PID 1.
+    kill(host, libc::SIGTERM);
+    assert_eq!(sup.wait_exit(secs(15)), 0, "{}", sup.err_text());
+    for p in all {
+        assert!(!alive(p), "{p} outlived PID 1");
+    }
+    assert!(
+        sup.err_text().contains("remaining processes"),
+        "{}",
+        sup.err_text()
+    );
+}
+
+#[test]
+fn essential_exit_codes_propagate() {
+    for (cmd, want) in [
+        ("sh -c 'sleep 0.3; exit 7'", 7),
+        ("sh -c 'sleep 0.3; kill -9 $$'", 137),
+    ] {
+        let mut sup = pid1(
+            "pid1-essential",
+            &format!(
+                "tasks:\n  main:\n    command: {cmd}\n    essential: true\n    restart: never\n    successfulStartTimeout: 0.1\n  side:\n    command: sleep 1000\n    successfulStartTimeout: 0\n"
+            ),
+        );
+        assert_eq!(sup.wait_exit(secs(10)), want, "{cmd}");
+    }
+}
+
+#[test]
+fn forwarded_lines_stay_whole_under_two_noisy_tasks() {
+    let yaml = "tasks:
+  a:
+    command: sh -c 'i=0; while [ $i -lt 3000 ]; do echo \"a-line-$i-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"; i=$((i+1)); done; exec sleep 1000'
+    successfulStartTimeout: 0
+  b:
+    command: sh -c 'i=0; while [ $i -lt 3000 ]; do echo \"b-line-$i-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"; i=$((i+1)); done; exec sleep 1000'
+    successfulStartTimeout: 0
+";
+    let sup = pid1("pid1-forward", yaml);
+    wait_until(secs(20), "6000 lines", || {
+        sup.out_text().lines().count() >= 6000
+    });
+    let out = sup.out_text();
+    let mut next = [0usize; 2];
+    for line in out.lines() {
+        let (name, rest) = line
+            .split_once(" | ")
+            .unwrap_or_else(|| panic!("not a forwarded line: {line:?}"));
+        let k = match name {
+            "a" => 0,
+            "b" => 1,
+            _ => panic!("{line:?}"),
+        };
+        let fill = if k == 0 { "a" } else { "b" };
+        assert_eq!(
+            rest,
+            format!("{name}-line-{}-{}", next[k], fill.repeat(56)),
+            "mixed or lost line"
+        );
+        next[k] += 1;
+    }
+    assert_eq!(next, [3000, 3000]);
+}
+
+#[test]
+fn children_get_their_stop_signal_when_the_supervisor_is_killed() {
+    let dir = test_dir("pdeath-files");
+    let mut sup = Sup::start(
+        "pdeath",
+        &format!(
+            "tasks:\n  orphan:\n    command: sh -c 'trap \"echo got > {}/sig; exit 0\" USR1; while true; do sleep 0.05; done'\n    stopSignal: USR1\n    successfulStartTimeout: 0\n",
+            dir.display()
+        ),
+    );
+    let pid = sup.running_pid("orphan");
+    std::thread::sleep(Duration::from_millis(100));
+    sup.signal(libc::SIGKILL);
+    sup.wait_exit(secs(5));
+    wait_until(secs(5), "the parent-death signal", || {
+        dir.join("sig").exists()
+    });
+    wait_until(secs(5), "the child to end", || !alive(pid));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn user_nobody_runs_as_nobody() {
+    let sup = Sup::start(
+        "user",
+        "tasks:\n  low:\n    command: sleep 1000\n    user: nobody\n    successfulStartTimeout: 0\n  ghost:\n    command: sleep 1000\n    user: no-such-user-here\n",
+    );
+    let pid = sup.running_pid("low");
+    let uid = proc_status(pid, "Uid").unwrap();
+    assert!(uid.split_whitespace().all(|u| u == "65534"), "{uid}");
+    let gid = proc_status(pid, "Gid").unwrap();
+    let nobody_gid = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("nobody:"))
+        .and_then(|l| l.split(':').nth(3).map(str::to_string))
+        .unwrap();
+    assert!(gid.split_whitespace().all(|g| g == nobody_gid), "{gid}");
+    let groups = proc_status(pid, "Groups").unwrap();
+    assert!(
+        groups.split_whitespace().all(|g| g == nobody_gid),
+        "no root groups left: {groups}"
+    );
+    let row = sup.wait_state("ghost", "FATAL", secs(5));
+    assert_eq!(row["reason"], "unknown user 'no-such-user-here'");
+}
