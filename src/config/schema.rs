@@ -92,6 +92,10 @@ pub const RESTART_VALUES: &[(&str, RestartPolicy)] = &[
     ("never", RestartPolicy::Never),
 ];
 
+/// The most `instances` one task may ask for (Linux allows at most 4 194 304
+/// pids in all).
+pub const MAX_INSTANCES: u32 = 1 << 22;
+
 /// Default `instances`.
 pub const DEFAULT_INSTANCES: u32 = 1;
 /// Default `autoLaunch`.

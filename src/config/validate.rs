@@ -1482,7 +1482,17 @@ impl Validator<'_> {
                     })
                 }
                 "instances" => {
-                    let v = self.count(&key);
+                    let v = self.count(&key).and_then(|n| {
+                        if n > schema::MAX_INSTANCES {
+                            self.fail(
+                                &key,
+                                format!("{n} is out of range (0 to {})", schema::MAX_INSTANCES),
+                            );
+                            None
+                        } else {
+                            Some(n)
+                        }
+                    });
                     instances_known = v.is_some();
                     v.map(|v| spec.instances = v)
                 }
@@ -1878,6 +1888,15 @@ mod tests {
         task_with(extra, false).unwrap_or_else(|e| panic!("{extra}: {e:?}"))
     }
 
+    #[test]
+    fn instances_are_capped_at_the_pid_space() {
+        assert_eq!(task("instances: 4194304").instances, 1 << 22);
+        assert_eq!(
+            key_error("instances: 4194305"),
+            "4194305 is out of range (0 to 4194304)"
+        );
+    }
+
     /// The one error for a single task key line `line` (written at 4:5).
     fn key_error(line: &str) -> String {
         let errors = task_with(line, false).expect_err(line);
@@ -2065,7 +2084,7 @@ tasks:
     fn instances_and_attempts() {
         assert_eq!(task("instances: 0").instances, 0);
         assert_eq!(task("instances: 4").instances, 4);
-        assert_eq!(task("instances: 4294967295").instances, u32::MAX);
+        assert_eq!(task("restartsAttempts: 4294967295").restart_attempts, u32::MAX);
         assert_eq!(task("restartsAttempts: 0").restart_attempts, 0);
         assert_eq!(task("restartsAttempts: 10").restart_attempts, 10);
         assert_eq!(
@@ -2631,7 +2650,7 @@ tasks:
         );
         ok("tasks:\n  w: {command: x, instances: 0}\n  w_1: {command: y}\n");
         ok("tasks:\n  w: {command: x}\n  w_1: {command: y}\n");
-        ok("tasks:\n  w: {command: x, instances: 4000000000}\n  v_1: {command: y}\n");
+        ok("tasks:\n  w: {command: x, instances: 4000000}\n  v_1: {command: y}\n");
         ok("tasks:\n  w: {command: x, instances: 2}\n  w_1: {command: y, instances: 2}\n");
         // Two keys YAML tells apart but whose text is the same.
         let e = errs("tasks:\n  1: {command: x}\n  '1': {command: y}\n");

@@ -554,7 +554,7 @@ impl Supervisor {
         {
             self.lingering.push(key);
         }
-        let name = e.name.clone();
+        let name = &e.name;
         let message = match (before, after) {
             (State::Started { .. }, State::Backoff { until }) => Some(format!(
                 "'{name}' exited during start ({}); retry {} of {} in {}",
@@ -579,24 +579,31 @@ impl Supervisor {
             }),
             _ => None,
         };
-        let down = was && !is;
         let essential = !respawn
             && e.proc.policy.essential
             && e.proc.ended_for_good()
             && before.name() != after.name();
-        let code = e.proc.last_exit.map_or(1, |s| s.code);
-        let waiters = if down {
-            std::mem::take(&mut e.waiters)
+        // Only what a transition needs is copied out: most need nothing.
+        let waiters = if was && !is && !e.waiters.is_empty() {
+            Some((
+                std::mem::take(&mut e.waiters),
+                format!("Process '{name}' stopped"),
+            ))
         } else {
-            Vec::new()
+            None
         };
+        let essential = essential.then(|| (e.proc.last_exit.map_or(1, |s| s.code), name.clone()));
         if let Some(m) = message {
             self.notice(&m);
         }
-        for w in waiters {
-            self.wait_done(w, format!("Process '{name}' stopped"));
+        if let Some((waiters, line)) = waiters {
+            for w in waiters {
+                self.wait_done(w, line.clone());
+            }
         }
-        if essential && self.shutdown.is_none() {
+        if let Some((code, name)) = essential
+            && self.shutdown.is_none()
+        {
             self.notice(&format!("essential process '{name}' ended; shutting down"));
             self.begin_shutdown(code, None, now);
         }

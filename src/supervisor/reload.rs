@@ -4,6 +4,7 @@
 //! `instances` starts or stops only the difference. Untouched processes keep
 //! their PIDs.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use super::{ReplyTo, Supervisor, Then};
@@ -30,8 +31,16 @@ impl Supervisor {
         }
         let d = diff::diff(&self.config, &new);
         let old = std::mem::replace(&mut self.config, new);
+        // One pass over the processes, not one per task.
+        let mut by_task: HashMap<String, Vec<usize>> = HashMap::new();
+        for &k in self.by_name.values() {
+            let e = &self.procs[k];
+            if !e.retiring {
+                by_task.entry(e.task.clone()).or_default().push(k);
+            }
+        }
         for name in &d.removed {
-            let keys = self.keys_of(name);
+            let keys = by_task.remove(name).unwrap_or_default();
             self.retire(keys, now);
         }
         let mut restart = Vec::new();
@@ -46,7 +55,10 @@ impl Supervisor {
                         }
                     }
                 }
-                Some(before) => self.apply_task(before, task, &mut restart, now),
+                Some(before) => {
+                    let keys = by_task.remove(&task.name).unwrap_or_default();
+                    self.apply_task(before, task, keys, &mut restart, now);
+                }
             }
         }
         if !restart.is_empty() {
@@ -93,15 +105,6 @@ impl Supervisor {
         Ok(())
     }
 
-    /// The processes of task `task`, in name order.
-    fn keys_of(&self, task: &str) -> Vec<usize> {
-        self.by_name
-            .values()
-            .copied()
-            .filter(|&k| self.procs[k].task == task && !self.procs[k].retiring)
-            .collect()
-    }
-
     /// Stops processes whose place in the config is gone; they stay in
     /// `status` until down, then disappear (`sweep_removed`).
     fn retire(&mut self, keys: Vec<usize>, now: Instant) {
@@ -117,11 +120,11 @@ impl Supervisor {
         &mut self,
         before: &TaskSpec,
         task: &TaskSpec,
+        mut keys: Vec<usize>,
         restart: &mut Vec<usize>,
         now: Instant,
     ) {
         let changed = !before.same_process(task);
-        let mut keys = self.keys_of(&task.name);
         // One instance is named like the task, several are numbered: the
         // survivor keeps its process (and PID) under its new name.
         if before.instances == 1 && task.instances > 1 {
@@ -130,9 +133,11 @@ impl Supervisor {
             self.rename(&format!("{}_1", task.name), &task.name);
         }
         let wanted = task.process_names();
+        let wanted_set: std::collections::HashSet<&str> =
+            wanted.iter().map(String::as_str).collect();
         let (stay, go): (Vec<usize>, Vec<usize>) = keys
             .drain(..)
-            .partition(|&k| wanted.contains(&self.procs[k].name));
+            .partition(|&k| wanted_set.contains(self.procs[k].name.as_str()));
         self.retire(go, now);
         for &k in &stay {
             self.procs[k].proc.policy = Policy::of(task);

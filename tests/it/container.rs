@@ -216,3 +216,33 @@ fn user_nobody_runs_as_nobody() {
     let row = sup.wait_state("ghost", "FATAL", secs(5));
     assert_eq!(row["reason"], "unknown user 'no-such-user-here'");
 }
+
+#[test]
+fn user_needs_root() {
+    let dir = test_dir("user-root");
+    let cfg = dir.join("u.yaml");
+    std::fs::write(
+        &cfg,
+        "tasks:\n  low:\n    command: sleep 1\n    user: nobody\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "--check",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("u.yaml:4:5: tasks.low.user: only allowed when taskmaster runs as root"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -414,3 +414,34 @@ fn signal_command_reaches_the_group() {
     assert_eq!(reply, "error: no such process or task: 'nosuch'");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn idle_supervisor_never_wakes_up() {
+    let sup = Sup::start(
+        "idle",
+        "tasks:\n  quiet:\n    command: sleep 1000\n    instances: 20\n    successfulStartTimeout: 0.2\n",
+    );
+    wait_until(secs(10), "all running", || {
+        sup.status().iter().all(|r| r["state"] == "RUNNING")
+    });
+    let switches = |pid: i32| -> u64 {
+        ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
+            .iter()
+            .map(|f| proc_status(pid, f).unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    // The last status reply may still be on its way out: settle first.
+    let mut before = switches(sup.pid());
+    wait_until(secs(5), "a quiet moment", || {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = switches(sup.pid());
+        std::mem::replace(&mut before, now) == now
+    });
+    let start = switches(sup.pid());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        switches(sup.pid()),
+        start,
+        "the supervisor woke up with nothing to do"
+    );
+}
