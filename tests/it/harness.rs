@@ -110,7 +110,7 @@ pub fn group_members(pgid: i32) -> Vec<i32> {
             continue;
         };
         let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.len() > 3 && f[3].parse::<i32>() == Ok(pgid) && f[0] != "Z" {
+        if f.len() > 2 && f[2].parse::<i32>() == Ok(pgid) && f[0] != "Z" {
             out.push(pid);
         }
     }

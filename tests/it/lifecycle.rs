@@ -445,3 +445,34 @@ fn idle_supervisor_never_wakes_up() {
         "the supervisor woke up with nothing to do"
     );
 }
+
+#[test]
+fn stop_waits_for_group_members_that_outlive_the_leader() {
+    let sup = Sup::start(
+        "outlive",
+        "tasks:\n  mixed:\n    command: sh -c '(trap \"\" TERM; sleep 1000) & sleep 1000'\n    gracefulStopTimeout: 1\n    successfulStartTimeout: 0\n",
+    );
+    let pid = sup.running_pid("mixed");
+    wait_until(secs(5), "the group to have its members", || {
+        group_members(pid).len() >= 2
+    });
+    let t0 = Instant::now();
+    let reply = sup.ok("stop mixed");
+    assert_eq!(reply, "Process 'mixed' stopped");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(950),
+        "replied before the deadline: {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        group_members(pid).is_empty(),
+        "members left: {:?}",
+        group_members(pid)
+    );
+    assert_eq!(
+        sup.proc("mixed")["exit_code"],
+        128 + libc::SIGTERM,
+        "the leader's own end is kept"
+    );
+    wait_until(secs(2), "no zombies", || sup.zombies().is_empty());
+}
