@@ -65,12 +65,15 @@ impl Supervisor {
             self.restart_quietly(restart, now);
         }
         let mut lines = vec![format!("Reloaded {}", path.display())];
+        if d.is_empty() {
+            lines.push("no changes".into());
+        }
         for (label, names) in [
             ("added", &d.added),
             ("removed", &d.removed),
-            ("restarted", &d.changed),
-            ("updated in place", &d.updated),
-            ("unchanged", &d.unchanged),
+            ("changed, restarted", &d.changed),
+            ("changed, updated in place", &d.updated),
+            ("kept unchanged", &d.unchanged),
         ] {
             if !names.is_empty() {
                 lines.push(format!("{label}: {}", names.join(", ")));

@@ -65,9 +65,9 @@ fn applies_only_the_difference() {
     let reply = sup.ok("reload");
     assert!(reply.contains("added: fresh"), "{reply}");
     assert!(reply.contains("removed: gone"), "{reply}");
-    assert!(reply.contains("restarted: change"), "{reply}");
-    assert!(reply.contains("updated in place: policy"), "{reply}");
-    assert!(reply.contains("unchanged: keep"), "{reply}");
+    assert!(reply.contains("changed, restarted: change"), "{reply}");
+    assert!(reply.contains("changed, updated in place: policy"), "{reply}");
+    assert!(reply.contains("kept unchanged: keep"), "{reply}");
     assert_eq!(pid_of(&sup, "keep"), keep);
     assert_eq!(pid_of(&sup, "policy"), policy);
     wait_until(secs(10), "change to run the new command", || {
@@ -102,7 +102,7 @@ fn environment_change_restarts() {
         &sup,
         "tasks:\n  e:\n    command: sleep 1000\n    successfulStartTimeout: 0\n    environment: {A: 2}\n",
     );
-    assert!(sup.ok("reload").contains("restarted: e"));
+    assert!(sup.ok("reload").contains("changed, restarted: e"));
     wait_until(secs(10), "a new pid", || {
         sup.proc("e")["pid"]
             .as_i64()
