@@ -58,6 +58,16 @@ impl Timers {
         }
     }
 
+    /// The earliest deadline, expired or not.
+    pub fn peek(&self) -> Option<(Instant, Due)> {
+        self.heap.peek().map(|Reverse(e)| *e)
+    }
+
+    /// Drops the earliest deadline (a stale one, found by `peek`).
+    pub fn pop(&mut self) {
+        self.heap.pop();
+    }
+
     /// Number of entries, stale ones included.
     pub fn len(&self) -> usize {
         self.heap.len()

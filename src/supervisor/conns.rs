@@ -126,17 +126,7 @@ impl Supervisor {
         }
     }
 
-    /// The idle deadline of connection `key` passed.
-    pub(super) fn conn_idle(&mut self, key: usize, at: Instant) {
-        if let Some(c) = self.conns.get(key)
-            && c.idle_at == at
-            && c.phase == Phase::Reading
-        {
-            self.drop_conn(key);
-        }
-    }
-
-    fn drop_conn(&mut self, key: usize) {
+    pub(super) fn drop_conn(&mut self, key: usize) {
         if let Some(mut c) = self.conns.try_remove(key) {
             let _ = self.poll.registry().deregister(&mut c.stream);
         }

@@ -289,6 +289,7 @@ impl Supervisor {
                 return Ok(code);
             }
             let now = Instant::now();
+            self.drop_stale_timers();
             self.timers
                 .arm_earliest(now)
                 .map_err(|e| Error::io("cannot arm timerfd", e))?;
@@ -825,25 +826,45 @@ impl Supervisor {
 
     fn fire_timers(&mut self, now: Instant) {
         while let Some((at, due)) = self.timers.pop_expired(now) {
+            if !self.timer_stands(at, due) {
+                continue;
+            }
             match due {
-                Due::Proc(key) => {
-                    let current = self.procs.get(key).and_then(|e| e.proc.state.deadline());
-                    if current == Some(at) {
-                        self.apply(key, Event::DeadlineReached, now);
-                    }
-                }
+                Due::Proc(key) => self.apply(key, Event::DeadlineReached, now),
                 Due::Group(pgid) => {
-                    if self.released.get(&pgid) == Some(&at) {
-                        self.released.remove(&pgid);
-                        // The number is ours again only if a new child took it.
-                        if !self.by_pid.contains_key(&pgid) && signals::group_alive(pgid) {
-                            let _ = signals::signal_group(pgid, libc::SIGKILL);
-                        }
+                    self.released.remove(&pgid);
+                    // The number is ours again only if a new child took it.
+                    if !self.by_pid.contains_key(&pgid) && signals::group_alive(pgid) {
+                        let _ = signals::signal_group(pgid, libc::SIGKILL);
                     }
                 }
-                Due::Conn(key) => self.conn_idle(key, at),
+                Due::Conn(key) => self.drop_conn(key),
                 Due::Sweep => self.kill_orphans(),
             }
+        }
+    }
+
+    /// Whether a deadline still stands: its owner still waits for it.
+    fn timer_stands(&self, at: Instant, due: Due) -> bool {
+        match due {
+            Due::Proc(key) => self.procs.get(key).and_then(|e| e.proc.state.deadline()) == Some(at),
+            Due::Group(pgid) => self.released.get(&pgid) == Some(&at),
+            Due::Conn(key) => self
+                .conns
+                .get(key)
+                .is_some_and(|c| c.idle_at == at && c.phase == crate::control::Phase::Reading),
+            Due::Sweep => matches!(self.sweep, Some(Sweep::Term(t)) if t == at),
+        }
+    }
+
+    /// Drops stale deadlines from the top of the heap, so the timerfd is
+    /// never armed for nothing (an idle supervisor never wakes up).
+    fn drop_stale_timers(&mut self) {
+        while let Some((at, due)) = self.timers.peek() {
+            if self.timer_stands(at, due) {
+                break;
+            }
+            self.timers.pop();
         }
     }
 

@@ -444,6 +444,27 @@ fn idle_supervisor_never_wakes_up() {
         start,
         "the supervisor woke up with nothing to do"
     );
+    // Nor will it later: its one timerfd is disarmed, even though control
+    // connections (with idle deadlines) came and went.
+    let timerfd = std::fs::read_dir(format!("/proc/{}/fd", sup.pid()))
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().contains("timerfd"))
+        })
+        .expect("a timerfd");
+    let info = std::fs::read_to_string(format!(
+        "/proc/{}/fdinfo/{}",
+        sup.pid(),
+        timerfd.file_name().to_string_lossy()
+    ))
+    .unwrap();
+    let value = info.lines().find(|l| l.starts_with("it_value:")).unwrap();
+    assert_eq!(
+        value.split_whitespace().collect::<Vec<_>>(),
+        ["it_value:", "(0,", "0)"],
+        "{info}"
+    );
 }
 
 #[test]
