@@ -2084,7 +2084,10 @@ tasks:
     fn instances_and_attempts() {
         assert_eq!(task("instances: 0").instances, 0);
         assert_eq!(task("instances: 4").instances, 4);
-        assert_eq!(task("restartsAttempts: 4294967295").restart_attempts, u32::MAX);
+        assert_eq!(
+            task("restartsAttempts: 4294967295").restart_attempts,
+            u32::MAX
+        );
         assert_eq!(task("restartsAttempts: 0").restart_attempts, 0);
         assert_eq!(task("restartsAttempts: 10").restart_attempts, 10);
         assert_eq!(

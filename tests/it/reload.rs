@@ -66,7 +66,10 @@ fn applies_only_the_difference() {
     assert!(reply.contains("added: fresh"), "{reply}");
     assert!(reply.contains("removed: gone"), "{reply}");
     assert!(reply.contains("changed, restarted: change"), "{reply}");
-    assert!(reply.contains("changed, updated in place: policy"), "{reply}");
+    assert!(
+        reply.contains("changed, updated in place: policy"),
+        "{reply}"
+    );
     assert!(reply.contains("kept unchanged: keep"), "{reply}");
     assert_eq!(pid_of(&sup, "keep"), keep);
     assert_eq!(pid_of(&sup, "policy"), policy);
