@@ -1,5 +1,7 @@
 //! The supervisor's own signals: SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGUSR1
-//! and SIGWINCH are blocked and read from a signalfd; SIGPIPE is ignored.
+//! and SIGWINCH are blocked and read from a signalfd; SIGPIPE is ignored,
+//! and so are SIGTTIN and SIGTTOU, so that the terminal never stops the
+//! supervisor (a background read fails with EIO instead).
 //! Also the reap loop. Children undo all of this before exec (`spawn.rs`).
 
 use std::io;
@@ -37,13 +39,16 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Blocks the handled signals, ignores SIGPIPE, and opens the signalfd.
+    /// Blocks the handled signals, ignores SIGPIPE, SIGTTIN and SIGTTOU,
+    /// and opens the signalfd.
     pub fn new() -> io::Result<Signals> {
         let set = handled_set();
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
-        // SAFETY: SIG_IGN installs no handler code; nothing else in this
-        // single-threaded program changes SIGPIPE's disposition concurrently.
-        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) }?;
+        for sig in [Signal::SIGPIPE, Signal::SIGTTIN, Signal::SIGTTOU] {
+            // SAFETY: SIG_IGN installs no handler code; nothing else in this
+            // single-threaded program changes these dispositions concurrently.
+            unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) }?;
+        }
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
         Ok(Signals { fd })
     }

@@ -88,7 +88,7 @@ pub fn help(topic: Option<&str>) -> Result<String, String> {
                 .iter()
                 .find(|c| c.0 == word)
                 .map(|(_, usage, what)| format!("{usage}  {what}"))
-                .ok_or_else(|| format!("unknown command '{t}' (try 'help')"))
+                .ok_or_else(|| format!("unknown command '{}' (try 'help')", words::one_line(t)))
         }
     }
 }
@@ -118,7 +118,10 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
     let no_args = |cmd: &str| -> Result<(), String> {
         match args.first() {
             None => Ok(()),
-            Some(a) => Err(format!("{cmd}: unexpected argument '{a}'")),
+            Some(a) => Err(format!(
+                "{cmd}: unexpected argument '{}'",
+                words::one_line(a)
+            )),
         }
     };
     let cmd = match canonical(first) {
@@ -128,7 +131,9 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             for a in args {
                 match a.as_str() {
                     "--json" => json = true,
-                    o if o.starts_with('-') => return Err(format!("status: unknown option '{o}'")),
+                    o if o.starts_with('-') => {
+                        return Err(format!("status: unknown option '{}'", words::one_line(o)));
+                    }
                     n => list.push(n.to_string()),
                 }
             }
@@ -146,13 +151,18 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             let (name, n) = match args {
                 [name] => (name, DEFAULT_LOG_LINES),
                 [name, n] => {
-                    let n = n
-                        .parse::<usize>()
-                        .map_err(|_| format!("logs: '{n}' is not a number of lines"))?;
+                    let n = n.parse::<usize>().map_err(|_| {
+                        format!("logs: '{}' is not a number of lines", words::one_line(n))
+                    })?;
                     (name, n)
                 }
                 [] => return Err("logs: missing process name (usage: logs NAME [N])".into()),
-                [_, _, extra, ..] => return Err(format!("logs: unexpected argument '{extra}'")),
+                [_, _, extra, ..] => {
+                    return Err(format!(
+                        "logs: unexpected argument '{}'",
+                        words::one_line(extra)
+                    ));
+                }
             };
             check_names("logs", std::slice::from_ref(name))?;
             Command::Logs {
@@ -164,8 +174,8 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             let Some((sig, rest)) = args.split_first() else {
                 return Err("signal: missing signal (usage: signal SIG NAME...|all)".into());
             };
-            let sig =
-                signame::parse(sig).ok_or_else(|| format!("signal: unknown signal '{sig}'"))?;
+            let sig = signame::parse(sig)
+                .ok_or_else(|| format!("signal: unknown signal '{}'", words::one_line(sig)))?;
             if rest.is_empty() {
                 return Err("signal: missing process name (usage: signal SIG NAME...|all)".into());
             }
@@ -181,18 +191,38 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
                 check_names("pid", std::slice::from_ref(name))?;
                 Command::Pid(Some(name.clone()))
             }
-            [_, extra, ..] => return Err(format!("pid: unexpected argument '{extra}'")),
+            [_, extra, ..] => {
+                return Err(format!(
+                    "pid: unexpected argument '{}'",
+                    words::one_line(extra)
+                ));
+            }
         },
         "help" => match args {
             [] => Command::Help(None),
-            [topic] => Command::Help(Some(topic.clone())),
-            [_, extra, ..] => return Err(format!("help: unexpected argument '{extra}'")),
+            [topic] => {
+                // Checked now, so a `Help` always names a command and prints
+                // back on one line.
+                help(Some(topic))?;
+                Command::Help(Some(topic.clone()))
+            }
+            [_, extra, ..] => {
+                return Err(format!(
+                    "help: unexpected argument '{}'",
+                    words::one_line(extra)
+                ));
+            }
         },
         "shutdown" => {
             no_args(first)?;
             Command::Shutdown
         }
-        _ => return Err(format!("unknown command '{first}' (try 'help')")),
+        _ => {
+            return Err(format!(
+                "unknown command '{}' (try 'help')",
+                words::one_line(first)
+            ));
+        }
     };
     Ok(Some(cmd))
 }
@@ -210,19 +240,6 @@ fn check_names(cmd: &str, names: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Quotes a word so that `words::split` gives it back unchanged.
-fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-/+=:,@%".contains(&b));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
 }
 
 impl fmt::Display for Command {
@@ -248,7 +265,7 @@ impl fmt::Display for Command {
             Command::Pid(None) => write!(f, "pid"),
             Command::Pid(Some(n)) => write!(f, "pid {n}"),
             Command::Help(None) => write!(f, "help"),
-            Command::Help(Some(t)) => write!(f, "help {}", quote(t)),
+            Command::Help(Some(t)) => write!(f, "help {}", words::quote(t)),
             Command::Shutdown => write!(f, "shutdown"),
         }
     }
@@ -364,12 +381,45 @@ mod tests {
             "pid",
             "pid w",
             "help",
-            "help 'we ird'",
+            "help quit",
             "shutdown",
         ] {
             let c = ok(line);
             assert_eq!(ok(&c.to_string()), c, "{line}");
         }
+    }
+
+    #[test]
+    fn fuzz_control_characters_in_errors_are_escaped() {
+        // Found by fuzz/command: a quoted word may hold a line break, and
+        // errors quoted it raw, over two lines.
+        for (line, want) in [
+            ("'\x10'", "unknown command '\\u{10}' (try 'help')"),
+            ("'a\nb'", "unknown command 'a\\nb' (try 'help')"),
+            ("status '-\r'", "status: unknown option '-\\r'"),
+            ("logs w '1\n'", "logs: '1\\n' is not a number of lines"),
+            ("signal 'TE\nRM' w", "signal: unknown signal 'TE\\nRM'"),
+            ("reload '\t'", "reload: unexpected argument '\\t'"),
+        ] {
+            let err = parse(line).unwrap_err();
+            assert_eq!(err, want, "{line:?}");
+            assert!(!err.chars().any(char::is_control), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn fuzz_help_topic_with_a_line_break_is_refused() {
+        // Found by fuzz/command: `help 'a<newline>b'` parsed, and printed
+        // back over two lines.
+        assert_eq!(
+            parse("help 'a\nb'").unwrap_err(),
+            "unknown command 'a\\nb' (try 'help')"
+        );
+        assert_eq!(
+            parse("help nope").unwrap_err(),
+            "unknown command 'nope' (try 'help')"
+        );
+        assert_eq!(ok("help quit"), Command::Help(Some("quit".into())));
     }
 
     #[test]

@@ -1,8 +1,13 @@
 //! The shell's input: stdin read without blocking, cut into command lines,
-//! and the prompt. A terminal gets the `Taskmaster> ` prompt and notices
-//! printed above it; a pipe or file is read as plain lines. Stdin's flags
-//! live on an open file shared with other programs, so they are restored on
-//! exit.
+//! and the prompt. A terminal in the foreground (stdin and stdout, `TERM`
+//! not `dumb`) gets the line editor of `line.rs` in raw mode, with history
+//! (`history.rs`) and completion; the prompt `Taskmaster> ` stays usable
+//! while a command waits for its reply, and notices and replies are printed
+//! above it with the line being typed redrawn. Anything else is read as
+//! plain lines. Stdin's flags and the terminal's modes live on an open file
+//! shared with other programs, so they are restored on every way out
+//! (`stop`, `restore`, drop, and the panic hook of `term.rs`). It never
+//! blocks: reads are non-blocking and writes go through the `Console`.
 
 use std::collections::VecDeque;
 use std::io;
@@ -12,10 +17,17 @@ use mio::unix::SourceFd;
 
 use crate::console::{Console, Stream};
 use crate::logs::lines::Lines;
+use crate::shell::complete::Names;
+use crate::shell::history::{self, History, HistoryFile, MAX_ENTRIES};
+use crate::shell::line::{Editor, Output};
+use crate::shell::term;
 use crate::supervisor::token::Source;
 
 /// The prompt shown on a terminal.
 pub const PROMPT: &str = "Taskmaster> ";
+
+/// The width assumed when the terminal does not tell.
+const DEFAULT_WIDTH: usize = 80;
 
 /// What reading stdin gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +42,7 @@ pub enum Fill {
 
 /// The supervisor's stdin.
 pub struct Stdin {
+    /// A terminal whose foreground job we are.
     tty: bool,
     flags: Option<i32>,
     /// Registered with the poll (false for files and /dev/null, which are
@@ -38,6 +51,15 @@ pub struct Stdin {
     lines: Lines,
     queue: VecDeque<String>,
     done: bool,
+    /// The plain prompt is on screen (a terminal without the editor).
+    prompted: bool,
+    /// The line editor, when stdin and stdout are a terminal in raw mode.
+    editor: Option<Box<Editor>>,
+    history: Option<HistoryFile>,
+    /// Ctrl-D was typed: `shutdown` is queued and nothing more is read.
+    closing: bool,
+    /// `status` may colour states: stdout is a terminal, `NO_COLOR` unset.
+    colour: bool,
 }
 
 impl Default for Stdin {
@@ -46,31 +68,79 @@ impl Default for Stdin {
     }
 }
 
+fn env_is(name: &str, value: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| v == value)
+}
+
 impl Stdin {
-    /// Takes over fd 0, making it non-blocking.
+    /// Takes over fd 0, making it non-blocking; on a terminal, puts it in
+    /// raw mode for the line editor and loads the history.
     pub fn new() -> Stdin {
-        // SAFETY: isatty and fcntl on fd 0; a closed fd just fails.
-        let tty = unsafe { libc::isatty(0) } == 1;
-        // SAFETY: as above.
+        let stdin = rustix::stdio::stdin();
+        let tty = rustix::termios::isatty(stdin);
+        let out_tty = rustix::termios::isatty(rustix::stdio::stdout());
+        let foreground = tty && term::is_foreground(stdin);
+        let dumb = env_is("TERM", "dumb");
+        // https://no-color.org: set and not empty disables colour.
+        let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let editing = foreground && out_tty && !dumb;
+        // Messages now, while the fds still block.
+        if tty && !foreground {
+            eprintln!(
+                "taskmaster: not the terminal's foreground job: no shell (use 'taskmaster ctl')"
+            );
+        }
+        let (history_file, history) = match editing.then(history_path).flatten() {
+            Some(path) => {
+                let (file, h, err) = HistoryFile::load(path, MAX_ENTRIES);
+                if let Some(e) = err {
+                    eprintln!("taskmaster: {e}");
+                }
+                (Some(file), h)
+            }
+            None => (None, History::new(MAX_ENTRIES)),
+        };
+        // SAFETY: fcntl on fd 0; a closed fd just fails.
         let flags = unsafe { libc::fcntl(0, libc::F_GETFL) };
         let flags = (flags >= 0).then_some(flags);
         if let Some(f) = flags {
+            term::remember_flags(0, f);
             // SAFETY: adds O_NONBLOCK to fd 0's flags.
             unsafe { libc::fcntl(0, libc::F_SETFL, f | libc::O_NONBLOCK) };
         }
+        let editor = (editing && term::enter(stdin).is_ok()).then(|| {
+            let width = term::width().unwrap_or(DEFAULT_WIDTH);
+            Box::new(Editor::new(PROMPT, width, history))
+        });
         Stdin {
-            tty,
+            tty: foreground,
             flags,
             registered: false,
             lines: Lines::default(),
             queue: VecDeque::new(),
             done: flags.is_none(),
+            prompted: false,
+            history: history_file.filter(|_| editor.is_some()),
+            editor,
+            closing: false,
+            colour: out_tty && !dumb && !no_colour,
         }
     }
 
-    /// Whether stdin is a terminal.
+    /// Whether stdin is a terminal (whose foreground job we are).
     pub fn is_tty(&self) -> bool {
         self.tty
+    }
+
+    /// Whether the line editor runs: then keys are read and the prompt
+    /// shown even while a command waits for its reply.
+    pub fn is_editing(&self) -> bool {
+        self.editor.is_some() && !self.done
+    }
+
+    /// Whether replies may colour states.
+    pub fn colour(&self) -> bool {
+        self.colour
     }
 
     /// Registers fd 0 with the poll when it can be polled.
@@ -87,8 +157,15 @@ impl Stdin {
             .is_ok();
     }
 
-    /// Stops reading commands.
-    pub fn stop(&mut self, reg: &Registry) {
+    /// Stops reading commands: erases the prompt and gives the terminal its
+    /// own modes back (so from now on Ctrl-C is SIGINT again).
+    pub fn stop(&mut self, reg: &Registry, console: &mut Console) {
+        if let Some(ed) = &mut self.editor {
+            console.raw(Stream::Out, &ed.hide());
+        } else if std::mem::take(&mut self.prompted) && !self.done {
+            console.raw(Stream::Out, b"\r\x1b[K");
+        }
+        term::leave();
         if self.registered {
             let _ = reg.deregister(&mut SourceFd(&0));
             self.registered = false;
@@ -103,13 +180,19 @@ impl Stdin {
 
     /// The next complete command line, if one was read.
     pub fn next_line(&mut self) -> Option<String> {
-        self.queue.pop_front()
+        let line = self.queue.pop_front();
+        if line.is_some() {
+            self.prompted = false;
+        }
+        line
     }
 
-    /// Reads what is available into the line queue.
+    /// Reads what is available: plain lines into the queue, or keys into
+    /// the editor (its screen updates go to `console`, entered lines to the
+    /// queue). `names` are the process and task names, asked for on Tab.
     /// `Eof` comes once; after it (or `stop`) there is only `Empty`.
-    pub fn fill(&mut self) -> Fill {
-        if self.done {
+    pub fn fill(&mut self, console: &mut Console, names: Names) -> Fill {
+        if self.done || self.closing {
             return Fill::Empty;
         }
         let mut buf = [0u8; 4096];
@@ -117,10 +200,15 @@ impl Stdin {
             // SAFETY: reads into a valid local buffer.
             let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
             if n > 0 {
-                let queue = &mut self.queue;
-                self.lines.feed(&buf[..n as usize], |l| {
-                    queue.push_back(String::from_utf8_lossy(l).into_owned());
-                });
+                let bytes = &buf[..n as usize];
+                if self.editor.is_some() {
+                    self.edit(console, bytes, names);
+                } else {
+                    let queue = &mut self.queue;
+                    self.lines.feed(bytes, |l| {
+                        queue.push_back(String::from_utf8_lossy(l).into_owned());
+                    });
+                }
                 return Fill::Data;
             }
             if n == 0 {
@@ -141,29 +229,107 @@ impl Stdin {
         }
     }
 
-    /// Shows the prompt (terminal only).
+    /// Keys for the editor.
+    fn edit(&mut self, console: &mut Console, bytes: &[u8], names: Names) {
+        let Some(ed) = &mut self.editor else { return };
+        for out in ed.feed(bytes, names) {
+            match out {
+                Output::Screen(b) => console.raw(Stream::Out, &b),
+                Output::Line(line) => {
+                    let kept = self
+                        .editor
+                        .as_mut()
+                        .is_some_and(|ed| ed.history_mut().add(&line));
+                    if kept
+                        && let Some(file) = &mut self.history
+                        && let Some(err) = file.append(&line)
+                    {
+                        console.line(Stream::Err, &[b"taskmaster: ", err.as_bytes()]);
+                    }
+                    self.queue.push_back(line);
+                }
+                Output::Eof => {
+                    // Ctrl-D on an empty line is `shutdown`, in its turn.
+                    if let Some(ed) = &mut self.editor
+                        && ed.is_visible()
+                    {
+                        console.raw(Stream::Out, &ed.hide());
+                        console.raw(Stream::Out, format!("{PROMPT}shutdown\r\n").as_bytes());
+                    }
+                    self.queue.push_back("shutdown".to_string());
+                    self.closing = true;
+                }
+            }
+        }
+    }
+
+    /// Shows the prompt (terminal only) unless it is already shown.
     pub fn prompt(&mut self, console: &mut Console) {
-        if self.tty && !self.done {
-            console.raw(Stream::Out, PROMPT.as_bytes());
+        if self.done || self.closing {
+            return;
+        }
+        match &mut self.editor {
+            Some(ed) if !ed.is_visible() => console.raw(Stream::Out, &ed.show()),
+            Some(_) => {}
+            None if self.tty && !self.prompted => {
+                console.raw(Stream::Out, PROMPT.as_bytes());
+                self.prompted = true;
+            }
+            None => {}
         }
     }
 
-    /// Prints `line` so that it does not run into the prompt.
-    pub fn above_prompt(&mut self, console: &mut Console, stream: Stream, line: &str) {
-        if self.tty && !self.done {
-            console.raw(Stream::Out, b"\r\x1b[K");
-            console.line(stream, &[line.as_bytes()]);
-            console.raw(Stream::Out, PROMPT.as_bytes());
-        } else {
-            console.line(stream, &[line.as_bytes()]);
+    /// Prints `text` (one or more lines) so that it does not run into the
+    /// prompt: above it, with the line being typed redrawn below.
+    pub fn above_prompt(&mut self, console: &mut Console, stream: Stream, text: &str) {
+        match &mut self.editor {
+            Some(ed) if ed.is_visible() => {
+                console.raw(Stream::Out, &ed.hide());
+                console.text(stream, text);
+                console.raw(Stream::Out, &ed.show());
+            }
+            None if self.tty && self.prompted && !self.done => {
+                console.raw(Stream::Out, b"\r\x1b[K");
+                console.text(stream, text);
+                console.raw(Stream::Out, PROMPT.as_bytes());
+            }
+            _ => console.text(stream, text),
         }
     }
 
-    /// Restores fd 0's flags.
+    /// The terminal changed size (SIGWINCH): redraws the line for the new
+    /// width.
+    pub fn resize(&mut self, console: &mut Console) {
+        if let Some(ed) = &mut self.editor
+            && let Some(width) = term::width()
+        {
+            console.raw(Stream::Out, &ed.set_width(width));
+        }
+    }
+
+    /// Restores the terminal's modes and fd 0's flags, and trims the
+    /// history file. Safe to call more than once.
     pub fn restore(&mut self) {
-        if let Some(f) = self.flags {
+        term::leave();
+        if let Some(h) = &mut self.history {
+            h.finish();
+        }
+        if let Some(f) = self.flags.take() {
             // SAFETY: restores the flags read at start.
             unsafe { libc::fcntl(0, libc::F_SETFL, f) };
+            term::forget_flags();
         }
     }
+}
+
+impl Drop for Stdin {
+    /// Every way out restores the terminal, even an error before the loop.
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
+/// The history file's path from the environment (see `history::default_path`).
+fn history_path() -> Option<std::path::PathBuf> {
+    history::default_path(|k| std::env::var_os(k))
 }

@@ -22,7 +22,11 @@ impl Supervisor {
     /// Runs `cmd`; the reply goes to `to` now or once processes are down.
     pub(super) fn execute(&mut self, cmd: Command, to: ReplyTo, now: Instant) {
         let result = match cmd {
-            Command::Status { names, json } => self.status(&names, json, now),
+            Command::Status { names, json } => {
+                // Colour only for the shell on a terminal, never on the socket.
+                let colour = to == ReplyTo::Shell && self.shell_colour();
+                self.status(&names, json, colour, now)
+            }
             Command::Start(names) => self.resolve(&names).map(|keys| {
                 let lines: Vec<String> = keys.iter().map(|&k| self.start_one(k, now)).collect();
                 let ok = !lines.iter().any(|l| l.contains("failed to start"));
@@ -44,6 +48,7 @@ impl Supervisor {
                             let ring = &self.procs[k].ring;
                             let text: Vec<String> = ring
                                 .last(lines)
+                                .iter()
                                 .map(crate::logs::ring::format_line)
                                 .collect();
                             Ok((true, text.join("\n")))
@@ -114,8 +119,7 @@ impl Supervisor {
             Command::Help(topic) => command::help(topic.as_deref()).map(|t| (true, t)),
             Command::Shutdown => {
                 if self.shutdown.is_none() && to == ReplyTo::Shell {
-                    self.console
-                        .text(crate::console::Stream::Out, "Shutting down...");
+                    self.say(crate::console::Stream::Out, "Shutting down...");
                 }
                 let waiter = if to == ReplyTo::Shell { None } else { Some(to) };
                 self.begin_shutdown(0, waiter, now);
@@ -154,7 +158,13 @@ impl Supervisor {
         Ok(keys)
     }
 
-    fn status(&self, names: &[String], json: bool, now: Instant) -> Result<(bool, String), String> {
+    fn status(
+        &self,
+        names: &[String],
+        json: bool,
+        colour: bool,
+        now: Instant,
+    ) -> Result<(bool, String), String> {
         let keys = if names.is_empty() {
             self.by_name.values().copied().collect()
         } else {
@@ -200,7 +210,7 @@ impl Supervisor {
             if json {
                 render::json(&rows)
             } else {
-                render::table(&rows)
+                render::table_styled(&rows, colour)
             },
         ))
     }
@@ -223,6 +233,8 @@ impl Supervisor {
             _ => {}
         }
         self.apply(key, Event::StartRequested, now);
+        // Not behind the queued start storm: the reply names the PID.
+        self.spawn_now(key, now);
         let e = &self.procs[key];
         match &e.proc.state {
             State::Started { pid, .. } | State::Running { pid } => {

@@ -44,11 +44,29 @@ pub fn secs(d: Duration) -> String {
 /// one row per process, columns padded; a FATAL or BACKOFF reason follows
 /// the command in parentheses.
 pub fn table(rows: &[Row]) -> String {
+    table_styled(rows, false)
+}
+
+/// The SGR colour of a state on a terminal: RUNNING green;
+/// STARTED, BACKOFF, STOPPING yellow; FATAL red; STOPPED, EXITED dim.
+pub fn state_colour(state: &str) -> Option<&'static str> {
+    match state {
+        "RUNNING" => Some("32"),
+        "STARTED" | "BACKOFF" | "STOPPING" => Some("33"),
+        "FATAL" => Some("31"),
+        "STOPPED" | "EXITED" => Some("2"),
+        _ => None,
+    }
+}
+
+/// `table`, with the states coloured when `colour` (for a terminal): the
+/// state is padded first, so escape codes never shift a column.
+pub fn table_styled(rows: &[Row], colour: bool) -> String {
     let header = ["Task", "Status", "PID", "Uptime", "Restarts", "Command"];
     let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
-            let mut command = r.command.to_string();
+            let mut command = crate::config::words::one_line(r.command);
             if let Some(reason) = &r.reason {
                 let _ = write!(command, "  ({reason})");
             }
@@ -69,11 +87,17 @@ pub fn table(rows: &[Row]) -> String {
         }
     }
     let mut out = String::new();
-    let mut line = |cols: [&str; 6]| {
+    let mut line = |cols: [&str; 6], colour: bool| {
         let mut l = String::new();
         for (i, c) in cols.iter().enumerate() {
             if i == 5 {
                 l.push_str(c);
+            } else if i == 1
+                && colour
+                && let Some(sgr) = state_colour(c)
+            {
+                let pad = width[i] - c.chars().count();
+                let _ = write!(l, "\x1b[{sgr}m{c}\x1b[0m{:pad$}  ", "");
             } else {
                 let _ = write!(l, "{c:<w$}  ", w = width[i]);
             }
@@ -81,9 +105,12 @@ pub fn table(rows: &[Row]) -> String {
         out.push_str(l.trim_end());
         out.push('\n');
     };
-    line(header);
+    line(header, false);
     for row in &cells {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
+        line(
+            [&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]],
+            colour,
+        );
     }
     out.pop();
     out
@@ -158,6 +185,18 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_stay_on_one_line() {
+        assert_eq!(crate::config::words::one_line("sleep 1"), "sleep 1");
+        assert_eq!(
+            crate::config::words::one_line("sh -c 'a\nb\tc'"),
+            "sh -c 'a\\nb\\tc'"
+        );
+        let mut r = row("a", "RUNNING", Some(1));
+        r.command = "echo 1\necho 2\n";
+        assert_eq!(table(&[r]).lines().count(), 2);
+    }
+
+    #[test]
     fn uptimes() {
         let s = Duration::from_secs;
         assert_eq!(uptime(s(0)), "0s");
@@ -189,6 +228,43 @@ mod tests {
         assert_eq!(lines[2].find("FATAL"), Some(status_col));
         assert!(lines[2].ends_with("sleep 100  (cannot spawn x: No such file or directory)"));
         assert!(lines[2].contains(" -  "));
+    }
+
+    #[test]
+    fn colour_keeps_columns_aligned() {
+        let rows = [
+            row("a", "RUNNING", Some(1240)),
+            row("bb", "FATAL", None),
+            row("c", "STOPPING", Some(7)),
+            row("d", "EXITED", None),
+        ];
+        let plain = table(&rows);
+        let coloured = table_styled(&rows, true);
+        assert!(!plain.contains('\x1b'));
+        assert_eq!(table_styled(&rows, false), plain);
+        let strip = |s: &str| {
+            let mut out = String::new();
+            let mut esc = false;
+            for ch in s.chars() {
+                match (esc, ch) {
+                    (false, '\x1b') => esc = true,
+                    (true, 'm') => esc = false,
+                    (true, _) => {}
+                    (false, c) => out.push(c),
+                }
+            }
+            out
+        };
+        assert_eq!(strip(&coloured), plain, "same text and columns");
+        let lines: Vec<&str> = coloured.lines().collect();
+        assert!(!lines[0].contains('\x1b'), "header plain");
+        assert!(lines[1].contains("\x1b[32mRUNNING\x1b[0m"));
+        assert!(lines[2].contains("\x1b[31mFATAL\x1b[0m"));
+        assert!(lines[3].contains("\x1b[33mSTOPPING\x1b[0m"));
+        assert!(lines[4].contains("\x1b[2mEXITED\x1b[0m"));
+        assert_eq!(state_colour("STARTED"), Some("33"));
+        assert_eq!(state_colour("BACKOFF"), Some("33"));
+        assert_eq!(state_colour("STOPPED"), Some("2"));
     }
 
     #[test]
