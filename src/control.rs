@@ -45,6 +45,19 @@ pub struct Listener {
     inner: mio::net::UnixListener,
     path: PathBuf,
     ino: u64,
+    /// An open file given up when the process runs out of descriptors, so
+    /// that a pending connection can still be accepted and told why.
+    spare: Option<std::fs::File>,
+    /// Connections refused that way since the last `take_refused`.
+    refused: usize,
+}
+
+/// The reply to a connection refused for want of file descriptors.
+const REFUSED: &[u8] = b"1\nerror: taskmaster is out of file descriptors; try again later\n";
+
+fn open_spare() -> Option<std::fs::File> {
+    // std opens with O_CLOEXEC.
+    std::fs::File::open("/dev/null").ok()
 }
 
 impl Listener {
@@ -100,6 +113,8 @@ impl Listener {
             inner,
             path: path.to_path_buf(),
             ino,
+            spare: open_spare(),
+            refused: 0,
         })
     }
 
@@ -110,22 +125,76 @@ impl Listener {
 
     /// Accepts one pending connection with its peer's uid; `Ok(None)` when
     /// none is pending.
-    pub fn accept(&self) -> io::Result<Option<(mio::net::UnixStream, u32)>> {
+    ///
+    /// Out of file descriptors (EMFILE, ENFILE), the oldest pending
+    /// connection is refused with an error reply (see `take_refused`) and
+    /// the next one is tried: left pending, it would wait until another
+    /// connection woke the edge-triggered listener. Fails only when even
+    /// that is impossible.
+    pub fn accept(&mut self) -> io::Result<Option<(mio::net::UnixStream, u32)>> {
         loop {
             match self.inner.accept() {
                 Ok((stream, _)) => {
-                    let cred = nix::sys::socket::getsockopt(
+                    match nix::sys::socket::getsockopt(
                         &stream,
                         nix::sys::socket::sockopt::PeerCredentials,
-                    )
-                    .map_err(io::Error::from)?;
-                    return Ok(Some((stream, cred.uid())));
+                    ) {
+                        Ok(cred) => return Ok(Some((stream, cred.uid()))),
+                        // Unknown peer: dropped, and the next one served.
+                        Err(_) => continue,
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The kernel wants a free descriptor before it even looks
+                // at the queue: EMFILE may also mean that none is pending.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    match self.refuse_one() {
+                        Some(true) => continue,
+                        Some(false) => return Ok(None),
+                        None => return Err(e),
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Refuses the oldest pending connection while no descriptor is left:
+    /// closes the spare file to accept it, replies with the error, closes
+    /// it and takes the spare again. Returns whether one was pending, or
+    /// `None` when there is no spare to give up.
+    fn refuse_one(&mut self) -> Option<bool> {
+        let spare = self.spare.take()?;
+        drop(spare);
+        let refused = match self.inner.accept() {
+            Ok((mut stream, _)) => {
+                // A fresh socket's buffer takes these few bytes at once.
+                let _ = stream.write(REFUSED);
+                // Closing with the request unread would reset the connection
+                // and lose the reply: read what came (a line, at most).
+                let mut buf = [0u8; 4096];
+                let mut left = MAX_REQUEST;
+                while left > 0 {
+                    match stream.read(&mut buf) {
+                        Ok(n) if n > 0 => left = left.saturating_sub(n),
+                        _ => break,
+                    }
+                }
+                Some(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(false),
+            Err(_) => None,
+        };
+        self.spare = open_spare();
+        self.refused += usize::from(refused == Some(true));
+        refused
+    }
+
+    /// How many connections were refused for want of file descriptors
+    /// since the last call.
+    pub fn take_refused(&mut self) -> usize {
+        std::mem::take(&mut self.refused)
     }
 
     /// The path it listens on.
@@ -214,18 +283,6 @@ impl Conn {
     }
 }
 
-/// Quotes a word for a command line unless it needs none.
-fn quote(w: &str) -> String {
-    if !w.is_empty()
-        && w.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-/+=:,@%".contains(&b))
-    {
-        w.to_string()
-    } else {
-        format!("'{}'", w.replace('\'', "'\\''"))
-    }
-}
-
 /// `taskmaster ctl`: sends `words` as one command to the supervisor at
 /// `path`, prints the reply, and returns the exit status: 0 success,
 /// 1 the command failed, 3 no supervisor reachable.
@@ -238,7 +295,10 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
             return 3;
         }
     };
-    let line: Vec<String> = words.iter().map(|w| quote(w)).collect();
+    let line: Vec<String> = words
+        .iter()
+        .map(|w| crate::config::words::quote(w))
+        .collect();
     let request = format!("{}\n", line.join(" "));
     if let Err(e) = stream.write_all(request.as_bytes()) {
         eprintln!("taskmaster ctl: cannot send to {shown}: {e}");

@@ -155,7 +155,7 @@ pub enum Action {
     /// Report `DeadlineReached` at this instant.
     ArmDeadline(Instant),
     /// The leader of `pgid` exited on its own: members still alive get `sig`
-    /// now and SIGKILL at `kill_at`.
+    /// now (then SIGCONT, see [`continues_after`]) and SIGKILL at `kill_at`.
     ReleaseGroup {
         pgid: i32,
         sig: i32,
@@ -231,6 +231,13 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                 pgid: pid,
                 sig: p.policy.stop_signal,
             });
+            if continues_after(p.policy.stop_signal) {
+                // A stopped process acts on its signal only once continued.
+                out.push(Action::SignalGroup {
+                    pgid: pid,
+                    sig: libc::SIGCONT,
+                });
+            }
             out.push(Action::ArmDeadline(kill_at));
         }
         (S::Backoff { .. }, Event::StopRequested) => {
@@ -247,15 +254,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
         // --- forced shutdown
         (&S::Started { pid, .. } | &S::Running { pid }, Event::KillRequested) => {
             p.want = Want::Down;
-            p.state = S::Stopping {
-                pid,
-                kill_at: None,
-                leader_gone: false,
-            };
-            out.push(Action::SignalGroup {
-                pgid: pid,
-                sig: libc::SIGKILL,
-            });
+            kill_now(p, pid, false, out);
         }
         (
             &S::Stopping {
@@ -264,15 +263,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             Event::KillRequested,
         ) => {
             p.want = Want::Down;
-            p.state = S::Stopping {
-                pid,
-                kill_at: None,
-                leader_gone,
-            };
-            out.push(Action::SignalGroup {
-                pgid: pid,
-                sig: libc::SIGKILL,
-            });
+            kill_now(p, pid, leader_gone, out);
         }
         (S::Backoff { .. }, Event::KillRequested) => {
             p.want = Want::Down;
@@ -428,17 +419,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                 leader_gone,
             },
             Event::DeadlineReached,
-        ) if now >= t => {
-            p.state = S::Stopping {
-                pid,
-                kill_at: None,
-                leader_gone,
-            };
-            out.push(Action::SignalGroup {
-                pgid: pid,
-                sig: libc::SIGKILL,
-            });
-        }
+        ) if now >= t => kill_now(p, pid, leader_gone, out),
         (
             S::Started { .. }
             | S::Backoff { .. }
@@ -450,6 +431,23 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             Event::DeadlineReached,
         ) => {}
     }
+}
+
+/// Whether SIGCONT must follow stop signal `sig`, as supervisord and
+/// systemd send it: a stopped (SIGSTOP, Ctrl-Z) process leaves a handled
+/// signal pending until it is continued, so without it a graceful stop
+/// would always end in SIGKILL. Not after a signal that itself kills,
+/// stops or continues.
+pub fn continues_after(sig: i32) -> bool {
+    !matches!(
+        sig,
+        libc::SIGKILL
+            | libc::SIGCONT
+            | libc::SIGSTOP
+            | libc::SIGTSTP
+            | libc::SIGTTIN
+            | libc::SIGTTOU
+    )
 }
 
 /// Records the end of the leader `pid`; members of its group still alive
@@ -471,6 +469,19 @@ fn ended(
             kill_at: now + p.policy.stop_timeout,
         });
     }
+}
+
+/// SIGKILL for the group now; what is left is waited for in STOPPING.
+fn kill_now(p: &mut Proc, pid: i32, leader_gone: bool, out: &mut Vec<Action>) {
+    p.state = State::Stopping {
+        pid,
+        kill_at: None,
+        leader_gone,
+    };
+    out.push(Action::SignalGroup {
+        pgid: pid,
+        sig: libc::SIGKILL,
+    });
 }
 
 /// A failed start: wait in BACKOFF, then try again.

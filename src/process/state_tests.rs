@@ -187,6 +187,10 @@ fn stop_signals_then_kills_at_deadline() {
                 pgid: 7,
                 sig: libc::SIGTERM
             },
+            Action::SignalGroup {
+                pgid: 7,
+                sig: libc::SIGCONT
+            },
             Action::ArmDeadline(kill_at)
         ]
     );
@@ -210,6 +214,37 @@ fn stop_signals_then_kills_at_deadline() {
     assert!(run(&mut p, exited(137), kill_at).is_empty());
     assert_eq!(p.state, State::Stopped);
     assert_eq!(p.last_exit, Some(ExitStatus::code(137)));
+}
+
+#[test]
+fn sigstopped_child_gets_sigcont_after_the_stop_signal() {
+    // Found by tests/it/faults.rs: a SIGSTOPped child with a TERM handler
+    // only died of SIGKILL at the deadline.
+    let t0 = Instant::now();
+    for (stop, cont) in [
+        (libc::SIGTERM, true),
+        (libc::SIGINT, true),
+        (libc::SIGKILL, false),
+        (libc::SIGCONT, false),
+        (libc::SIGSTOP, false),
+    ] {
+        let mut p = proc_in(State::Running { pid: 7 });
+        p.policy.stop_signal = stop;
+        let acts = run(&mut p, Event::StopRequested, t0);
+        let signals: Vec<i32> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::SignalGroup { sig, .. } => Some(*sig),
+                _ => None,
+            })
+            .collect();
+        let want = if cont {
+            vec![stop, libc::SIGCONT]
+        } else {
+            vec![stop]
+        };
+        assert_eq!(signals, want, "{stop}");
+    }
 }
 
 #[test]

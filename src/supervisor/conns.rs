@@ -16,12 +16,21 @@ impl Supervisor {
     pub(super) fn accept(&mut self, now: Instant) {
         let our_uid = nix::unistd::geteuid().as_raw();
         loop {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = &mut self.listener else {
                 return;
             };
             let (mut stream, uid) = match listener.accept() {
                 Ok(Some(x)) => x,
-                Ok(None) => return,
+                Ok(None) => {
+                    let refused = listener.take_refused();
+                    if refused > 0 {
+                        self.notice(&format!(
+                            "control socket: refused {refused} connection{}: out of file descriptors",
+                            if refused == 1 { "" } else { "s" }
+                        ));
+                    }
+                    return;
+                }
                 Err(e) => {
                     let msg = format!("control socket: accept failed: {e}");
                     self.notice(&msg);

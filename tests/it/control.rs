@@ -204,12 +204,15 @@ fn hostile_clients_harm_nothing() {
     let mut s = UnixStream::connect(&sup.socket).unwrap();
     let big = vec![b'x'; 200 * 1024];
     let _ = s.write_all(&big);
+    // The reply may be lost to a reset (the rest of our line stays unread
+    // when the server closes); what matters is that nothing else suffers.
     let mut reply = String::new();
     let _ = s.read_to_string(&mut reply);
     assert!(
-        reply.starts_with("1\nerror: command longer than"),
+        reply.is_empty() || reply.starts_with("1\nerror: command longer than"),
         "{reply:?}"
     );
+    sup.ok("status");
     // A client that leaves before its reply.
     let mut s = UnixStream::connect(&sup.socket).unwrap();
     s.write_all(b"restart a\n").unwrap();
@@ -225,7 +228,7 @@ fn hostile_clients_harm_nothing() {
     assert_eq!(n, 0, "closed without a reply");
     assert!(t0.elapsed() >= Duration::from_secs(5));
     // The supervisor and its process are fine.
-    wait_until(secs(5), "a restarted", || {
+    wait_until(secs(15), "a restarted", || {
         sup.proc("a")["pid"]
             .as_i64()
             .is_some_and(|p| p as i32 != pid)

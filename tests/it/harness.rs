@@ -75,8 +75,8 @@ pub fn proc_status(pid: i32, field: &str) -> Option<String> {
     })
 }
 
-/// Pids whose parent is `ppid`, with their state letter.
-pub fn children_of(ppid: i32) -> Vec<(i32, String)> {
+/// Every process as /proc shows it: (pid, state letter, ppid, pgid).
+pub fn processes() -> Vec<(i32, String, i32, i32)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
@@ -85,36 +85,39 @@ pub fn children_of(ppid: i32) -> Vec<(i32, String)> {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
+        // The command name may hold spaces and parentheses: fields start
+        // after the last ')'.
         let Some(rest) = stat.rsplit(')').next() else {
             continue;
         };
         let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.len() > 2 && f[1].parse::<i32>() == Ok(ppid) {
-            out.push((pid, f[0].to_string()));
+        if let (Some(state), Some(Ok(ppid)), Some(Ok(pgid))) = (
+            f.first(),
+            f.get(1).map(|v| v.parse()),
+            f.get(2).map(|v| v.parse()),
+        ) {
+            out.push((pid, state.to_string(), ppid, pgid));
         }
     }
     out
 }
 
-/// Pids in process group `pgid`.
+/// Pids whose parent is `ppid`, with their state letter.
+pub fn children_of(ppid: i32) -> Vec<(i32, String)> {
+    processes()
+        .into_iter()
+        .filter(|p| p.2 == ppid)
+        .map(|(pid, state, _, _)| (pid, state))
+        .collect()
+}
+
+/// Live (not zombie) pids in process group `pgid`.
 pub fn group_members(pgid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rsplit(')').next() else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.len() > 2 && f[2].parse::<i32>() == Ok(pgid) && f[0] != "Z" {
-            out.push(pid);
-        }
-    }
-    out
+    processes()
+        .into_iter()
+        .filter(|p| p.3 == pgid && p.1 != "Z")
+        .map(|p| p.0)
+        .collect()
 }
 
 pub fn kill(pid: i32, sig: i32) {
@@ -129,6 +132,25 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// Run under `unshare --pid --fork --mount-proc` (PID 1).
     pub pid1: bool,
+    /// Run as this uid and gid (`setpriv`, no supplementary groups), from a
+    /// copy of the binary in the test dir, which becomes theirs.
+    pub uid: Option<u32>,
+    /// `prlimit` options for the supervisor, e.g. `--nproc=2`.
+    pub limits: Vec<String>,
+    /// Where the supervisor's stdout goes.
+    pub stdout: Output,
+}
+
+/// The supervisor's stdout.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub enum Output {
+    /// A pipe the test reads (`Sup::out_text`).
+    #[default]
+    Piped,
+    /// A pipe whose read end is closed before the supervisor starts.
+    BrokenPipe,
+    /// No fd 1 at all.
+    Closed,
 }
 
 /// A running supervisor.
@@ -183,13 +205,37 @@ impl Sup {
         let config = dir.join("taskmaster.yaml");
         std::fs::write(&config, yaml.replace("$DIR", dir.to_str().unwrap())).unwrap();
         let socket = dir.join("tm.sock");
+        let mut bin = PathBuf::from(BIN);
+        let mut wrap: Vec<String> = Vec::new();
+        if let Some(uid) = how.uid {
+            // The user may not reach the build directory; a copy it can.
+            bin = dir.join("taskmaster");
+            std::fs::copy(BIN, &bin).unwrap();
+            std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).unwrap();
+            wrap.extend([
+                "setpriv".to_string(),
+                format!("--reuid={uid}"),
+                format!("--regid={uid}"),
+                "--clear-groups".to_string(),
+            ]);
+        }
+        if !how.limits.is_empty() {
+            wrap.push("prlimit".to_string());
+            wrap.extend(how.limits.iter().cloned());
+            wrap.push("--".to_string());
+        }
         let mut cmd = if how.pid1 {
             let mut c = Command::new("unshare");
             c.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-                .arg(BIN);
+                .args(&wrap)
+                .arg(&bin);
+            c
+        } else if let Some((first, rest)) = wrap.split_first() {
+            let mut c = Command::new(first);
+            c.args(rest).arg(&bin);
             c
         } else {
-            Command::new(BIN)
+            Command::new(&bin)
         };
         if !how.shell {
             cmd.arg("--no-shell");
@@ -206,11 +252,36 @@ impl Sup {
             } else {
                 Stdio::null()
             })
-            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        let mut unread = None;
+        match how.stdout {
+            Output::Piped => {
+                cmd.stdout(Stdio::piped());
+            }
+            Output::BrokenPipe => {
+                let (r, w) = std::io::pipe().unwrap();
+                cmd.stdout(w);
+                unread = Some(r);
+            }
+            Output::Closed => {
+                cmd.stdout(Stdio::null());
+                // SAFETY: close is async-signal-safe; runs between fork and exec.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        libc::close(1);
+                        Ok(())
+                    });
+                }
+            }
+        }
         let mut child = cmd.spawn().expect("spawn taskmaster");
-        let stdout = collect(child.stdout.take().unwrap());
+        // Nobody reads: from now on every write to it gets EPIPE.
+        drop(unread);
+        let stdout = match child.stdout.take() {
+            Some(out) => collect(out),
+            None => Arc::new(Mutex::new(Vec::new())),
+        };
         let stderr = collect(child.stderr.take().unwrap());
         let stdin = child.stdin.take();
         let mut sup = Sup {
@@ -421,6 +492,13 @@ impl Drop for Sup {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Waits for a script to write a pid into `path`; the pid.
+pub fn read_pid_file(path: &Path) -> i32 {
+    wait_for(secs(5), &format!("a pid in {}", path.display()), || {
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    })
 }
 
 /// Writes an executable script into `dir`.
