@@ -248,7 +248,8 @@ fn check_lines(c: &config::Config) -> Vec<String> {
             } else {
                 "  (autoLaunch: false)"
             };
-            lines.push(format!("{name}: {}{note}", task.command));
+            let command = crate::config::words::one_line(&task.command);
+            lines.push(format!("{name}: {command}{note}"));
         }
     }
     lines
@@ -288,8 +289,7 @@ fn supervise(
         nix::sys::prctl::set_child_subreaper(true)
             .map_err(|e| Error::io("cannot become child subreaper", e))?;
     }
-    let processes: usize = c.tasks.values().map(|t| t.instances as usize).sum();
-    for w in crate::limits::raise(processes) {
+    for w in crate::limits::raise(&c) {
         eprintln!("taskmaster: {w}");
     }
     // SAFETY: tzset only reads TZ and /etc/localtime; single-threaded.

@@ -138,7 +138,7 @@ fn syntax_message(file: &str, text: &str, e: &serde_yaml::Error) -> String {
         "{file}:{}:{}: {}",
         at.line,
         at.col,
-        escape_controls(&message)
+        super::words::one_line(&message)
     )
 }
 
@@ -991,23 +991,9 @@ fn unescape(e: char, chars: &mut impl Iterator<Item = (usize, char)>) -> Option<
 /// long text cut.
 fn clean(s: &str) -> String {
     match s.char_indices().nth(60) {
-        Some((cut, _)) => format!("{}...", escape_controls(&s[..cut])),
-        None => escape_controls(s),
+        Some((cut, _)) => format!("{}...", super::words::one_line(&s[..cut])),
+        None => super::words::one_line(s),
     }
-}
-
-/// `s` with control characters (line breaks above all) escaped, so that a
-/// message stays on one line.
-fn escape_controls(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn quote(s: &str) -> String {

@@ -80,9 +80,55 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
+/// `text` on one line, for messages and tables: control characters (a
+/// line break inside quotes, a `command: |` block) are shown escaped.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Quotes `word` so that `split` gives it back unchanged: plain words stay
+/// as they are, others go in single quotes.
+pub fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-/+=:,@%".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quote_is_undone_by_split() {
+        for w in [
+            "plain",
+            "a b",
+            "it's",
+            "",
+            "\\",
+            "\"q\"",
+            "$x `y`",
+            "tab\there",
+            "é",
+        ] {
+            assert_eq!(split(&quote(w)).unwrap(), [w], "{w}");
+        }
+        assert_eq!(quote("web_1"), "web_1");
+    }
 
     fn ok(s: &str) -> Vec<String> {
         split(s).unwrap_or_else(|e| panic!("{s:?}: {e}"))

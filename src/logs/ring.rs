@@ -1,14 +1,16 @@
-//! The recent output lines of one process, both streams in arrival order, in
-//! at most `RING_BYTES` bytes. The buffer is allocated only once output
-//! arrives, so quiet processes cost nothing. Pure apart from formatting the
-//! local time of a line.
+//! The recent output lines of one process, both streams in arrival order,
+//! in one buffer of exactly `RING_BYTES` bytes: what is accounted is what is
+//! allocated. The buffer is allocated only once output arrives, so quiet
+//! processes cost nothing. Pure apart from formatting the local time of a
+//! line.
 
 use std::collections::VecDeque;
 
-/// The most bytes of output (with a small per-line overhead) kept per
-/// process.
+/// The bytes of memory kept for output per process, headers included.
 pub const RING_BYTES: usize = 64 * 1024;
-const OVERHEAD: usize = 16;
+/// Each line is stored as: receipt time (8 bytes), stream (1), length (4),
+/// then the text.
+const HEADER: usize = 13;
 
 /// One kept line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,58 +19,92 @@ pub struct Line {
     pub at: i64,
     /// Whether it came from stderr.
     pub stderr: bool,
-    pub text: Box<[u8]>,
+    pub text: Vec<u8>,
 }
 
 /// A bounded ring of lines.
 #[derive(Debug, Default)]
 pub struct Ring {
-    lines: VecDeque<Line>,
-    bytes: usize,
+    buf: VecDeque<u8>,
+    lines: usize,
 }
 
 impl Ring {
     /// Appends a line, dropping the oldest ones to stay within
     /// `RING_BYTES`. A line larger than the whole ring keeps its last part.
     pub fn push(&mut self, at: i64, stderr: bool, text: &[u8]) {
-        let text = if text.len() + OVERHEAD > RING_BYTES {
-            &text[text.len() - (RING_BYTES - OVERHEAD)..]
-        } else {
-            text
-        };
-        let cost = text.len() + OVERHEAD;
-        while self.bytes + cost > RING_BYTES {
-            let Some(old) = self.lines.pop_front() else {
-                break;
-            };
-            self.bytes -= old.text.len() + OVERHEAD;
+        if self.buf.capacity() == 0 {
+            self.buf = VecDeque::with_capacity(RING_BYTES);
         }
-        self.bytes += cost;
-        self.lines.push_back(Line {
-            at,
-            stderr,
-            text: text.into(),
-        });
+        let text = &text[text.len().saturating_sub(RING_BYTES - HEADER)..];
+        while self.buf.len() + HEADER + text.len() > RING_BYTES {
+            self.pop_front();
+        }
+        self.buf.extend(at.to_le_bytes());
+        self.buf.push_back(u8::from(stderr));
+        self.buf.extend((text.len() as u32).to_le_bytes());
+        self.buf.extend(text);
+        self.lines += 1;
+    }
+
+    fn header(&self, at: usize) -> (i64, bool, usize) {
+        let byte = |i: usize| self.buf[at + i];
+        let time = i64::from_le_bytes(std::array::from_fn(byte));
+        let len = u32::from_le_bytes(std::array::from_fn(|i| byte(9 + i)));
+        (time, byte(8) != 0, len as usize)
+    }
+
+    fn pop_front(&mut self) {
+        if self.lines == 0 {
+            return;
+        }
+        let (_, _, len) = self.header(0);
+        self.buf.drain(..HEADER + len);
+        self.lines -= 1;
     }
 
     /// The last `n` lines, oldest first.
-    pub fn last(&self, n: usize) -> impl Iterator<Item = &Line> {
-        self.lines.iter().skip(self.lines.len().saturating_sub(n))
+    pub fn last(&self, n: usize) -> Vec<Line> {
+        let skip = self.lines.saturating_sub(n);
+        let mut out = Vec::with_capacity(self.lines - skip);
+        let mut at = 0;
+        for i in 0..self.lines {
+            let (time, stderr, len) = self.header(at);
+            if i >= skip {
+                let text = self
+                    .buf
+                    .range(at + HEADER..at + HEADER + len)
+                    .copied()
+                    .collect();
+                out.push(Line {
+                    at: time,
+                    stderr,
+                    text,
+                });
+            }
+            at += HEADER + len;
+        }
+        out
     }
 
     /// Number of lines kept.
     pub fn len(&self) -> usize {
-        self.lines.len()
+        self.lines
     }
 
     /// Whether no line is kept.
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.lines == 0
     }
 
-    /// Bytes accounted, overhead included (at most `RING_BYTES`).
+    /// Bytes in use, headers included (at most `RING_BYTES`).
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.buf.len()
+    }
+
+    /// Bytes allocated (0 before the first line, else `RING_BYTES`).
+    pub fn allocated(&self) -> usize {
+        self.buf.capacity()
     }
 }
 
@@ -106,11 +142,19 @@ pub fn local_time(secs: i64) -> String {
 mod tests {
     use super::*;
 
+    fn texts(lines: &[Line]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(&l.text).into_owned())
+            .collect()
+    }
+
     #[test]
     fn empty_ring_allocates_nothing() {
         let r = Ring::default();
-        assert_eq!(r.lines.capacity(), 0);
+        assert_eq!(r.allocated(), 0);
         assert!(r.is_empty());
+        assert!(r.last(10).is_empty());
     }
 
     #[test]
@@ -119,14 +163,14 @@ mod tests {
         for i in 0..10_000 {
             r.push(i, i % 2 == 1, format!("line {i}").as_bytes());
             assert!(r.bytes() <= RING_BYTES);
+            assert_eq!(r.allocated(), RING_BYTES, "the one allocation never grows");
         }
-        let last: Vec<_> = r
-            .last(3)
-            .map(|l| String::from_utf8_lossy(&l.text).into_owned())
-            .collect();
-        assert_eq!(last, ["line 9997", "line 9998", "line 9999"]);
-        assert!(r.len() > 1000, "small lines fill the ring: {}", r.len());
-        assert_eq!(r.last(usize::MAX).count(), r.len());
+        let last = r.last(3);
+        assert_eq!(texts(&last), ["line 9997", "line 9998", "line 9999"]);
+        assert_eq!((last[0].at, last[0].stderr), (9997, true));
+        assert_eq!((last[1].at, last[1].stderr), (9998, false));
+        assert!(r.len() > 2000, "small lines fill the ring: {}", r.len());
+        assert_eq!(r.last(usize::MAX).len(), r.len());
     }
 
     #[test]
@@ -136,9 +180,19 @@ mod tests {
         let big: Vec<u8> = (0..RING_BYTES * 2).map(|i| (i % 251) as u8).collect();
         r.push(1, false, &big);
         assert_eq!(r.len(), 1);
-        let kept = &r.last(1).next().unwrap().text;
+        let kept = &r.last(1)[0].text;
         assert!(big.ends_with(kept));
         assert_eq!(r.bytes(), RING_BYTES);
+        r.push(2, true, b"after");
+        assert_eq!(texts(&r.last(5)), ["after"]);
+    }
+
+    #[test]
+    fn empty_lines_are_kept() {
+        let mut r = Ring::default();
+        r.push(5, false, b"");
+        r.push(6, true, b"x");
+        assert_eq!(texts(&r.last(2)), ["", "x"]);
     }
 
     #[test]
@@ -149,7 +203,7 @@ mod tests {
         let l = Line {
             at: 0,
             stderr: false,
-            text: b"hi \xff".to_vec().into(),
+            text: b"hi \xff".to_vec(),
         };
         assert!(format_line(&l).ends_with("] hi \u{fffd}"));
     }

@@ -244,13 +244,7 @@ fn stop_signal_is_sent_to_the_whole_group() {
     );
     let pid = sup.running_pid("family");
     let child_file = dir.join("child");
-    let child: i32 = wait_for(secs(5), "the child pid", || {
-        std::fs::read_to_string(&child_file)
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    });
+    let child = read_pid_file(&child_file);
     assert!(alive(child));
     assert_eq!(sup.ok("stop family"), "Process 'family' stopped");
     // sleep got SIGUSR1 too (its default action ends it).
@@ -272,13 +266,7 @@ fn group_members_left_by_an_exiting_leader_are_stopped() {
         ),
     );
     let child_file = dir.join("child");
-    let child: i32 = wait_for(secs(5), "the child pid", || {
-        std::fs::read_to_string(&child_file)
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    });
+    let child = read_pid_file(&child_file);
     sup.wait_state("parent", "EXITED", secs(5));
     wait_until(secs(3), "the left-over sleep to be stopped", || {
         !alive(child)
