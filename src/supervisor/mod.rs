@@ -37,6 +37,10 @@ use token::Source;
 const READ_BUDGET: usize = 256 * 1024;
 /// How long a control connection may stay silent before it is closed.
 const CONN_IDLE: Duration = Duration::from_secs(10);
+/// Spawns per loop iteration: a start storm (autoLaunch of thousands, a
+/// wave of restarts) is spread over iterations so commands, output and
+/// signals are served in between.
+const SPAWN_BATCH: usize = 32;
 /// How long orphans left at shutdown (as PID 1) have between SIGTERM and
 /// SIGKILL.
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(2);
@@ -84,6 +88,8 @@ struct Entry {
     spawn_error: Option<String>,
     /// Pending replies waiting for this process to be down.
     waiters: Vec<usize>,
+    /// A spawn waits in `spawn_queue`.
+    spawn_queued: bool,
     /// Its place in the config is gone: it stops, then disappears.
     retiring: bool,
 }
@@ -139,6 +145,8 @@ pub struct Supervisor {
     waits: Slab<Wait>,
     /// Pipes with data left after their read budget.
     backlog: VecDeque<Source>,
+    /// Processes to spawn, `SPAWN_BATCH` per loop iteration.
+    spawn_queue: VecDeque<usize>,
     stdin: Option<crate::cli::Stdin>,
     /// A shell command waits for its reply; further lines wait.
     shell_busy: bool,
@@ -223,6 +231,7 @@ impl Supervisor {
             conns: Slab::new(),
             waits: Slab::new(),
             backlog: VecDeque::new(),
+            spawn_queue: VecDeque::new(),
             stdin,
             shell_busy: false,
             stdin_resume: false,
@@ -257,6 +266,7 @@ impl Supervisor {
             spawn_error: None,
             waiters: Vec::new(),
             retiring: false,
+            spawn_queued: false,
         });
         self.by_name.insert(name.to_string(), key);
         key
@@ -293,7 +303,7 @@ impl Supervisor {
             self.timers
                 .arm_earliest(now)
                 .map_err(|e| Error::io("cannot arm timerfd", e))?;
-            let timeout = if self.backlog.is_empty() {
+            let timeout = if self.backlog.is_empty() && self.spawn_queue.is_empty() {
                 None
             } else {
                 Some(Duration::ZERO)
@@ -323,6 +333,7 @@ impl Supervisor {
                 self.dispatch(src, true, false, now)?;
             }
             self.fire_timers(now);
+            self.spawn_batch(now);
             if std::mem::take(&mut self.stdin_resume) {
                 self.read_stdin(now);
             }
@@ -389,33 +400,49 @@ impl Supervisor {
             l.remove();
         }
         if let Some(stdin) = &mut self.stdin {
-            stdin.restore();
+            stdin.stop(self.poll.registry(), &mut self.console);
         }
         self.signals.restore();
         self.console.finish();
+        // After the console: on a terminal fds 0 and 1 share one open file,
+        // and stdin saw its flags before the console made them non-blocking.
+        if let Some(stdin) = &mut self.stdin {
+            stdin.restore();
+        }
     }
 
     // ----- the shell
 
     /// Runs the command lines stdin has, one at a time: while a command
-    /// waits for its reply, the next lines wait too.
+    /// waits for its reply, the next lines wait too. On a terminal the line
+    /// editor keeps taking keys meanwhile (entered lines queue up).
     fn read_stdin(&mut self, now: Instant) {
         loop {
-            if self.shell_busy || self.shutdown.is_some() {
+            if self.shutdown.is_some() {
                 return;
             }
             let Some(stdin) = &mut self.stdin else { return };
-            if let Some(line) = stdin.next_line() {
+            if !self.shell_busy
+                && let Some(line) = stdin.next_line()
+            {
                 self.shell_busy = true;
                 self.execute_line(&line, ReplyTo::Shell, now);
                 continue;
             }
-            match stdin.fill() {
+            if self.shell_busy && !stdin.is_editing() {
+                return;
+            }
+            // Completion asks for the names only on Tab.
+            let (procs, tasks) = (&self.by_name, &self.config.tasks);
+            let names = |f: &mut dyn FnMut(&str)| {
+                procs.keys().chain(tasks.keys()).for_each(|n| f(n));
+            };
+            match stdin.fill(&mut self.console, &names) {
                 Fill::Data => {}
-                Fill::Empty => return,
+                Fill::Empty => break,
                 Fill::Eof => {
                     let tty = stdin.is_tty();
-                    stdin.stop(self.poll.registry());
+                    stdin.stop(self.poll.registry(), &mut self.console);
                     if tty {
                         // Ctrl-D on an empty line.
                         self.console.raw(Stream::Out, b"\n");
@@ -425,6 +452,7 @@ impl Supervisor {
                 }
             }
         }
+        self.prompt();
     }
 
     // ----- signals and reaping
@@ -441,6 +469,11 @@ impl Supervisor {
                 libc::SIGTERM | libc::SIGINT => self.begin_shutdown(0, None, now),
                 libc::SIGHUP => self.reload(ReplyTo::Log, now),
                 libc::SIGUSR1 => self.reopen_logs(),
+                libc::SIGWINCH => {
+                    if let Some(stdin) = &mut self.stdin {
+                        stdin.resize(&mut self.console);
+                    }
+                }
                 _ => {}
             }
         }
@@ -525,7 +558,7 @@ impl Supervisor {
         let respawn = actions.contains(&Action::Spawn);
         self.observe(key, &before, respawn, now);
         for a in actions {
-            self.perform(key, a, now);
+            self.perform(key, a);
         }
     }
 
@@ -610,22 +643,15 @@ impl Supervisor {
         }
     }
 
-    fn perform(&mut self, key: usize, action: Action, now: Instant) {
+    fn perform(&mut self, key: usize, action: Action) {
         match action {
             Action::Spawn => {
-                let ev = match self.spawn_entry(key) {
-                    Ok(pid) => Event::Spawned { pid },
-                    Err(err) => {
-                        if let Some(e) = self.procs.get_mut(key) {
-                            e.spawn_error = Some(err.reason.clone());
-                        }
-                        Event::SpawnFailed {
-                            reason: err.reason,
-                            transient: err.transient,
-                        }
-                    }
-                };
-                self.apply(key, ev, now);
+                if let Some(e) = self.procs.get_mut(key)
+                    && !e.spawn_queued
+                {
+                    e.spawn_queued = true;
+                    self.spawn_queue.push_back(key);
+                }
             }
             Action::SignalGroup { pgid, sig } => {
                 if let Err(e) = signals::signal_group(pgid, sig) {
@@ -643,10 +669,57 @@ impl Supervisor {
             Action::ArmDeadline(at) => self.timers.push(at, Due::Proc(key)),
             Action::ReleaseGroup { pgid, sig, kill_at } => {
                 let _ = signals::signal_group(pgid, sig);
+                if crate::process::state::continues_after(sig) {
+                    let _ = signals::signal_group(pgid, libc::SIGCONT);
+                }
                 self.released.insert(pgid, kill_at);
                 self.timers.push(kill_at, Due::Group(pgid));
             }
         }
+    }
+
+    /// Spawns the next `SPAWN_BATCH` queued processes.
+    fn spawn_batch(&mut self, now: Instant) {
+        let mut budget = SPAWN_BATCH;
+        while budget > 0 {
+            let Some(key) = self.spawn_queue.pop_front() else {
+                return;
+            };
+            if self.spawn_now(key, now) {
+                budget -= 1;
+            }
+        }
+    }
+
+    /// Spawns process `key` now if its spawn is queued and still wanted (a
+    /// stop since then cancels it); `start` uses this to reply with the
+    /// PID. Returns whether it tried.
+    pub(super) fn spawn_now(&mut self, key: usize, now: Instant) -> bool {
+        let Some(e) = self.procs.get_mut(key) else {
+            return false;
+        };
+        let wanted = std::mem::take(&mut e.spawn_queued)
+            && e.proc.want == crate::process::Want::Up
+            && e.proc.state.pid().is_none()
+            && !matches!(e.proc.state, State::Stopping { .. })
+            && self.shutdown.is_none();
+        if !wanted {
+            return false;
+        }
+        let ev = match self.spawn_entry(key) {
+            Ok(pid) => Event::Spawned { pid },
+            Err(err) => {
+                if let Some(e) = self.procs.get_mut(key) {
+                    e.spawn_error = Some(err.reason.clone());
+                }
+                Event::SpawnFailed {
+                    reason: err.reason,
+                    transient: err.transient,
+                }
+            }
+        };
+        self.apply(key, ev, now);
+        true
     }
 
     /// Spawns process `key`: opens its log files, closes the pipes of its
@@ -673,7 +746,11 @@ impl Supervisor {
                             p.display(),
                             nix::errno::Errno::from_raw(err.raw_os_error().unwrap_or(0)).desc()
                         ),
-                        transient: false,
+                        // Out of files or memory may pass, like in spawn.rs.
+                        transient: matches!(
+                            err.raw_os_error(),
+                            Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+                        ),
                     })?;
                     e.sinks[i] = Some(sink);
                 }
@@ -896,7 +973,7 @@ impl Supervisor {
         }
         self.shutdown = Some((code, waiter.into_iter().collect()));
         if let Some(stdin) = &mut self.stdin {
-            stdin.stop(self.poll.registry());
+            stdin.stop(self.poll.registry(), &mut self.console);
         }
         let keys: Vec<usize> = self.procs.iter().map(|(k, _)| k).collect();
         for k in keys {
@@ -965,13 +1042,29 @@ impl Supervisor {
         }
     }
 
+    /// Shows the prompt if the shell takes input now: when no command
+    /// waits for its reply, or at any time with the line editor.
     fn prompt(&mut self) {
         if let Some(stdin) = &mut self.stdin
-            && !self.shell_busy
+            && (!self.shell_busy || stdin.is_editing())
             && self.shutdown.is_none()
         {
             stdin.prompt(&mut self.console);
         }
+    }
+
+    /// Prints `text` for the person at the shell: above the prompt and the
+    /// line being typed when they are on screen.
+    fn say(&mut self, stream: Stream, text: &str) {
+        match &mut self.stdin {
+            Some(stdin) => stdin.above_prompt(&mut self.console, stream, text),
+            None => self.console.text(stream, text),
+        }
+    }
+
+    /// Whether a reply to the shell may colour states.
+    fn shell_colour(&self) -> bool {
+        self.stdin.as_ref().is_some_and(|s| s.colour())
     }
 
     /// Delivers a finished reply.
@@ -979,7 +1072,7 @@ impl Supervisor {
         match to {
             ReplyTo::Shell => {
                 if !text.is_empty() {
-                    self.console.text(Stream::Out, &text);
+                    self.say(Stream::Out, &text);
                 }
                 self.shell_busy = false;
                 self.prompt();
