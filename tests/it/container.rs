@@ -246,3 +246,84 @@ fn user_needs_root() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_stalled_log_reader_never_blocks_the_loop_and_drops_are_counted() {
+    use std::io::Read;
+    let dir = test_dir("stalled-stdout");
+    let cfg = dir.join("c.yaml");
+    let socket = dir.join("s.sock");
+    // About 6 MiB of forwarded lines: far more than a pipe and the 1 MiB
+    // queue hold while nobody reads.
+    std::fs::write(
+        &cfg,
+        "tasks:\n  noisy:\n    command: sh -c 'seq 1 600000; exec sleep 1000'\n    successfulStartTimeout: 0\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["--no-shell", "--socket"])
+        .arg(&socket)
+        .arg(&cfg)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ctl = |cmd: &str| {
+        std::process::Command::new(BIN)
+            .args(["ctl", "--socket"])
+            .arg(&socket)
+            .arg(cmd)
+            .output()
+            .unwrap()
+    };
+    wait_until(secs(10), "the socket", || socket.exists());
+    // The task's whole output is read (its file end is the ring) although
+    // our end of the supervisor's stdout is never read meanwhile.
+    wait_until(secs(30), "the last line in the ring", || {
+        std::process::Command::new(BIN)
+            .args(["ctl", "--socket"])
+            .arg(&socket)
+            .args(["logs", "noisy", "1"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).ends_with("] 600000\n"))
+    });
+    let t0 = std::time::Instant::now();
+    assert!(ctl("status").status.success());
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    // Now read: whole lines only, then the count of what was dropped.
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            if all.windows(13).any(|w| w == b"lines dropped") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    let text = reader.join().unwrap();
+    let notice = text
+        .lines()
+        .find(|l| l.contains("lines dropped"))
+        .expect("a drop count");
+    let dropped: u64 = notice.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(dropped > 0, "{notice}");
+    let mut seen = 0;
+    for line in text.lines().filter(|l| !l.contains("lines dropped")) {
+        let n = line
+            .strip_prefix("noisy | ")
+            .unwrap_or_else(|| panic!("a mixed line: {line:?}"));
+        assert!(n.parse::<u32>().is_ok(), "a cut line: {line:?}");
+        seen += 1;
+    }
+    assert!(seen > 1000);
+    kill(child.id() as i32, libc::SIGTERM);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let _ = std::fs::remove_dir_all(dir);
+}
