@@ -47,18 +47,7 @@ fn fork_spawn(task: &TaskSpec) -> (i32, [OwnedFd; 2]) {
     // SAFETY: runs between fork and exec; only async-signal-safe calls.
     unsafe {
         cmd.pre_exec(move || {
-            let default = [0usize; 4];
-            for sig in 1..=64 {
-                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                    libc::syscall(
-                        libc::SYS_rt_sigaction,
-                        sig,
-                        default.as_ptr(),
-                        0usize,
-                        8usize,
-                    );
-                }
-            }
+            taskmaster::spawn::reset_signal_dispositions();
             let empty: libc::sigset_t = std::mem::zeroed();
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
             libc::prctl(

@@ -157,6 +157,33 @@ const NSIG: i32 = 64;
 /// # Safety
 /// `arg` points to a `ChildArgs` that the parent keeps alive and does not
 /// touch until the child has exec'd or exited (CLONE_VFORK suspends it).
+/// Sets every signal but SIGKILL and SIGSTOP to its default action. Only
+/// raw system calls: safe between fork (or clone) and exec.
+///
+/// # Safety
+/// Changes the dispositions of the whole process: call it only in a child
+/// about to exec.
+pub unsafe fn reset_signal_dispositions() {
+    // The raw syscall, as libc's wrapper refuses the two signals it
+    // reserves (32, 33), which a parent may still have ignored. An all-zero
+    // kernel sigaction is SIG_DFL, no flags, empty mask.
+    let default = [0usize; 4];
+    for sig in 1..=NSIG {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: a valid sigaction of all zeroes; no old action asked.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default.as_ptr(),
+                    0usize,
+                    8usize,
+                );
+            }
+        }
+    }
+}
+
 extern "C" fn child_main(arg: *mut c_void) -> libc::c_int {
     // SAFETY: see above; everything below is a raw system call on data
     // prepared before the clone: no allocation, no locks, no unwinding.
@@ -180,21 +207,7 @@ extern "C" fn child_main(arg: *mut c_void) -> libc::c_int {
         {
             return fail(a, Stage::Setup);
         }
-        // The raw syscall, as libc's wrapper refuses the two signals it
-        // reserves (32, 33), which a parent may still have ignored. An
-        // all-zero kernel sigaction is SIG_DFL, no flags, empty mask.
-        let default = [0usize; 4];
-        for sig in 1..=NSIG {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    sig,
-                    default.as_ptr(),
-                    0usize,
-                    8usize,
-                );
-            }
-        }
+        reset_signal_dispositions();
         if libc::setpgid(0, 0) != 0 {
             return fail(a, Stage::Setup);
         }
