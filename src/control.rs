@@ -32,12 +32,36 @@ pub fn resolve_path(flag: Option<&Path>, config: Option<&Path>) -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
         return PathBuf::from(dir).join("taskmaster.sock");
     }
-    let uid = nix::unistd::geteuid();
-    if uid.is_root() {
+    if nix::unistd::geteuid().is_root() {
         PathBuf::from("/run/taskmaster.sock")
     } else {
-        PathBuf::from(format!("/tmp/taskmaster-{uid}/taskmaster.sock"))
+        private_dir().join("taskmaster.sock")
     }
+}
+
+/// The per-user directory of the last-resort socket path.
+fn private_dir() -> PathBuf {
+    PathBuf::from(format!("/tmp/taskmaster-{}", nix::unistd::geteuid()))
+}
+
+/// For a socket in the per-user directory under /tmp: that directory must
+/// be a real directory (no symlink), ours, and closed to others, or another
+/// user could replace the socket or plant one of their own.
+pub fn check_private_dir(socket: &Path) -> Result<(), String> {
+    let dir = private_dir();
+    if socket.parent() != Some(dir.as_path()) {
+        return Ok(());
+    }
+    let m = std::fs::symlink_metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let ours = m.uid() == nix::unistd::geteuid().as_raw();
+    if !m.file_type().is_dir() || !ours || m.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{}: not a private directory of this user (it must be a directory owned by uid {} with mode 0700)",
+            dir.display(),
+            nix::unistd::geteuid()
+        ));
+    }
+    Ok(())
 }
 
 /// The listening socket.
@@ -65,6 +89,10 @@ impl Listener {
     /// there or the path is something other than a socket.
     pub fn bind(path: &Path) -> Result<Listener, Error> {
         let shown = path.display();
+        if path.parent().is_some_and(Path::exists) {
+            check_private_dir(path)
+                .map_err(|e| Error::Fatal(format!("control socket {shown}: {e}")))?;
+        }
         match std::fs::symlink_metadata(path) {
             Ok(m) if m.file_type().is_socket() => {
                 match std::os::unix::net::UnixStream::connect(path) {
@@ -228,8 +256,12 @@ pub struct Conn {
     pub written: usize,
     /// When it is closed if still silent.
     pub idle_at: std::time::Instant,
-    /// The peer hung up; the reply is dropped when it comes.
+    /// The connection failed (reset); the reply is dropped when it comes.
+    /// An end of input is not that: a client may half-close its side after
+    /// the command and still wait for the reply.
     pub gone: bool,
+    /// The client sent everything it will send.
+    pub eof: bool,
 }
 
 impl Conn {
@@ -241,7 +273,7 @@ impl Conn {
         loop {
             match self.stream.read(&mut buf) {
                 Ok(0) => {
-                    self.gone = true;
+                    self.eof = true;
                     if self.input.is_empty() {
                         return Ok(None);
                     }
@@ -288,6 +320,10 @@ impl Conn {
 /// 1 the command failed, 3 no supervisor reachable.
 pub fn client(path: &Path, words: &[String]) -> u8 {
     let shown = path.display();
+    if let Err(e) = check_private_dir(path) {
+        eprintln!("taskmaster ctl: {e}");
+        return 3;
+    }
     let mut stream = match std::os::unix::net::UnixStream::connect(path) {
         Ok(s) => s,
         Err(e) => {

@@ -61,6 +61,7 @@ impl Supervisor {
                 written: 0,
                 idle_at,
                 gone: false,
+                eof: false,
             });
             self.timers.push(idle_at, Due::Conn(key));
             // Data may have arrived before registration.
@@ -80,7 +81,7 @@ impl Supervisor {
                     self.execute_line(&line, ReplyTo::Conn(key), now);
                 }
                 Ok(None) => {
-                    if c.gone {
+                    if c.gone || c.eof {
                         self.drop_conn(key);
                     }
                 }
@@ -89,18 +90,25 @@ impl Supervisor {
                     self.conn_reply(key, false, &format!("error: {e}"));
                 }
             },
-            Phase::Waiting if readable => {
-                // Only a hang-up matters now; further input is ignored.
+            Phase::Waiting if readable && !c.eof => {
+                // Further input is ignored; only a failed connection
+                // matters. An end of input may be a half-close: the reply
+                // is still written (and dropped by the kernel if nobody
+                // reads it any more).
                 let mut buf = [0u8; 512];
                 loop {
                     match std::io::Read::read(&mut c.stream, &mut buf) {
                         Ok(0) => {
-                            c.gone = true;
+                            c.eof = true;
                             break;
                         }
                         Ok(_) => continue,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(_) => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(_) => {
+                            c.gone = true;
+                            break;
+                        }
                     }
                 }
             }

@@ -267,3 +267,56 @@ fn many_concurrent_clients_get_correct_replies() {
         assert_eq!(t.join().unwrap(), 500);
     }
 }
+
+#[test]
+fn a_client_that_half_closes_still_gets_a_late_reply() {
+    let sup = Sup::start(
+        "ctl-halfclose",
+        "tasks:\n  slow:\n    command: sh -c 'trap \"sleep 0.5; exit 0\" TERM; while true; do sleep 0.05; done'\n    successfulStartTimeout: 0\n",
+    );
+    sup.running_pid("slow");
+    std::thread::sleep(Duration::from_millis(100));
+    let mut s = UnixStream::connect(&sup.socket).unwrap();
+    s.write_all(b"stop slow\n").unwrap();
+    // Like `nc -N`: no more input, but waiting for the answer.
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "0\nProcess 'slow' stopped\n");
+}
+
+#[test]
+fn the_per_user_socket_directory_must_be_private() {
+    // uid 61003 has no XDG_RUNTIME_DIR here: its default socket lives in
+    // /tmp/taskmaster-61003, which someone else prepared, open to all.
+    let dir = std::path::PathBuf::from("/tmp/taskmaster-61003");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let work = test_dir("ctl-private");
+    std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = work.join("c.yaml");
+    std::fs::write(&cfg, "tasks: {}\n").unwrap();
+    let run = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=61003", "--regid=61003", "--clear-groups", BIN])
+            .args(args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("TASKMASTER_SOCKET")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--no-shell", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/tmp/taskmaster-61003: not a private directory"),
+        "{err}"
+    );
+    let out = run(&["ctl", "status"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a private directory"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_dir_all(work);
+}
