@@ -64,12 +64,6 @@ impl Signals {
             }
         }
     }
-
-    /// Unblocks the handled signals again (on exit, so a re-exec or a
-    /// parent shell sees the mask it gave).
-    pub fn restore(&self) {
-        let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&handled_set()), None);
-    }
 }
 
 impl AsFd for Signals {

@@ -525,6 +525,11 @@ pub fn spawn(task: &TaskSpec) -> Result<Child, SpawnError> {
     let spawn_err = |e: io::Error| SpawnError::os(format!("cannot spawn {program}"), &e);
     let (out_r, out_w) = pipe().map_err(spawn_err)?;
     let (err_r, err_w) = pipe().map_err(spawn_err)?;
+    // Before the child exists: nothing may fail after it does, or it would
+    // run unsupervised.
+    for fd in [&out_r, &err_r] {
+        set_nonblocking(fd.as_raw_fd()).map_err(spawn_err)?;
+    }
     let mut guard = SPAWNER.lock().unwrap_or_else(|e| e.into_inner());
     if guard.is_none() {
         *guard = Some(Spawner::new().map_err(spawn_err)?);
@@ -589,10 +594,6 @@ pub fn spawn(task: &TaskSpec) -> Result<Child, SpawnError> {
             Stage::None | Stage::Setup | Stage::Exec => format!("cannot spawn {program}"),
         };
         return Err(SpawnError::errno(what, errno));
-    }
-    for fd in [&out_r, &err_r] {
-        set_nonblocking(fd.as_raw_fd())
-            .map_err(|e| SpawnError::os("cannot set up pipe".into(), &e))?;
     }
     Ok(Child {
         pid,

@@ -37,7 +37,10 @@ impl Supervisor {
                 Err(e) => Err(e),
             },
             Command::Restart(names) => match self.resolve(&names) {
-                Ok(keys) => return self.stop_then(keys.clone(), Then::Start(keys), to, now),
+                Ok(keys) => {
+                    let then = self.start_later(&keys);
+                    return self.stop_then(keys, then, to, now);
+                }
                 Err(e) => Err(e),
             },
             Command::Reload => return self.reload(to, now),
@@ -290,11 +293,27 @@ impl Supervisor {
         }
     }
 
+    /// What a wait does once `keys` are down: start them again, each only
+    /// if it is still the same process.
+    pub(super) fn start_later(&self, keys: &[usize]) -> Then {
+        Then::Start(
+            keys.iter()
+                .map(|&k| (k, self.procs[k].name.clone()))
+                .collect(),
+        )
+    }
+
     fn finish_wait(&mut self, w: usize, now: Instant) {
         let mut wait = self.waits.remove(w);
         if let Then::Start(keys) = std::mem::replace(&mut wait.then, Then::Reply) {
-            for k in keys {
-                if self.procs.contains(k) {
+            for (k, name) in keys {
+                // A key freed and reused meanwhile (a reload removed the
+                // process) is not the process that was named.
+                let same = self
+                    .procs
+                    .get(k)
+                    .is_some_and(|e| e.name == name && !e.retiring);
+                if same {
                     let line = self.start_one(k, now);
                     wait.ok &= !line.contains("failed to start");
                     wait.lines.push(line);

@@ -50,7 +50,11 @@ pub const ORPHAN_GRACE: Duration = Duration::from_secs(2);
 enum Sweep {
     /// SIGTERM sent; SIGKILL at this instant.
     Term(Instant),
-    Killed,
+    /// SIGKILL sent; at this instant we stop waiting (a process stuck in
+    /// uninterruptible sleep, or kernel threads when we are a VM's init).
+    Killed(Instant),
+    /// Whatever is left is not waited for.
+    GaveUp,
 }
 
 /// How the supervisor runs.
@@ -109,7 +113,7 @@ pub enum ReplyTo {
 enum Then {
     Reply,
     /// `restart`: start these processes, then reply.
-    Start(Vec<usize>),
+    Start(Vec<(usize, String)>),
 }
 
 /// A reply waiting for processes to go down.
@@ -402,7 +406,9 @@ impl Supervisor {
         if let Some(stdin) = &mut self.stdin {
             stdin.stop(self.poll.registry(), &mut self.console);
         }
-        self.signals.restore();
+        // The handled signals stay blocked to the end: unblocked now, one
+        // that came after the last read would kill us with its default
+        // action and change the exit status. The mask dies with us.
         self.console.finish();
         // After the console: on a terminal fds 0 and 1 share one open file,
         // and stdin saw its flags before the console made them non-blocking.
@@ -731,7 +737,10 @@ impl Supervisor {
                 transient: false,
             });
         };
+        // What the last child (or its group) wrote is read before its pipes
+        // close: the log files lose nothing.
         for i in 0..2 {
+            self.read_pipe(key, i);
             self.close_pipe(key, i);
         }
         let e = &mut self.procs[key];
@@ -930,7 +939,7 @@ impl Supervisor {
                 .conns
                 .get(key)
                 .is_some_and(|c| c.idle_at == at && c.phase == crate::control::Phase::Reading),
-            Due::Sweep => matches!(self.sweep, Some(Sweep::Term(t)) if t == at),
+            Due::Sweep => matches!(self.sweep, Some(Sweep::Term(t) | Sweep::Killed(t)) if t == at),
         }
     }
 
@@ -964,7 +973,7 @@ impl Supervisor {
                 for &pgid in self.released.keys() {
                     let _ = signals::signal_group(pgid, libc::SIGKILL);
                 }
-                if self.opts.pid1 && self.sweep.is_some() {
+                if self.opts.pid1 && matches!(self.sweep, Some(Sweep::Term(_))) {
                     self.sweep = Some(Sweep::Term(now));
                     self.kill_orphans();
                 }
@@ -987,10 +996,10 @@ impl Supervisor {
     fn sweep_orphans(&mut self) -> bool {
         // SAFETY: kill(-1, 0) only tests whether any process but us exists.
         let others = unsafe { libc::kill(-1, 0) } == 0;
-        if !others {
+        if !others || self.sweep == Some(Sweep::GaveUp) {
             return false;
         }
-        if self.forced && self.sweep != Some(Sweep::Killed) {
+        if self.forced && matches!(self.sweep, None | Some(Sweep::Term(_))) {
             self.sweep = Some(Sweep::Term(Instant::now()));
             self.kill_orphans();
         }
@@ -1020,13 +1029,23 @@ impl Supervisor {
         true
     }
 
-    /// The orphans' grace period is over.
+    /// The orphans' grace period is over: SIGKILL; after another one, stop
+    /// waiting for what survives even that.
     fn kill_orphans(&mut self) {
-        if let Some(Sweep::Term(_)) = self.sweep {
-            self.notice("sending SIGKILL to the remaining processes");
-            // SAFETY: as PID 1, -1 addresses every other process of the namespace.
-            unsafe { libc::kill(-1, libc::SIGKILL) };
-            self.sweep = Some(Sweep::Killed);
+        match self.sweep {
+            Some(Sweep::Term(_)) => {
+                self.notice("sending SIGKILL to the remaining processes");
+                // SAFETY: as PID 1, -1 addresses every other process of the namespace.
+                unsafe { libc::kill(-1, libc::SIGKILL) };
+                let give_up = Instant::now() + ORPHAN_GRACE;
+                self.sweep = Some(Sweep::Killed(give_up));
+                self.timers.push(give_up, Due::Sweep);
+            }
+            Some(Sweep::Killed(_)) => {
+                self.notice("processes left that SIGKILL did not end; exiting without them");
+                self.sweep = Some(Sweep::GaveUp);
+            }
+            Some(Sweep::GaveUp) | None => {}
         }
     }
 

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::{ReplyTo, Supervisor, Then};
+use super::{ReplyTo, Supervisor};
 use crate::config::{self, Config, TaskSpec, diff};
 use crate::control::Listener;
 use crate::process::{Event, Policy, Want};
@@ -174,6 +174,7 @@ impl Supervisor {
 
     /// Restarts processes with nobody waiting for the reply.
     fn restart_quietly(&mut self, keys: Vec<usize>, now: Instant) {
-        self.stop_then(keys.clone(), Then::Start(keys), ReplyTo::Quiet, now);
+        let then = self.start_later(&keys);
+        self.stop_then(keys, then, ReplyTo::Quiet, now);
     }
 }
