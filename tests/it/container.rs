@@ -181,7 +181,7 @@ fn children_get_their_stop_signal_when_the_supervisor_is_killed() {
         ),
     );
     let pid = sup.running_pid("orphan");
-    std::thread::sleep(Duration::from_millis(100));
+    wait_for_trap(pid, libc::SIGUSR1);
     sup.signal(libc::SIGKILL);
     sup.wait_exit(secs(5));
     wait_until(secs(5), "the parent-death signal", || {

@@ -166,8 +166,8 @@ fn a_slow_stop_does_not_hold_up_other_clients() {
         "ctl-slow",
         "tasks:\n  slow:\n    command: sh -c 'trap \"sleep 1.5; exit 0\" TERM; while true; do sleep 0.05; done'\n    successfulStartTimeout: 0\n",
     );
-    sup.running_pid("slow");
-    std::thread::sleep(Duration::from_millis(100));
+    let pid = sup.running_pid("slow");
+    wait_for_trap(pid, libc::SIGTERM);
     let socket = sup.socket.clone();
     let t0 = Instant::now();
     let stopper = std::thread::spawn(move || {
@@ -274,8 +274,8 @@ fn a_client_that_half_closes_still_gets_a_late_reply() {
         "ctl-halfclose",
         "tasks:\n  slow:\n    command: sh -c 'trap \"sleep 0.5; exit 0\" TERM; while true; do sleep 0.05; done'\n    successfulStartTimeout: 0\n",
     );
-    sup.running_pid("slow");
-    std::thread::sleep(Duration::from_millis(100));
+    let pid = sup.running_pid("slow");
+    wait_for_trap(pid, libc::SIGTERM);
     let mut s = UnixStream::connect(&sup.socket).unwrap();
     s.write_all(b"stop slow\n").unwrap();
     // Like `nc -N`: no more input, but waiting for the answer.

@@ -494,6 +494,20 @@ impl Drop for Sup {
     }
 }
 
+/// Waits until process `pid` catches or ignores `sig` (a shell's `trap`
+/// ran), instead of guessing how long a shell takes to get there.
+pub fn wait_for_trap(pid: i32, sig: i32) {
+    let bit = 1u64 << (sig - 1);
+    let set = |field: &str| {
+        proc_status(pid, field)
+            .and_then(|v| u64::from_str_radix(&v, 16).ok())
+            .is_some_and(|mask| mask & bit != 0)
+    };
+    wait_until(secs(5), &format!("{pid} to trap signal {sig}"), || {
+        set("SigCgt") || set("SigIgn")
+    });
+}
+
 /// Waits for a script to write a pid into `path`; the pid.
 pub fn read_pid_file(path: &Path) -> i32 {
     wait_for(secs(5), &format!("a pid in {}", path.display()), || {

@@ -393,7 +393,7 @@ fn signal_command_reaches_the_group() {
         ),
     );
     let pid = sup.running_pid("hup");
-    std::thread::sleep(Duration::from_millis(100));
+    wait_for_trap(pid, libc::SIGHUP);
     let reply = sup.ok("signal HUP hup");
     assert_eq!(reply, format!("Sent SIGHUP to 'hup' (PID {pid})"));
     wait_until(secs(5), "the trap to run", || dir.join("hup").exists());
@@ -462,8 +462,13 @@ fn stop_waits_for_group_members_that_outlive_the_leader() {
         "tasks:\n  mixed:\n    command: sh -c '(trap \"\" TERM; sleep 1000) & sleep 1000'\n    gracefulStopTimeout: 1\n    successfulStartTimeout: 0\n",
     );
     let pid = sup.running_pid("mixed");
-    wait_until(secs(5), "the group to have its members", || {
-        group_members(pid).len() >= 2
+    // A member of the group ignores SIGTERM once its trap ran.
+    wait_until(secs(5), "a member that ignores SIGTERM", || {
+        group_members(pid).iter().any(|&m| {
+            proc_status(m, "SigIgn")
+                .and_then(|v| u64::from_str_radix(&v, 16).ok())
+                .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
+        })
     });
     let t0 = Instant::now();
     let reply = sup.ok("stop mixed");

@@ -51,7 +51,7 @@ fn stop_reply_comes_when_down_and_next_commands_wait() {
         "tasks:\n  slow:\n    command: sh -c 'trap \"sleep 0.5; exit 0\" TERM; while true; do sleep 0.05; done'\n    successfulStartTimeout: 0\n",
     );
     let pid = sup.running_pid("slow");
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    wait_for_trap(pid, libc::SIGTERM);
     sup.send("stop slow");
     sup.send("start slow");
     sup.wait_stdout("Process 'slow' started with PID", secs(10));

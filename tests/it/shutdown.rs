@@ -55,7 +55,7 @@ fn second_sigterm_kills_at_once_and_exits_1() {
         "tasks:\n  deaf:\n    command: sh -c 'trap \"\" TERM; while true; do sleep 0.05; done'\n    gracefulStopTimeout: 60\n    successfulStartTimeout: 0\n",
     );
     let pid = sup.running_pid("deaf");
-    std::thread::sleep(Duration::from_millis(100));
+    wait_for_trap(pid, libc::SIGTERM);
     sup.signal(libc::SIGTERM);
     wait_until(secs(5), "STOPPING", || {
         sup.proc("deaf")["state"] == "STOPPING"
