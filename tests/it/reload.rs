@@ -264,3 +264,52 @@ fn socket_key_change_moves_the_socket() {
     assert!(!two.exists());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_restart_pending_across_a_reload_starts_only_what_it_named() {
+    let sup = Sup::start(
+        "reload-restart-keys",
+        "tasks:
+  a:
+    command: sleep 1000
+    autoLaunch: false
+  b:
+    command: sh -c 'trap \"sleep 1; exit 0\" TERM; while true; do sleep 0.05; done'
+    successfulStartTimeout: 0
+",
+    );
+    let b = pid_of(&sup, "b");
+    wait_for_trap(b, libc::SIGTERM);
+    let socket = sup.socket.clone();
+    // `restart all`: a is down already, b takes a second to stop.
+    let restart = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        s.write_all(b"restart all\n").unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        reply
+    });
+    wait_until(secs(5), "b stopping", || {
+        sup.proc("b")["state"] == "STOPPING"
+    });
+    // Meanwhile a's task goes, and then c comes, into the slot a left.
+    let b_task = "  b:
+    command: sh -c 'trap \"sleep 1; exit 0\" TERM; while true; do sleep 0.05; done'
+    successfulStartTimeout: 0
+";
+    write(&sup, &format!("tasks:\n{b_task}"));
+    sup.ok("reload");
+    wait_until(secs(5), "a gone", || {
+        !names(&sup).contains(&"a".to_string())
+    });
+    write(
+        &sup,
+        &format!("tasks:\n{b_task}  c:\n    command: sleep 1000\n    autoLaunch: false\n"),
+    );
+    sup.ok("reload");
+    let reply = restart.join().unwrap();
+    assert!(reply.contains("Process 'b' started with PID"), "{reply}");
+    assert!(!reply.contains("'c'"), "{reply}");
+    assert_eq!(sup.proc("c")["state"], "STOPPED", "c was never named");
+}
