@@ -302,7 +302,6 @@ fn supervise(
         socket.is_some() || std::env::var_os("TASKMASTER_SOCKET").is_some_and(|v| !v.is_empty());
     let path = crate::control::resolve_path(socket.as_deref(), c.socket.as_deref());
     let opts = Options {
-        shell,
         forward: !shell,
         socket: Some(path),
         socket_forced,

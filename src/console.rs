@@ -174,11 +174,6 @@ impl Console {
         }
     }
 
-    /// Bytes waiting to be written.
-    pub fn pending(&self) -> usize {
-        self.outs[0].buf.len() + self.outs[1].buf.len()
-    }
-
     /// Writes what remains, waiting up to a second for a slow reader (at
     /// exit only), then restores the fds' flags.
     pub fn finish(&mut self) {

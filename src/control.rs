@@ -225,11 +225,6 @@ impl Listener {
         std::mem::take(&mut self.refused)
     }
 
-    /// The path it listens on.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Removes the socket file, if it is still ours.
     pub fn remove(self) {
         if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.ino) {

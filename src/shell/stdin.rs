@@ -173,11 +173,6 @@ impl Stdin {
         self.done = true;
     }
 
-    /// Whether no more commands will come.
-    pub fn is_done(&self) -> bool {
-        self.done && self.queue.is_empty()
-    }
-
     /// The next complete command line, if one was read.
     pub fn next_line(&mut self) -> Option<String> {
         let line = self.queue.pop_front();

@@ -60,8 +60,6 @@ enum Sweep {
 /// How the supervisor runs.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Read commands from stdin.
-    pub shell: bool,
     /// Forward child output to our own stdout/stderr as `NAME | line`.
     pub forward: bool,
     /// The control socket path, already resolved.
@@ -161,7 +159,6 @@ pub struct Supervisor {
     forced: bool,
     sweep: Option<Sweep>,
     read_buf: Vec<u8>,
-    started_at: Instant,
 }
 
 fn unix_now() -> i64 {
@@ -243,7 +240,6 @@ impl Supervisor {
             forced: false,
             sweep: None,
             read_buf: vec![0; 64 * 1024],
-            started_at: Instant::now(),
         };
         if let Some(stdin) = &mut sup.stdin {
             stdin.register(sup.poll.registry());
@@ -1132,10 +1128,5 @@ impl Supervisor {
                 self.by_name.remove(&e.name);
             }
         }
-    }
-
-    /// Uptime of the supervisor.
-    pub fn uptime(&self) -> Duration {
-        self.started_at.elapsed()
     }
 }
