@@ -10,6 +10,7 @@ pub mod control;
 pub mod error;
 pub mod limits;
 pub mod logs;
+pub mod outbox;
 pub mod process;
 pub mod shell;
 pub mod signals;

@@ -4,4 +4,5 @@
 
 pub mod lines;
 pub mod ring;
+pub mod rotate;
 pub mod sink;

@@ -1,0 +1,186 @@
+//! Size-based rotation of a log file, done by the supervisor itself:
+//! `x.log` -> `x.log.1` -> ... -> `x.log.N`, the oldest deleted, then a new
+//! `x.log`. `cut` decides where a chunk of output may go into the current
+//! file so that a rotation only ever happens at a line boundary; it is pure.
+//! `shift` renames the files. The write path itself only compares two
+//! counters: the renames happen once per `max` bytes, never per write, and
+//! nothing is ever `stat`ed to find the size (it is counted).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// When and how a log file is rotated (`logMaxSize`, `logBackups`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Rotate before the file would grow past this many bytes; never 0.
+    pub max: u64,
+    /// Rotated files kept: `x.1` (newest) .. `x.N`. With 0 the file is
+    /// simply started afresh.
+    pub backups: u32,
+}
+
+/// What to do with the front of a chunk of output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Append the first `n` bytes to the current file.
+    Write(usize),
+    /// Rotate first: the file is at a line boundary and the next line
+    /// would take it past the limit.
+    Rotate,
+}
+
+/// Where `data` may be cut for a file of `size` bytes that rotates past
+/// `max`. `at_line_start` says whether the file ends at a line boundary
+/// (empty, or its last byte a newline). The cut keeps whole lines in one
+/// file: a line that started in a file ends there, even past `max` (bytes
+/// are written as they arrive, before the line's length is known); a line
+/// longer than `max` goes whole into a fresh file. `data` must not be empty.
+pub fn cut(size: u64, max: u64, at_line_start: bool, data: &[u8]) -> Cut {
+    let room = max.saturating_sub(size);
+    if data.len() as u64 <= room {
+        return Cut::Write(data.len());
+    }
+    // Whole lines that still fit.
+    let fits = &data[..room as usize];
+    if let Some(i) = fits.iter().rposition(|&b| b == b'\n') {
+        return Cut::Write(i + 1);
+    }
+    if at_line_start && size > 0 {
+        return Cut::Rotate;
+    }
+    // A line under way ends here; a line longer than the limit takes a
+    // file of its own.
+    match data.iter().position(|&b| b == b'\n') {
+        Some(i) => Cut::Write(i + 1),
+        None => Cut::Write(data.len()),
+    }
+}
+
+/// `path` with `.n` appended.
+pub fn backup_path(path: &Path, n: u32) -> PathBuf {
+    let mut p = path.as_os_str().to_os_string();
+    p.push(format!(".{n}"));
+    PathBuf::from(p)
+}
+
+/// Moves `path` to `path.1`, `path.1` to `path.2`, and so on, deleting
+/// `path.N`; with no backups, deletes `path`. The caller then opens a new
+/// `path`. Missing files in the chain are fine. Fails when the current
+/// file cannot be moved away (then nothing should be reopened).
+pub fn shift(path: &Path, backups: u32) -> io::Result<()> {
+    if backups == 0 {
+        return ignore_missing(std::fs::remove_file(path));
+    }
+    // rename() replaces the target atomically: the oldest goes first by
+    // being overwritten, with no moment where a reader sees a gap.
+    for n in (1..backups).rev() {
+        ignore_missing(std::fs::rename(
+            backup_path(path, n),
+            backup_path(path, n + 1),
+        ))?;
+    }
+    std::fs::rename(path, backup_path(path, 1))
+}
+
+fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `chunks` through `cut` the way a sink does and returns the
+    /// files written, oldest first.
+    fn simulate(max: u64, chunks: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut files = vec![Vec::new()];
+        for chunk in chunks {
+            let mut data: &[u8] = chunk;
+            while !data.is_empty() {
+                let cur = files.last().unwrap();
+                let at_start = cur.last().is_none_or(|&b| b == b'\n');
+                match cut(cur.len() as u64, max, at_start, data) {
+                    Cut::Write(n) => {
+                        assert!(n > 0);
+                        files.last_mut().unwrap().extend(&data[..n]);
+                        data = &data[n..];
+                    }
+                    Cut::Rotate => files.push(Vec::new()),
+                }
+            }
+        }
+        files
+    }
+
+    #[test]
+    fn rotates_only_at_line_boundaries() {
+        let mut all = Vec::new();
+        for i in 0..2000 {
+            all.extend(format!("line {i:05} {}\n", "x".repeat(i % 40)).as_bytes());
+        }
+        for chunk in [1usize, 7, 64, 4096, 100_000] {
+            let chunks: Vec<&[u8]> = all.chunks(chunk).collect();
+            let files = simulate(1000, &chunks);
+            assert!(files.len() > 50, "{}", files.len());
+            for f in &files {
+                // A line that had started below the limit when its first
+                // bytes arrived is finished in its file.
+                assert!(f.len() <= 1000 + 60, "file of {} bytes", f.len());
+                assert_eq!(f.last(), Some(&b'\n'), "ends in a newline");
+            }
+            assert_eq!(files.concat(), all, "nothing lost or reordered");
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_max_takes_a_file_of_its_own() {
+        let long = [b'z'; 300];
+        let mut data = b"short\n".to_vec();
+        data.extend(long);
+        data.extend(b"\nafter\n");
+        let files = simulate(100, &[&data]);
+        assert_eq!(files.len(), 3);
+        assert_eq!(files[0], b"short\n");
+        assert_eq!(files[1].len(), 301);
+        assert_eq!(files[2], b"after\n");
+    }
+
+    #[test]
+    fn a_line_under_way_is_finished_in_its_file() {
+        let files = simulate(10, &[b"abcdefgh", b"ijklmn\nop\n"]);
+        assert_eq!(files, vec![b"abcdefghijklmn\n".to_vec(), b"op\n".to_vec()]);
+    }
+
+    #[test]
+    fn last_line_without_newline_stays_as_written() {
+        let files = simulate(10, &[b"0123456\n", b"abc"]);
+        assert_eq!(files, vec![b"0123456\n".to_vec(), b"abc".to_vec()]);
+    }
+
+    #[test]
+    fn shifts_the_chain_and_drops_the_oldest() {
+        let dir = std::env::temp_dir().join(format!("tm-rotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.log");
+        let read = |p: PathBuf| std::fs::read_to_string(p).ok();
+        for g in 0..5 {
+            std::fs::write(&path, format!("gen {g}\n")).unwrap();
+            shift(&path, 3).unwrap();
+        }
+        assert_eq!(read(path.clone()), None);
+        assert_eq!(read(backup_path(&path, 1)).as_deref(), Some("gen 4\n"));
+        assert_eq!(read(backup_path(&path, 2)).as_deref(), Some("gen 3\n"));
+        assert_eq!(read(backup_path(&path, 3)).as_deref(), Some("gen 2\n"));
+        assert_eq!(read(backup_path(&path, 4)), None);
+        std::fs::write(&path, "only\n").unwrap();
+        shift(&path, 0).unwrap();
+        assert_eq!(read(path.clone()), None);
+        assert!(shift(&path, 0).is_ok(), "nothing to remove is fine");
+        assert!(shift(&path, 2).is_err(), "no current file to move");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

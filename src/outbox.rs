@@ -1,0 +1,297 @@
+//! A bounded queue of whole lines for one streaming client (a `logs -f`
+//! follower, an `events` reader). The loop pushes lines and writes what the
+//! client's fd takes; it never waits for a client. Past `OUTBOX_BYTES`
+//! queued, further lines are dropped whole and counted, and once the queue
+//! has room again one `[... N lines dropped]` line says how many were lost,
+//! in the place where they were. Memory per client is bounded by
+//! `OUTBOX_BYTES` plus that one marker, whatever the client does. Pure apart
+//! from `write_to`, which writes to a non-blocking fd.
+
+use std::collections::VecDeque;
+use std::os::fd::AsFd;
+
+/// The most bytes queued for one client before lines are dropped.
+pub const OUTBOX_BYTES: usize = 256 * 1024;
+
+/// What `write_to` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flushed {
+    /// Everything queued went out.
+    Empty,
+    /// The fd takes no more for now; wait until it is writable.
+    Blocked,
+    /// The client is gone (EPIPE, reset): drop it.
+    Gone,
+}
+
+/// One client's queue.
+#[derive(Debug)]
+pub struct Outbox {
+    buf: VecDeque<u8>,
+    cap: usize,
+    /// Lines dropped since the last marker.
+    dropped: u64,
+    /// Lines dropped in all.
+    dropped_total: u64,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox::new(OUTBOX_BYTES)
+    }
+}
+
+impl Outbox {
+    /// An empty queue holding at most `cap` bytes (`OUTBOX_BYTES` for
+    /// clients; smaller in tests).
+    pub fn new(cap: usize) -> Outbox {
+        Outbox {
+            buf: VecDeque::new(),
+            cap,
+            dropped: 0,
+            dropped_total: 0,
+        }
+    }
+
+    /// Queues one line: the parts joined, then `\n`. Returns whether it was
+    /// queued; a line that does not fit is dropped and counted.
+    pub fn push_line(&mut self, parts: &[&[u8]]) -> bool {
+        let len = parts.iter().map(|p| p.len()).sum::<usize>() + 1;
+        if self.dropped > 0 {
+            // The marker goes first, where the lost lines were; it needs its
+            // room too, or the queue would grow past the bound.
+            let marker = marker(self.dropped);
+            if self.buf.len() + marker.len() + len > self.cap {
+                self.drop_one();
+                return false;
+            }
+            self.buf.extend(marker.as_bytes());
+            self.dropped = 0;
+        } else if self.buf.len() + len > self.cap {
+            self.drop_one();
+            return false;
+        }
+        for p in parts {
+            self.buf.extend(*p);
+        }
+        self.buf.push_back(b'\n');
+        true
+    }
+
+    fn drop_one(&mut self) {
+        self.dropped += 1;
+        self.dropped_total += 1;
+    }
+
+    /// Queues the marker for lines dropped so far, if any, even when no
+    /// new line comes to carry it (a flood that stopped). Returns whether
+    /// one was queued.
+    pub fn push_marker(&mut self) -> bool {
+        if self.dropped == 0 {
+            return false;
+        }
+        let marker = marker(self.dropped);
+        if self.buf.len() + marker.len() > self.cap {
+            return false;
+        }
+        self.buf.extend(marker.as_bytes());
+        self.dropped = 0;
+        true
+    }
+
+    /// Bytes queued.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Lines dropped and not yet reported by a marker.
+    pub fn pending_drops(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Lines dropped since the queue was made.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_total
+    }
+
+    /// Takes up to `max` queued bytes off the front (for a writer that is
+    /// not an fd, and for tests).
+    pub fn take(&mut self, max: usize) -> Vec<u8> {
+        let n = max.min(self.buf.len());
+        let out = self.buf.drain(..n).collect();
+        self.shrink();
+        out
+    }
+
+    /// Writes what the non-blocking `fd` takes, then queues the marker of
+    /// lines dropped meanwhile if there is room now. Never blocks.
+    pub fn write_to(&mut self, fd: impl AsFd) -> Flushed {
+        loop {
+            if self.buf.is_empty() && !self.push_marker() {
+                self.shrink();
+                return Flushed::Empty;
+            }
+            let (a, _) = self.buf.as_slices();
+            match rustix::io::write(&fd, a) {
+                Ok(n) => {
+                    self.buf.drain(..n);
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) => {
+                    self.push_marker();
+                    return Flushed::Blocked;
+                }
+                Err(_) => return Flushed::Gone,
+            }
+        }
+    }
+
+    /// A drained queue gives its memory back: thousands of idle followers
+    /// cost nothing.
+    fn shrink(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
+            self.buf = VecDeque::new();
+        }
+    }
+}
+
+/// The line that stands for `n` dropped lines.
+pub fn marker(n: u64) -> String {
+    format!("[... {n} line{} dropped]\n", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(o: &mut Outbox) -> String {
+        String::from_utf8(o.take(usize::MAX)).unwrap()
+    }
+
+    #[test]
+    fn queues_whole_lines() {
+        let mut o = Outbox::new(100);
+        assert!(o.push_line(&[b"web | ", b"hello"]));
+        assert!(o.push_line(&[b"x"]));
+        assert_eq!(text(&mut o), "web | hello\nx\n");
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn full_queue_drops_lines_and_says_so_once() {
+        let mut o = Outbox::new(30);
+        assert!(o.push_line(&[b"0123456789"])); // 11 bytes
+        assert!(o.push_line(&[b"0123456789"])); // 22
+        for _ in 0..5 {
+            assert!(!o.push_line(&[b"0123456789"]));
+        }
+        assert_eq!(o.pending_drops(), 5);
+        assert!(o.len() <= 30);
+        assert_eq!(o.take(11), b"0123456789\n");
+        // Room for the marker (22 bytes) but not marker plus the line.
+        assert!(!o.push_line(&[b"0123456789"]));
+        assert_eq!(o.pending_drops(), 6);
+        o.take(11);
+        assert!(o.push_line(&[b"next"]));
+        assert_eq!(text(&mut o), "[... 6 lines dropped]\nnext\n");
+        assert_eq!(o.pending_drops(), 0);
+        assert_eq!(o.dropped_total(), 6);
+    }
+
+    #[test]
+    fn never_holds_more_than_its_bound() {
+        let mut o = Outbox::new(1000);
+        let mut reader = 0usize;
+        for i in 0..100_000u32 {
+            let line = format!("line {i}");
+            o.push_line(&[line.as_bytes()]);
+            assert!(o.len() <= 1000, "{}", o.len());
+            // A reader that takes a little now and then.
+            if i % 97 == 0 {
+                reader += o.take(13).len();
+            }
+            o.push_marker();
+            assert!(o.len() <= 1000);
+        }
+        assert!(reader > 0);
+        assert!(o.dropped_total() > 90_000);
+    }
+
+    #[test]
+    fn every_line_is_accounted_for() {
+        // Lines that arrive are either delivered whole or counted in a
+        // marker; nothing is torn.
+        let mut o = Outbox::new(200);
+        let mut out = Vec::new();
+        for i in 0..5000u32 {
+            o.push_line(&[format!("n{i}").as_bytes()]);
+            if i % 50 == 0 {
+                out.extend(o.take(64));
+            }
+        }
+        out.extend(o.take(usize::MAX));
+        assert!(o.push_marker());
+        out.extend(o.take(usize::MAX));
+        let mut seen = 0u64;
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with('\n'));
+        for l in text.lines() {
+            if let Some(n) = l.strip_prefix("[... ") {
+                let n: u64 = n.split(' ').next().unwrap().parse().unwrap();
+                seen += n;
+            } else {
+                assert!(l.starts_with('n') && l[1..].parse::<u32>().is_ok(), "{l}");
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 5000);
+    }
+
+    #[test]
+    fn marker_waits_for_room() {
+        let mut o = Outbox::new(25);
+        o.push_line(&[b"0123456789"]);
+        o.push_line(&[b"0123456789"]);
+        assert!(!o.push_line(&[b"xxxx"]));
+        assert!(!o.push_marker(), "no room yet");
+        o.take(11);
+        assert!(!o.push_marker(), "still no room");
+        o.take(11);
+        assert!(o.push_marker());
+        assert_eq!(text(&mut o), "[... 1 line dropped]\n");
+    }
+
+    #[test]
+    fn writes_to_a_pipe_until_it_is_full() {
+        let (r, w) = rustix::pipe::pipe_with(
+            rustix::pipe::PipeFlags::NONBLOCK | rustix::pipe::PipeFlags::CLOEXEC,
+        )
+        .unwrap();
+        let mut o = Outbox::default();
+        let line = [b'a'; 1023];
+        while o.push_line(&[&line]) {}
+        assert_eq!(o.write_to(&w), Flushed::Blocked);
+        // A pipe holds 64 KiB by default: some was written, the rest waits.
+        assert!(o.len() < OUTBOX_BYTES);
+        let mut buf = vec![0u8; 1 << 20];
+        let n = rustix::io::read(&r, &mut buf).unwrap();
+        assert!(n > 0);
+        drop(r);
+        assert_eq!(o.write_to(&w), Flushed::Gone);
+    }
+
+    #[test]
+    fn drained_queue_frees_its_memory() {
+        let mut o = Outbox::default();
+        o.push_line(&[&[b'x'; 4000]]);
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK).unwrap();
+        assert_eq!(o.write_to(&w), Flushed::Empty);
+        assert_eq!(o.buf.capacity(), 0);
+        drop(r);
+    }
+}
