@@ -10,6 +10,7 @@ mod faults;
 mod lifecycle;
 mod output;
 mod reload;
+mod runc;
 mod shell;
 mod shutdown;
 mod spawn;
