@@ -26,6 +26,8 @@ struct Out {
     broken: bool,
     /// The file status flags found at start, restored on exit.
     flags: Option<i32>,
+    /// A terminal: text from processes is escaped.
+    tty: bool,
 }
 
 /// Both output streams.
@@ -60,6 +62,8 @@ impl Out {
             dropped: 0,
             broken: flags.is_none(),
             flags,
+            // SAFETY: isatty on a raw fd number; an invalid fd is just not one.
+            tty: unsafe { libc::isatty(fd) } == 1,
         }
     }
 
@@ -138,6 +142,24 @@ impl Console {
         let out = self.out(s);
         out.push_line(parts);
         out.flush();
+    }
+
+    /// Queues a line of process `name`'s output as `NAME | line`, with
+    /// control characters escaped when the stream is a terminal.
+    pub fn forward(&mut self, s: Stream, name: &str, line: &[u8]) {
+        let out = self.out(s);
+        if out.tty {
+            let safe = crate::escape::for_terminal(line);
+            out.push_line(&[name.as_bytes(), b" | ", safe.as_bytes()]);
+        } else {
+            out.push_line(&[name.as_bytes(), b" | ", line]);
+        }
+        out.flush();
+    }
+
+    /// Whether stream `s` is a terminal.
+    pub fn is_tty(&self, s: Stream) -> bool {
+        self.outs[if self.shared { 0 } else { s as usize }].tty
     }
 
     /// Queues each line of `text`.

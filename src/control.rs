@@ -340,24 +340,34 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
         eprintln!("taskmaster ctl: cannot read reply from {shown}: {e}");
         return 3;
     }
-    let text = String::from_utf8_lossy(&reply);
-    let (status, body) = match text.split_once('\n') {
-        Some((s, b)) => (s, b),
-        None => (text.as_ref(), ""),
+    let (status, body) = match reply.iter().position(|&b| b == b'\n') {
+        Some(i) => (&reply[..i], &reply[i + 1..]),
+        None => (&reply[..], &[][..]),
     };
     let code = match status {
-        "0" => 0,
-        "1" => 1,
+        b"0" => 0,
+        b"1" => 1,
         _ => {
             eprintln!("taskmaster ctl: the supervisor at {shown} refused the connection");
             return 3;
         }
     };
-    let out = if code == 0 {
-        io::stdout().write_all(body.as_bytes())
+    // What processes wrote reaches a terminal escaped, a pipe or file as is.
+    let fd = if code == 0 { 1 } else { 2 };
+    // SAFETY: isatty on fd 1 or 2; a closed fd is just not a terminal.
+    let tty = unsafe { libc::isatty(fd) } == 1;
+    let body: std::borrow::Cow<[u8]> = if tty {
+        match crate::escape::for_terminal(body) {
+            std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
+            std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
+        }
     } else {
-        io::stderr().write_all(body.as_bytes())
+        std::borrow::Cow::Borrowed(body)
     };
-    let _ = out;
+    let _ = if fd == 1 {
+        io::stdout().write_all(&body)
+    } else {
+        io::stderr().write_all(&body)
+    };
     code
 }

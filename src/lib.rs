@@ -8,6 +8,7 @@ pub mod config;
 pub mod console;
 pub mod control;
 pub mod error;
+pub mod escape;
 pub mod limits;
 pub mod logs;
 pub mod outbox;

@@ -1,66 +1,122 @@
-//! The supervisor's own signals: SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGUSR1
-//! and SIGWINCH are blocked and read from a signalfd; SIGPIPE is ignored,
+//! The supervisor's own signals. Every catchable signal but the ones the
+//! kernel raises for a fault of our own (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+//! SIGTRAP, SIGSYS, SIGABRT) is blocked and read from a signalfd, so no
+//! stray signal (SIGUSR2, SIGALRM, SIGPWR, a real-time one) can end the
+//! supervisor with its default action; the loop decides what each one
+//! means. SIGPIPE is ignored (a write to a closed pipe fails with EPIPE),
 //! and so are SIGTTIN and SIGTTOU, so that the terminal never stops the
 //! supervisor (a background read fails with EIO instead).
 //! Also the reap loop. Children undo all of this before exec (`spawn.rs`).
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::process::ExitStatus;
 
-/// The signals read from the signalfd.
-pub const HANDLED: [Signal; 6] = [
-    Signal::SIGCHLD,
-    Signal::SIGHUP,
-    Signal::SIGTERM,
-    Signal::SIGINT,
-    Signal::SIGUSR1,
-    Signal::SIGWINCH,
+/// The highest signal number.
+const NSIG: i32 = 64;
+
+/// Signals that are neither blocked nor read: SIGKILL and SIGSTOP cannot
+/// be; the fault signals must act at once; the ignored ones are ignored.
+const NOT_READ: [i32; 12] = [
+    libc::SIGKILL,
+    libc::SIGSTOP,
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGILL,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+    libc::SIGABRT,
+    libc::SIGPIPE,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
 ];
 
-fn handled_set() -> SigSet {
-    let mut set = SigSet::empty();
-    for s in HANDLED {
-        set.add(s);
-    }
-    set
+/// Whether `sig` is read from the signalfd.
+pub fn is_read(sig: i32) -> bool {
+    (1..=NSIG).contains(&sig) && !NOT_READ.contains(&sig)
 }
 
-/// The signalfd of the handled signals, which are blocked for the thread.
+fn read_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in (1..=NSIG).filter(|&s| is_read(s)) {
+            libc::sigaddset(&mut set, sig);
+        }
+        set
+    }
+}
+
+/// The signalfd of every read signal, which are blocked for the thread.
 pub struct Signals {
-    fd: SignalFd,
+    fd: OwnedFd,
 }
 
 impl Signals {
-    /// Blocks the handled signals, ignores SIGPIPE, SIGTTIN and SIGTTOU,
-    /// and opens the signalfd.
+    /// Blocks the read signals, ignores SIGPIPE, SIGTTIN and SIGTTOU, and
+    /// opens the signalfd.
     pub fn new() -> io::Result<Signals> {
-        let set = handled_set();
-        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+        let set = read_set();
+        // The raw syscall: libc's wrapper leaves out the two real-time
+        // signals it reserves for threads, which we do not use.
+        // SAFETY: a valid set; no old mask asked for.
+        if unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_BLOCK,
+                &set as *const libc::sigset_t,
+                std::ptr::null_mut::<libc::sigset_t>(),
+                8usize,
+            )
+        } != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
         for sig in [Signal::SIGPIPE, Signal::SIGTTIN, Signal::SIGTTOU] {
             // SAFETY: SIG_IGN installs no handler code; nothing else in this
             // single-threaded program changes these dispositions concurrently.
             unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) }?;
         }
-        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-        Ok(Signals { fd })
+        // SAFETY: a valid set; the fd returned is owned right below.
+        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh fd nobody else owns.
+        Ok(Signals {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
     }
 
     /// The next pending signal, or `None` when none is left.
     pub fn next_signal(&mut self) -> io::Result<Option<i32>> {
+        // SAFETY: an all-zero signalfd_siginfo is a valid value.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
         loop {
-            match self.fd.read_signal() {
-                Ok(Some(info)) => return Ok(Some(info.ssi_signo as i32)),
-                Ok(None) => return Ok(None),
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
+            // SAFETY: reads at most `size` bytes into `info`.
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    (&mut info as *mut libc::signalfd_siginfo).cast(),
+                    size,
+                )
+            };
+            if n == size as isize {
+                return Ok(Some(info.ssi_signo as i32));
+            }
+            match Errno::last() {
+                Errno::EINTR => continue,
+                Errno::EAGAIN => return Ok(None),
+                e => return Err(e.into()),
             }
         }
     }

@@ -75,12 +75,17 @@ impl SpawnError {
     }
 }
 
-/// The credentials a child takes before exec.
+/// The credentials a child takes before exec, and what its environment
+/// learns from the passwd entry.
 #[derive(Debug, Clone)]
 struct Identity {
+    /// The user as the config names it.
+    user: String,
     uid: libc::uid_t,
     gid: libc::gid_t,
     groups: Vec<libc::gid_t>,
+    /// HOME, USER, LOGNAME and SHELL from the passwd entry.
+    env: [(&'static str, std::ffi::OsString); 4],
 }
 
 fn identity(user: &str) -> Result<Identity, SpawnError> {
@@ -104,9 +109,16 @@ fn identity(user: &str) -> Result<Identity, SpawnError> {
         .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
         .unwrap_or_else(|_| vec![u.gid.as_raw()]);
     Ok(Identity {
+        user: user.to_string(),
         uid: u.uid.as_raw(),
         gid: u.gid.as_raw(),
         groups,
+        env: [
+            ("HOME", u.dir.into_os_string()),
+            ("USER", u.name.clone().into()),
+            ("LOGNAME", u.name.into()),
+            ("SHELL", u.shell.into_os_string()),
+        ],
     })
 }
 
@@ -115,8 +127,16 @@ fn identity(user: &str) -> Result<Identity, SpawnError> {
 #[repr(i32)]
 enum Stage {
     None = 0,
-    Setup,
+    /// A private fd table (close_range, unshare).
+    Files,
+    ProcessGroup,
+    Stdio,
     Chdir,
+    SetGroups,
+    SetGid,
+    SetUid,
+    DeathSignal,
+    Rlimit,
     Exec,
 }
 
@@ -205,16 +225,16 @@ extern "C" fn child_main(arg: *mut c_void) -> libc::c_int {
         ) != 0
             && libc::unshare(libc::CLONE_FILES) != 0
         {
-            return fail(a, Stage::Setup);
+            return fail(a, Stage::Files);
         }
         reset_signal_dispositions();
         if libc::setpgid(0, 0) != 0 {
-            return fail(a, Stage::Setup);
+            return fail(a, Stage::ProcessGroup);
         }
         // dup2 clears close-on-exec on the copy; the slots are >= 3.
         for (to, from) in a.stdio.into_iter().enumerate() {
             if libc::dup2(from, to as RawFd) < 0 {
-                return fail(a, Stage::Setup);
+                return fail(a, Stage::Stdio);
             }
         }
         if !a.workdir.is_null() && libc::chdir(a.workdir) != 0 {
@@ -225,12 +245,16 @@ extern "C" fn child_main(arg: *mut c_void) -> libc::c_int {
         }
         // Raw syscalls: libc's wrappers would try to change the ids of
         // every thread of the parent, whose memory the child shares.
-        if let Some((uid, gid)) = a.ids
-            && (libc::syscall(libc::SYS_setgroups, a.groups_len as libc::c_long, a.groups) != 0
-                || libc::syscall(libc::SYS_setgid, gid as libc::c_long) != 0
-                || libc::syscall(libc::SYS_setuid, uid as libc::c_long) != 0)
-        {
-            return fail(a, Stage::Setup);
+        if let Some((uid, gid)) = a.ids {
+            if libc::syscall(libc::SYS_setgroups, a.groups_len as libc::c_long, a.groups) != 0 {
+                return fail(a, Stage::SetGroups);
+            }
+            if libc::syscall(libc::SYS_setgid, gid as libc::c_long) != 0 {
+                return fail(a, Stage::SetGid);
+            }
+            if libc::syscall(libc::SYS_setuid, uid as libc::c_long) != 0 {
+                return fail(a, Stage::SetUid);
+            }
         }
         // After setuid, which clears it.
         if libc::prctl(
@@ -241,7 +265,7 @@ extern "C" fn child_main(arg: *mut c_void) -> libc::c_int {
             0,
         ) != 0
         {
-            return fail(a, Stage::Setup);
+            return fail(a, Stage::DeathSignal);
         }
         // The supervisor may have died before the line above.
         if libc::getppid() != a.parent {
@@ -250,7 +274,7 @@ extern "C" fn child_main(arg: *mut c_void) -> libc::c_int {
         if let Some(lim) = &a.nofile
             && libc::setrlimit(libc::RLIMIT_NOFILE, lim) != 0
         {
-            return fail(a, Stage::Setup);
+            return fail(a, Stage::Rlimit);
         }
         let empty = 0u64;
         libc::syscall(
@@ -417,13 +441,8 @@ fn candidates(program: &str, task: &TaskSpec) -> Result<Vec<CString>, SpawnError
     if program.contains('/') {
         return Ok(vec![cstring(program.as_bytes(), "the command")?]);
     }
-    let path = match task.environment.get("PATH") {
-        Some(p) => p.as_bytes().to_vec(),
-        None => std::env::var_os("PATH")
-            .map(|p| p.as_bytes().to_vec())
-            .unwrap_or_else(|| b"/bin:/usr/bin".to_vec()),
-    };
-    path.split(|&b| b == b':')
+    search_path(task)
+        .split(|&b| b == b':')
         .map(|dir| {
             let dir = if dir.is_empty() { b".".as_slice() } else { dir };
             let mut full = Vec::with_capacity(dir.len() + 1 + program.len());
@@ -435,16 +454,65 @@ fn candidates(program: &str, task: &TaskSpec) -> Result<Vec<CString>, SpawnError
         .collect()
 }
 
-/// The child's environment: the supervisor's, with the task's added.
-fn environment(task: &TaskSpec) -> Result<Vec<CString>, SpawnError> {
+/// The PATH a program without `/` is looked up in: the task's own, else
+/// the supervisor's, else `/bin:/usr/bin`.
+fn search_path(task: &TaskSpec) -> Vec<u8> {
+    match task.environment.get("PATH") {
+        Some(p) => p.as_bytes().to_vec(),
+        None => std::env::var_os("PATH")
+            .map(|p| p.as_bytes().to_vec())
+            .unwrap_or_else(|| b"/bin:/usr/bin".to_vec()),
+    }
+}
+
+/// Why `task`'s program cannot be executed, when that is certain without
+/// running it: not found on PATH (or at its path), or not executable.
+/// For `--check`; the spawn itself finds out by trying.
+pub fn program_problem(task: &TaskSpec) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let program = task.argv.first()?;
+    let usable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = match &task.working_directory {
+            Some(dir) if !program.starts_with('/') => dir.join(program),
+            _ => Path::new(program).to_path_buf(),
+        };
+        return (!usable(&p))
+            .then(|| format!("program {} not found or not executable", p.display()));
+    }
+    let path = search_path(task);
+    let found = path.split(|&b| b == b':').any(|dir| {
+        let dir = if dir.is_empty() { b".".as_slice() } else { dir };
+        usable(&Path::new(OsStr::from_bytes(dir)).join(program))
+    });
+    (!found).then(|| {
+        format!(
+            "program '{program}' not found on PATH={}",
+            String::from_utf8_lossy(&path)
+        )
+    })
+}
+
+/// The child's environment: the supervisor's, with HOME, USER, LOGNAME and
+/// SHELL of the task's `user` in place of ours, and the task's own
+/// variables over both.
+fn environment(task: &TaskSpec, id: Option<&Identity>) -> Result<Vec<CString>, SpawnError> {
     let mut env = Vec::new();
+    let from_user = |k: &str| id.is_some_and(|i| i.env.iter().any(|(n, _)| *n == k));
     for (k, v) in std::env::vars_os() {
         if let Some(k) = k.to_str()
-            && task.environment.contains_key(k)
+            && (task.environment.contains_key(k) || from_user(k))
         {
             continue;
         }
         env.push(pair(&k, &v)?);
+    }
+    for (k, v) in id.iter().flat_map(|i| i.env.iter()) {
+        if !task.environment.contains_key(*k) {
+            env.push(pair(OsStr::new(k), v)?);
+        }
     }
     for (k, v) in &task.environment {
         env.push(pair(OsStr::new(k), OsStr::new(v))?);
@@ -503,7 +571,7 @@ pub fn spawn(task: &TaskSpec) -> Result<Child, SpawnError> {
         .iter()
         .map(|a| cstring(a.as_bytes(), "the command"))
         .collect::<Result<_, _>>()?;
-    let env = environment(task)?;
+    let env = environment(task, id.as_ref())?;
     let candidate_ptrs = pointers(&candidates);
     let argv_ptrs = pointers(&argv);
     let mut sh_argv: Vec<*const libc::c_char> = Vec::with_capacity(argv_ptrs.len() + 1);
@@ -591,7 +659,26 @@ pub fn spawn(task: &TaskSpec) -> Result<Child, SpawnError> {
                     .unwrap_or(Path::new("?"))
                     .display()
             ),
-            Stage::None | Stage::Setup | Stage::Exec => format!("cannot spawn {program}"),
+            Stage::Exec if program.contains('/') => format!("cannot execute '{program}'"),
+            Stage::Exec => format!(
+                "cannot execute '{program}' (searched PATH={})",
+                String::from_utf8_lossy(&search_path(task))
+            ),
+            Stage::SetGroups | Stage::SetGid | Stage::SetUid => {
+                let user = id.as_ref().map_or("?", |i| i.user.as_str());
+                let what = match stage {
+                    Stage::SetGroups => "groups",
+                    Stage::SetGid => "group id",
+                    _ => "user id",
+                };
+                format!("cannot set {what} for user '{user}'")
+            }
+            Stage::Files => "cannot make a private file descriptor table".to_string(),
+            Stage::ProcessGroup => "cannot make a process group".to_string(),
+            Stage::Stdio => "cannot set up stdin, stdout and stderr".to_string(),
+            Stage::DeathSignal => "cannot set the parent-death signal".to_string(),
+            Stage::Rlimit => "cannot set RLIMIT_NOFILE".to_string(),
+            Stage::None => format!("cannot spawn {program}"),
         };
         return Err(SpawnError::errno(what, errno));
     }

@@ -1,79 +1,337 @@
-//! A log file that child output is appended to, byte for byte. Opened with
-//! O_APPEND (several processes may share one file), reopened on SIGUSR1 for
-//! logrotate. A write error is reported once, not per line, and writing is
-//! tried again with the next output.
+//! Where a process's configured `stdout`/`stderr` goes: a log file that
+//! output is appended to byte for byte, `/dev/null` (discarded), or
+//! `/dev/stdout` / `/dev/stderr` (forwarded by the supervisor as
+//! `NAME | line`, once).
+//!
+//! A log file is opened with `O_APPEND|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY|
+//! O_CLOEXEC` after its missing parent directories are made (0755): a
+//! symlink planted at the path is refused, never followed, and no open ever
+//! waits (a FIFO without reader, a device). Anything but a regular file is
+//! refused with what it is. The same rules hold when the file is reopened
+//! (SIGUSR1/SIGUSR2, for logrotate).
+//!
+//! Writes keep line boundaries: when a write fails (disk full) the rest of
+//! that line and of the chunk is dropped, later output is dropped up to the
+//! next line start, and once writing works again the next line starts on a
+//! line of its own. The caller is told once when a run of failures starts
+//! (why) and once when it ends (how many bytes were lost).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// An open log file.
+use crate::console::Stream;
+
+/// What a configured output path means.
+#[derive(Debug)]
+enum Target {
+    /// A regular file, appended to.
+    File(File),
+    /// `/dev/null`: nothing is written.
+    Discard,
+    /// `/dev/stdout` or `/dev/stderr`: the supervisor's own stream.
+    Forward(Stream),
+}
+
+/// An open output destination.
 #[derive(Debug)]
 pub struct Sink {
     path: PathBuf,
-    file: File,
-    failing: bool,
+    target: Target,
+    /// A write failed: what failed, and the bytes lost since.
+    failing: Option<(io::Error, u64)>,
+    /// Drop bytes up to and including the next newline (the rest of a line
+    /// whose head was written or lost).
+    skip_line: bool,
+    /// The file does not end with a newline because a line was cut: the
+    /// next line written starts with one.
+    torn: bool,
 }
 
-/// Opens `path` for appending, creating it (mode 0644 less the umask).
-pub fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
+/// What a write has to report.
+#[derive(Debug)]
+pub enum WriteReport {
+    /// The first failure of a run: why.
+    Failed(io::Error),
+    /// Writing works again after a run of failures.
+    Resumed {
+        /// Bytes of output that did not reach the file.
+        lost: u64,
+        /// The error that started the run.
+        why: io::Error,
+    },
+}
+
+/// Why a path cannot be used as a log: one line, without the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenError {
+    pub reason: String,
+    /// Trying again later may work (out of files or memory).
+    pub transient: bool,
+}
+
+fn os_error(err: &io::Error) -> OpenError {
+    let errno = err.raw_os_error().unwrap_or(0);
+    OpenError {
+        reason: if errno != 0 {
+            nix::errno::Errno::from_raw(errno).desc().to_string()
+        } else {
+            err.to_string()
+        },
+        transient: matches!(errno, libc::EMFILE | libc::ENFILE | libc::ENOMEM),
+    }
+}
+
+fn refused(reason: &str) -> OpenError {
+    OpenError {
+        reason: reason.to_string(),
+        transient: false,
+    }
+}
+
+/// What a file type is called in a refusal.
+fn kind_of(ft: std::fs::FileType) -> &'static str {
+    if ft.is_symlink() {
+        "is a symbolic link (not followed)"
+    } else if ft.is_dir() {
+        "is a directory"
+    } else if ft.is_fifo() {
+        "is a FIFO (named pipe), not a regular file"
+    } else if ft.is_socket() {
+        "is a socket, not a regular file"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "is a device, not a regular file"
+    } else {
+        "is not a regular file"
+    }
+}
+
+/// The special meaning of `path`, if it has one.
+fn special(path: &Path) -> Option<Target> {
+    match path.as_os_str().as_encoded_bytes() {
+        b"/dev/null" => Some(Target::Discard),
+        b"/dev/stdout" | b"/dev/fd/1" | b"/proc/self/fd/1" => Some(Target::Forward(Stream::Out)),
+        b"/dev/stderr" | b"/dev/fd/2" | b"/proc/self/fd/2" => Some(Target::Forward(Stream::Err)),
+        _ => None,
+    }
+}
+
+/// Opens `path` for appending as a log file: missing parent directories
+/// are made (0755), the file is created (0644 less the umask) if missing,
+/// and anything but a regular file (a symlink, FIFO, socket, device or
+/// directory) is refused. Never blocks.
+pub fn open_append(path: &Path) -> Result<File, OpenError> {
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|e| os_error(&e))?;
+    }
+    // Looked at first, so a FIFO or device is never even opened.
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => return Err(refused(kind_of(m.file_type()))),
+        _ => {}
+    }
+    let file = OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o644)
-        .custom_flags(libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            // Swapped in since the look: say what is there now.
+            Some(libc::ELOOP | libc::ENXIO | libc::EISDIR | libc::EWOULDBLOCK) => {
+                match std::fs::symlink_metadata(path) {
+                    Ok(m) if !m.file_type().is_file() => refused(kind_of(m.file_type())),
+                    _ => os_error(&e),
+                }
+            }
+            _ => os_error(&e),
+        })?;
+    // The path may have been swapped between the look and the open.
+    let m = file.metadata().map_err(|e| os_error(&e))?;
+    if !m.file_type().is_file() {
+        return Err(refused(kind_of(m.file_type())));
+    }
+    Ok(file)
+}
+
+fn open_target(path: &Path) -> Result<Target, OpenError> {
+    match special(path) {
+        Some(t) => Ok(t),
+        None => open_append(path).map(Target::File),
+    }
 }
 
 impl Sink {
-    /// Opens the file; fails with the OS error.
-    pub fn open(path: &Path) -> io::Result<Sink> {
+    /// Opens the destination; fails with a reason naming what is wrong.
+    pub fn open(path: &Path) -> Result<Sink, OpenError> {
         Ok(Sink {
             path: path.to_path_buf(),
-            file: open_append(path)?,
-            failing: false,
+            target: open_target(path)?,
+            failing: None,
+            skip_line: false,
+            torn: false,
         })
     }
 
-    /// The file's path.
+    /// The configured path.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Appends `bytes`. Returns the error only for the first failure of a
-    /// run of failures, so the caller reports it once.
-    pub fn write(&mut self, bytes: &[u8]) -> Option<io::Error> {
-        match self.file.write_all(bytes) {
-            Ok(()) => {
-                self.failing = false;
-                None
-            }
-            Err(e) if !self.failing => {
-                self.failing = true;
-                Some(e)
-            }
-            Err(_) => None,
+    /// The supervisor stream this destination forwards to
+    /// (`/dev/stdout`, `/dev/stderr`), if it is one.
+    pub fn forwards_to(&self) -> Option<Stream> {
+        match self.target {
+            Target::Forward(s) => Some(s),
+            Target::File(_) | Target::Discard => None,
         }
     }
 
-    /// Opens the path again (after logrotate moved the file away). On
-    /// failure the old file stays in use.
-    pub fn reopen(&mut self) -> io::Result<()> {
-        self.file = open_append(&self.path)?;
-        self.failing = false;
+    /// Appends `bytes`, keeping line boundaries (see the module doc).
+    /// Reports the start and the end of a run of failures, once each.
+    pub fn write(&mut self, mut bytes: &[u8]) -> Option<WriteReport> {
+        if !matches!(self.target, Target::File(_)) {
+            return None;
+        }
+        if self.skip_line {
+            match bytes.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    self.skip_line = false;
+                    self.lost(i as u64 + 1);
+                    bytes = &bytes[i + 1..];
+                }
+                None => {
+                    self.lost(bytes.len() as u64);
+                    return None;
+                }
+            }
+        }
+        if bytes.is_empty() {
+            return None;
+        }
+        let newline: &[u8] = if self.torn { b"\n" } else { b"" };
+        let mut parts = [newline, bytes];
+        let Target::File(file) = &mut self.target else {
+            return None;
+        };
+        match write_parts(file, &mut parts) {
+            Ok(()) => {
+                self.torn = false;
+                let (why, lost) = self.failing.take()?;
+                Some(WriteReport::Resumed { lost, why })
+            }
+            Err((e, done)) => {
+                // `done` counts the newline too; what of `bytes` got out.
+                let written = done.saturating_sub(newline.len());
+                let rest = &bytes[written..];
+                if written > 0 {
+                    self.torn = bytes[written - 1] != b'\n';
+                } else if done > 0 {
+                    self.torn = false;
+                }
+                // Whole lines of this chunk are dropped, and the rest of
+                // its last line when it comes.
+                self.skip_line = rest.last() != Some(&b'\n');
+                let lost = rest.len() as u64;
+                match &mut self.failing {
+                    Some((_, n)) => {
+                        *n += lost;
+                        None
+                    }
+                    None => {
+                        let why = match e.raw_os_error() {
+                            Some(n) => io::Error::from_raw_os_error(n),
+                            None => io::Error::from(e.kind()),
+                        };
+                        self.failing = Some((why, lost));
+                        Some(WriteReport::Failed(e))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts bytes dropped during a run of failures.
+    fn lost(&mut self, n: u64) {
+        if let Some((_, lost)) = &mut self.failing {
+            *lost += n;
+        }
+    }
+
+    /// Opens the path again (after logrotate moved the file away), with
+    /// the same rules as the first open. On failure the old file stays in
+    /// use.
+    pub fn reopen(&mut self) -> Result<(), OpenError> {
+        if let Target::File(_) = self.target {
+            self.target = Target::File(open_append(&self.path)?);
+            // A new file starts clean; an old torn line stays in the old one.
+            self.torn = false;
+        }
         Ok(())
     }
+}
+
+/// The notice for a write report of process `name`'s output to `path`.
+pub fn describe(name: &str, path: &Path, report: &WriteReport) -> String {
+    let why = |e: &io::Error| match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
+        None => e.to_string(),
+    };
+    match report {
+        WriteReport::Failed(e) => format!(
+            "cannot write output of '{name}' to {}: {}; its lines are dropped until writing works again",
+            path.display(),
+            why(e)
+        ),
+        WriteReport::Resumed { lost, why: e } => format!(
+            "output of '{name}' reaches {} again; {lost} bytes were lost ({}), whole lines from the one that failed",
+            path.display(),
+            why(e)
+        ),
+    }
+}
+
+/// Writes every part in turn; on failure, the error and how many bytes of
+/// all the parts were written.
+fn write_parts(file: &mut File, parts: &mut [&[u8]]) -> Result<(), (io::Error, usize)> {
+    let mut done = 0;
+    for part in parts.iter_mut() {
+        while !part.is_empty() {
+            match file.write(part) {
+                Ok(0) => return Err((io::Error::from(io::ErrorKind::WriteZero), done)),
+                Ok(n) => {
+                    done += n;
+                    *part = &part[n..];
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err((e, done)),
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("tm-sink-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
     #[test]
     fn appends_bytes_and_reopens() {
-        let dir = std::env::temp_dir().join(format!("tm-sink-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = dir("append");
         let path = dir.join("out.log");
         std::fs::write(&path, b"old\n").unwrap();
         let mut s = Sink::open(&path).unwrap();
@@ -91,7 +349,29 @@ mod tests {
         let Ok(mut s) = Sink::open(Path::new("/dev/full")) else {
             return;
         };
-        assert!(s.write(b"x").is_some());
+        assert!(matches!(s.write(b"x"), Some(WriteReport::Failed(_))));
         assert!(s.write(b"y").is_none(), "second failure is silent");
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_regular_file_and_makes_parents() {
+        let dir = dir("kinds");
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("link")).unwrap();
+        let e = Sink::open(&dir.join("link")).unwrap_err();
+        assert!(e.reason.contains("symbolic link"), "{e:?}");
+        let e = Sink::open(&dir).unwrap_err();
+        assert!(e.reason.contains("directory"), "{e:?}");
+        nix::unistd::mkfifo(&dir.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let e = Sink::open(&dir.join("fifo")).unwrap_err();
+        assert!(e.reason.contains("FIFO"), "{e:?}");
+        let deep = dir.join("a/b/c.log");
+        Sink::open(&deep).unwrap();
+        assert!(deep.is_file());
+        assert!(Sink::open(Path::new("/dev/null")).is_ok());
+        assert_eq!(
+            Sink::open(Path::new("/dev/stderr")).unwrap().forwards_to(),
+            Some(Stream::Err)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

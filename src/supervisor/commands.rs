@@ -49,10 +49,17 @@ impl Supervisor {
                     .and_then(|keys| match keys[..] {
                         [k] => {
                             let ring = &self.procs[k].ring;
+                            // Process text on the operator's terminal is escaped.
+                            let tty = to == ReplyTo::Shell
+                                && self.console.is_tty(crate::console::Stream::Out);
                             let text: Vec<String> = ring
                                 .last(lines)
                                 .iter()
                                 .map(crate::logs::ring::format_line)
+                                .map(|l| match tty {
+                                    true => crate::escape::for_terminal(l.as_bytes()).into_owned(),
+                                    false => l,
+                                })
                                 .collect();
                             Ok((true, text.join("\n")))
                         }

@@ -161,6 +161,17 @@ pub struct Supervisor {
     read_buf: Vec<u8>,
 }
 
+/// Where the lines of stream `i` are forwarded: to the stream a
+/// `/dev/stdout` or `/dev/stderr` sink names, else to the matching stream
+/// when forwarding is on.
+fn forward_to(sink: &Option<Sink>, forward: bool, i: usize) -> Option<Stream> {
+    match sink.as_ref().and_then(Sink::forwards_to) {
+        Some(s) => Some(s),
+        None if forward => Some(if i == 0 { Stream::Out } else { Stream::Err }),
+        None => None,
+    }
+}
+
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -470,19 +481,33 @@ impl Supervisor {
                 libc::SIGCHLD => reap = true,
                 libc::SIGTERM | libc::SIGINT => self.begin_shutdown(0, None, now),
                 libc::SIGHUP => self.reload(ReplyTo::Log, now),
-                libc::SIGUSR1 => self.reopen_logs(),
+                libc::SIGUSR1 | libc::SIGUSR2 => self.reopen_logs(),
                 libc::SIGWINCH => {
                     if let Some(stdin) = &mut self.stdin {
                         stdin.resize(&mut self.console);
                     }
+                    self.stray_signal(sig);
                 }
-                _ => {}
+                _ => self.stray_signal(sig),
             }
         }
         if reap {
             self.reap(now);
         }
         Ok(())
+    }
+
+    /// A signal with no meaning of its own: as PID 1 it goes to the group
+    /// of every running process (as tini does); otherwise it is ignored.
+    fn stray_signal(&mut self, sig: i32) {
+        if !self.opts.pid1 {
+            return;
+        }
+        for (_, e) in self.procs.iter() {
+            if let Some(pid) = e.proc.state.pid() {
+                let _ = signals::signal_group(pid, sig);
+            }
+        }
     }
 
     /// Reaps every exited child; signals coalesce, so until none is left.
@@ -749,13 +774,9 @@ impl Supervisor {
                             "cannot open {} log {}: {}",
                             ["stdout", "stderr"][i],
                             p.display(),
-                            nix::errno::Errno::from_raw(err.raw_os_error().unwrap_or(0)).desc()
+                            err.reason
                         ),
-                        // Out of files or memory may pass, like in spawn.rs.
-                        transient: matches!(
-                            err.raw_os_error(),
-                            Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
-                        ),
+                        transient: err.transient,
                     })?;
                     e.sinks[i] = Some(sink);
                 }
@@ -839,29 +860,26 @@ impl Supervisor {
             return;
         };
         let data = &self.read_buf[..n];
-        let mut failure = None;
+        let mut report = None;
         if let Some(sink) = &mut e.sinks[i] {
-            failure = sink.write(data).map(|err| (sink.path().to_path_buf(), err));
+            report = sink.write(data).map(|r| (sink.path().to_path_buf(), r));
         }
+        let to = forward_to(&e.sinks[i], forward, i);
         let Entry {
             name, pipes, ring, ..
         } = e;
         let console = &mut self.console;
-        let stream = if i == 0 { Stream::Out } else { Stream::Err };
         if let Some(pipe) = &mut pipes[i] {
             pipe.lines.feed(data, |line| {
                 ring.push(at, i == 1, line);
-                if forward {
-                    console.line(stream, &[name.as_bytes(), b" | ", line]);
+                if let Some(stream) = to {
+                    console.forward(stream, name, line);
                 }
             });
         }
-        if let Some((path, err)) = failure {
+        if let Some((path, report)) = report {
             let name = e.name.clone();
-            self.notice(&format!(
-                "cannot write output of '{name}' to {}: {err}",
-                path.display()
-            ));
+            self.notice(&crate::logs::sink::describe(&name, &path, &report));
         }
     }
 
@@ -878,14 +896,13 @@ impl Supervisor {
             .registry()
             .deregister(&mut SourceFd(&pipe.fd.as_raw_fd()));
         let at = unix_now();
-        let forward = self.opts.forward;
-        let stream = if i == 0 { Stream::Out } else { Stream::Err };
+        let to = forward_to(&e.sinks[i], self.opts.forward, i);
         let Entry { name, ring, .. } = e;
         let console = &mut self.console;
         pipe.lines.finish(|line| {
             ring.push(at, i == 1, line);
-            if forward {
-                console.line(stream, &[name.as_bytes(), b" | ", line]);
+            if let Some(stream) = to {
+                console.forward(stream, name, line);
             }
         });
     }
@@ -895,7 +912,11 @@ impl Supervisor {
         for (_, e) in self.procs.iter_mut() {
             for sink in e.sinks.iter_mut().flatten() {
                 if let Err(err) = sink.reopen() {
-                    failures.push(format!("cannot reopen {}: {err}", sink.path().display()));
+                    failures.push(format!(
+                        "cannot reopen {}: {}",
+                        sink.path().display(),
+                        err.reason
+                    ));
                 }
             }
         }

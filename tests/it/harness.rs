@@ -139,6 +139,10 @@ pub struct Launch {
     pub limits: Vec<String>,
     /// Where the supervisor's stdout goes.
     pub stdout: Output,
+    /// A command the supervisor runs under, e.g. `setpriv` options.
+    pub wrap: Vec<String>,
+    /// The control socket, instead of `tm.sock` in the test dir.
+    pub socket: Option<PathBuf>,
 }
 
 /// The supervisor's stdout.
@@ -204,9 +208,9 @@ impl Sup {
         let dir = test_dir(name);
         let config = dir.join("taskmaster.yaml");
         std::fs::write(&config, yaml.replace("$DIR", dir.to_str().unwrap())).unwrap();
-        let socket = dir.join("tm.sock");
+        let socket = how.socket.clone().unwrap_or_else(|| dir.join("tm.sock"));
         let mut bin = PathBuf::from(BIN);
-        let mut wrap: Vec<String> = Vec::new();
+        let mut wrap: Vec<String> = how.wrap.clone();
         if let Some(uid) = how.uid {
             // The user may not reach the build directory; a copy it can.
             bin = dir.join("taskmaster");

@@ -172,7 +172,7 @@ fn spawn_errors_are_fatal_with_a_reason_and_touch_nothing_else() {
     workingDirectory: /nonexistent/dir
   badlog:
     command: sleep 1000
-    stdout: /nonexistent/dir/out.log
+    stdout: /dev/null/out.log
   fine:
     command: sleep 1000
     successfulStartTimeout: 0
@@ -181,7 +181,7 @@ fn spawn_errors_are_fatal_with_a_reason_and_touch_nothing_else() {
     let cases = [
         (
             "missing",
-            "cannot spawn /nonexistent/program: No such file or directory",
+            "cannot execute '/nonexistent/program': No such file or directory",
         ),
         (
             "badcwd",
@@ -189,7 +189,7 @@ fn spawn_errors_are_fatal_with_a_reason_and_touch_nothing_else() {
         ),
         (
             "badlog",
-            "cannot open stdout log /nonexistent/dir/out.log: No such file or directory",
+            "cannot open stdout log /dev/null/out.log: Not a directory",
         ),
     ];
     for (name, reason) in cases {
@@ -201,7 +201,7 @@ fn spawn_errors_are_fatal_with_a_reason_and_touch_nothing_else() {
     let (ok, reply) = sup.cmd("start missing");
     assert!(!ok);
     assert!(
-        reply.contains("Process 'missing' failed to start: cannot spawn"),
+        reply.contains("Process 'missing' failed to start: cannot execute"),
         "{reply}"
     );
 }

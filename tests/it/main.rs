@@ -7,6 +7,7 @@ mod cli;
 mod container;
 mod control;
 mod faults;
+mod hardening;
 mod lifecycle;
 mod output;
 mod reload;

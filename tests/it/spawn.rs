@@ -137,12 +137,12 @@ fn exec_failures_name_the_error_and_path_lookup_is_execvp_s() {
     let row = sup.wait_state("plain", "FATAL", secs(5));
     assert_eq!(
         reason(&row),
-        format!("cannot spawn {}: Permission denied", plain.display())
+        format!("cannot execute '{}': Permission denied", plain.display())
     );
     let row = sup.wait_state("dir", "FATAL", secs(5));
     assert_eq!(
         reason(&row),
-        format!("cannot spawn {}: Permission denied", dir.display())
+        format!("cannot execute '{}': Permission denied", dir.display())
     );
     sup.running_pid("bare");
     let out = wait_for(secs(5), "the bare script's output", || {

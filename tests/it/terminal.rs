@@ -525,3 +525,28 @@ fn sigterm_mid_line_restores_the_terminal() {
     assert_eq!(p.wait_exit(), 0);
     p.assert_terminal_restored();
 }
+
+#[test]
+fn issue_10_logs_shows_escape_sequences_from_a_process_as_text() {
+    let p = Pane::start(
+        "escape-logs",
+        "tasks:\n  evil:\n    command: printf 'before\\033[2J\\033]0;pwned\\007after\\n'\n    restart: never\n    successfulStartTimeout: 0\n",
+        &[],
+    );
+    wait_until(secs(10), "the line in the ring", || {
+        p.cmd("logs evil").1.contains("after")
+    });
+    p.type_text("logs evil");
+    p.keys(&["Enter"]);
+    p.wait_screen("the escaped line", |s| {
+        s.contains("before\\x1b[2J\\x1b]0;pwned\\x07after")
+    });
+    let title = p.tmux(&["display-message", "-p", "-t", "t", "#{pane_title}"]);
+    assert!(!title.contains("pwned"), "retitled: {title}");
+    // The screen was not cleared: what came before the reply is still there.
+    assert!(
+        p.screen().contains("Taskmaster> logs evil"),
+        "{}",
+        p.screen()
+    );
+}

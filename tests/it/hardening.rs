@@ -1,0 +1,465 @@
+//! Hostile input and odd surroundings (issue 10): planted symlinks, FIFOs
+//! and devices as log files, stray signals, spawn errors that name their
+//! step, `user:` environments, escape sequences from processes, a full
+//! disk, `/dev/stdout` as a log.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::*;
+
+/// One command with a deadline on the reply: a loop blocked in an open
+/// would never answer.
+fn ask(sup: &Sup, line: &str, limit: Duration) -> String {
+    let mut s = UnixStream::connect(&sup.socket).expect("connect");
+    s.set_read_timeout(Some(limit)).unwrap();
+    s.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut reply = String::new();
+    if let Err(e) = s.read_to_string(&mut reply) {
+        panic!("no reply to '{line}' within {limit:?}: {e}");
+    }
+    reply
+}
+
+fn reason(sup: &Sup, name: &str) -> String {
+    sup.proc(name)["reason"].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn issue_10_a_symlink_planted_at_a_log_path_is_refused_not_followed() {
+    let dir = test_dir("symlink-log");
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "root only\n").unwrap();
+    let logs = dir.join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::os::unix::fs::symlink(&secret, logs.join("out.log")).unwrap();
+    let sup = Sup::start(
+        "symlink-log",
+        &format!(
+            "tasks:\n  t:\n    command: echo pwned\n    stdout: {}/out.log\n    restart: never\n",
+            logs.display()
+        ),
+    );
+    sup.wait_state("t", "FATAL", secs(10));
+    assert_eq!(
+        reason(&sup, "t"),
+        format!(
+            "cannot open stdout log {}/out.log: is a symbolic link (not followed)",
+            logs.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root only\n");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn issue_10_a_fifo_socket_device_or_directory_as_log_is_a_spawn_error_and_never_blocks() {
+    let dir = test_dir("odd-logs");
+    nix::unistd::mkfifo(&dir.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let _listener = std::os::unix::net::UnixListener::bind(dir.join("sock")).unwrap();
+    std::fs::create_dir(dir.join("adir")).unwrap();
+    let task = |name: &str, path: &str| {
+        format!(
+            "  {name}:\n    command: echo hi\n    stdout: {path}\n    restart: never\n    successfulStartTimeout: 0\n"
+        )
+    };
+    let d = dir.display();
+    let yaml = format!(
+        "tasks:\n{}{}{}{}  ok:\n    command: sleep 1000\n    successfulStartTimeout: 0\n",
+        task("fifo", &format!("{d}/fifo")),
+        task("sock", &format!("{d}/sock")),
+        task("dev", "/dev/zero"),
+        task("adir", &format!("{d}/adir")),
+    );
+    let sup = Sup::start("odd-logs", &yaml);
+    // The loop answers at once: no open waits for a FIFO's reader.
+    let reply = ask(&sup, "status", secs(5));
+    assert!(reply.starts_with("0\n"), "{reply}");
+    sup.running_pid("ok");
+    for (name, what) in [
+        ("fifo", "fifo: is a FIFO (named pipe), not a regular file"),
+        ("sock", "sock: is a socket, not a regular file"),
+        ("adir", "adir: is a directory"),
+    ] {
+        sup.wait_state(name, "FATAL", secs(10));
+        assert_eq!(
+            reason(&sup, name),
+            format!("cannot open stdout log {d}/{what}")
+        );
+    }
+    sup.wait_state("dev", "FATAL", secs(10));
+    assert_eq!(
+        reason(&sup, "dev"),
+        "cannot open stdout log /dev/zero: is a device, not a regular file"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn issue_10_missing_log_directories_are_created() {
+    let dir = test_dir("log-parents");
+    let sup = Sup::start(
+        "log-parents",
+        &format!(
+            "tasks:\n  t:\n    command: sh -c 'echo made; exec sleep 1000'\n    stdout: {}/a/b/out.log\n    successfulStartTimeout: 0\n",
+            dir.display()
+        ),
+    );
+    sup.running_pid("t");
+    wait_until(secs(5), "the line in the new file", || {
+        std::fs::read_to_string(dir.join("a/b/out.log")).is_ok_and(|s| s == "made\n")
+    });
+    let mode = std::fs::metadata(dir.join("a/b"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn issue_10_dev_stdout_and_dev_stderr_forward_each_line_once() {
+    let sup = Sup::start(
+        "dev-stdout",
+        "tasks:\n  t:\n    command: sh -c 'echo to-out; echo to-err >&2; exec sleep 1000'\n    stdout: /dev/stdout\n    stderr: /dev/stdout\n    successfulStartTimeout: 0\n",
+    );
+    sup.running_pid("t");
+    sup.wait_stdout("t | to-err", secs(5));
+    sup.wait_stdout("t | to-out", secs(5));
+    let out = sup.out_text();
+    assert_eq!(out.matches("to-out").count(), 1, "{out}");
+    assert_eq!(out.matches("to-err").count(), 1, "{out}");
+    assert!(!sup.err_text().contains("to-err"), "{}", sup.err_text());
+}
+
+#[test]
+fn issue_10_dev_stdout_forwards_in_the_shell_too() {
+    let mut sup = Sup::start_shell(
+        "dev-stdout-shell",
+        "tasks:\n  t:\n    command: sh -c 'echo shown-once; exec sleep 1000'\n    stdout: /dev/stdout\n    successfulStartTimeout: 0\n",
+    );
+    sup.running_pid("t");
+    sup.wait_stdout("t | shown-once", secs(5));
+    sup.send("status");
+    sup.wait_stdout("RUNNING", secs(5));
+    // Once, prefixed (the status table shows the command, not the line).
+    let out = sup.out_text();
+    assert_eq!(out.matches("| shown-once").count(), 1, "{out}");
+    assert!(
+        !out.lines()
+            .any(|l| l.trim_start_matches("Taskmaster> ") == "shown-once"),
+        "{out}"
+    );
+}
+
+/// Signals that used to end the supervisor.
+const STRAYS: [i32; 6] = [
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPWR,
+    libc::SIGQUIT,
+    libc::SIGPROF,
+];
+
+#[test]
+fn issue_10_stray_signals_are_ignored() {
+    let sup = Sup::start(
+        "stray-signals",
+        "tasks:\n  t:\n    command: sleep 1000\n    successfulStartTimeout: 0\n",
+    );
+    let pid = sup.running_pid("t");
+    let rt = libc::SIGRTMIN() + 3;
+    for sig in STRAYS.into_iter().chain([rt]) {
+        sup.signal(sig);
+        let reply = ask(&sup, "status --json", secs(5));
+        assert!(reply.starts_with("0\n"), "after signal {sig}: {reply}");
+    }
+    assert!(alive(sup.pid()));
+    assert_eq!(sup.proc("t")["pid"], pid);
+    assert!(alive(pid));
+}
+
+#[test]
+fn issue_10_sigusr2_reopens_log_files() {
+    let dir = test_dir("usr2-reopen");
+    let log = dir.join("out.log");
+    let sup = Sup::start(
+        "usr2-reopen",
+        &format!(
+            "tasks:\n  t:\n    command: sh -c 'while :; do echo tick; sleep 0.05; done'\n    stdout: {}\n    successfulStartTimeout: 0\n",
+            log.display()
+        ),
+    );
+    sup.running_pid("t");
+    wait_until(secs(5), "ticks", || log.exists());
+    std::fs::rename(&log, dir.join("out.log.1")).unwrap();
+    sup.signal(libc::SIGUSR2);
+    wait_until(secs(5), "a new file with ticks", || {
+        std::fs::read_to_string(&log).is_ok_and(|s| s.contains("tick\n"))
+    });
+    assert!(alive(sup.pid()));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The supervisor's pid outside its namespace (the child of `unshare`).
+fn host_pid(sup: &Sup) -> i32 {
+    wait_for(secs(5), "the namespace's init", || {
+        children_of(sup.pid()).first().map(|c| c.0)
+    })
+}
+
+#[test]
+fn issue_10_as_pid_1_stray_signals_reach_every_running_group() {
+    let dir = test_dir("pid1-forward-signals");
+    let trap = |name: &str| {
+        format!(
+            "  {name}:\n    command: sh -c 'trap \"echo pwr >> {d}/{name}\" 30; trap \"echo alrm >> {d}/{name}\" 14; trap \"echo rt >> {d}/{name}\" 36; echo $$ > {d}/{name}.pid; while :; do sleep 0.05; done'\n    successfulStartTimeout: 0\n",
+            d = dir.display()
+        )
+    };
+    let sup = Sup::launch(
+        "pid1-forward-signals",
+        &format!("tasks:\n{}{}", trap("a"), trap("b")),
+        Launch {
+            pid1: true,
+            ..Launch::default()
+        },
+    );
+    sup.running_pid("a");
+    sup.running_pid("b");
+    let init = host_pid(&sup);
+    for name in ["a", "b"] {
+        // The namespace's pids mean nothing here; wait on the file only.
+        wait_until(secs(5), "the trap in place", || {
+            dir.join(format!("{name}.pid")).exists()
+        });
+    }
+    for (sig, word) in [(30, "pwr"), (14, "alrm"), (36, "rt")] {
+        // The trap runs between two sleeps; send until it shows.
+        kill(init, sig);
+        for name in ["a", "b"] {
+            wait_until(secs(5), &format!("{name} to get {word}"), || {
+                std::fs::read_to_string(dir.join(name)).is_ok_and(|s| s.contains(word))
+            });
+        }
+    }
+    assert!(alive(init));
+    assert_eq!(sup.proc("a")["state"], "RUNNING");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn issue_10_a_program_not_on_an_overridden_path_names_the_path() {
+    let sup = Sup::start(
+        "exec-reason",
+        "tasks:\n  t:\n    command: nginx-not-here -g x\n    environment: {PATH: /nonexistent/sbin:/opt/none/bin}\n    restart: never\n    restartsAttempts: 0\n",
+    );
+    sup.wait_state("t", "FATAL", secs(10));
+    assert_eq!(
+        reason(&sup, "t"),
+        "cannot execute 'nginx-not-here' (searched PATH=/nonexistent/sbin:/opt/none/bin): No such file or directory"
+    );
+}
+
+#[test]
+fn issue_10_setgroups_without_cap_setgid_names_the_step_and_user() {
+    let sup = Sup::launch(
+        "setgroups-reason",
+        "tasks:\n  t:\n    command: sleep 1000\n    user: nobody\n    restartsAttempts: 0\n",
+        Launch {
+            wrap: [
+                "setpriv",
+                "--bounding-set=-setgid",
+                "--inh-caps=-setgid",
+                "--",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Launch::default()
+        },
+    );
+    sup.wait_state("t", "FATAL", secs(10));
+    assert_eq!(
+        reason(&sup, "t"),
+        "cannot set groups for user 'nobody': Operation not permitted"
+    );
+}
+
+/// A field of `getent passwd USER`.
+fn passwd(user: &str, field: usize) -> String {
+    let out = Command::new("getent")
+        .args(["passwd", user])
+        .output()
+        .unwrap();
+    let line = String::from_utf8(out.stdout).unwrap();
+    line.trim_end().split(':').nth(field).unwrap().to_string()
+}
+
+#[test]
+fn issue_10_user_sets_home_user_logname_shell_and_groups() {
+    let dir = test_dir("user-env");
+    let show = "sh -c 'echo \"$HOME|$USER|$LOGNAME|$SHELL|$(id -G)\"; exec sleep 1000'";
+    let sup = Sup::start(
+        "user-env",
+        &format!(
+            "tasks:
+  plain:
+    command: {show}
+    user: nobody
+    stdout: {d}/plain.log
+    successfulStartTimeout: 0
+  custom:
+    command: {show}
+    user: nobody
+    environment: {{HOME: /srv/custom, SHELL: /bin/custom}}
+    stdout: {d}/custom.log
+    successfulStartTimeout: 0
+",
+            d = dir.display()
+        ),
+    );
+    sup.running_pid("plain");
+    sup.running_pid("custom");
+    let groups = Command::new("id").args(["-G", "nobody"]).output().unwrap();
+    let groups = String::from_utf8(groups.stdout).unwrap().trim().to_string();
+    let home = passwd("nobody", 5);
+    let shell = passwd("nobody", 6);
+    let read = |f: &str| {
+        wait_for(secs(5), f, || {
+            std::fs::read_to_string(dir.join(f))
+                .ok()
+                .filter(|s| s.ends_with('\n'))
+        })
+    };
+    assert_eq!(
+        read("plain.log"),
+        format!("{home}|nobody|nobody|{shell}|{groups}\n")
+    );
+    assert_eq!(
+        read("custom.log"),
+        format!("/srv/custom|nobody|nobody|/bin/custom|{groups}\n")
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+const EVIL: &str = "tasks:\n  evil:\n    command: printf 'before\\033[2J\\033]0;pwned\\007after\\n'\n    restart: never\n    successfulStartTimeout: 0\n";
+
+#[test]
+fn issue_10_ctl_escapes_process_text_on_a_terminal_only() {
+    let sup = Sup::start("escape-ctl", EVIL);
+    sup.wait_state("evil", "EXITED", secs(10));
+    wait_until(secs(5), "the line in the ring", || {
+        sup.ok("logs evil").contains("after")
+    });
+    // To a pipe: the bytes as they are.
+    let (code, out, _) = sup.ctl(&["logs", "evil"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("before\x1b[2J\x1b]0;pwned\x07after"),
+        "{out:?}"
+    );
+    // To a terminal (script gives ctl a pty): shown as text.
+    let cmd = format!(
+        "{BIN} ctl --socket {} logs evil",
+        sup.socket.to_str().unwrap()
+    );
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains("before\\x1b[2J\\x1b]0;pwned\\x07after"),
+        "{text:?}"
+    );
+    assert!(!text.contains('\x1b'), "{text:?}");
+}
+
+/// A small tmpfs, unmounted (lazily) and removed on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(name: &str, size: &str) -> Tmpfs {
+        let dir = test_dir(name);
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cannot mount a tmpfs (needs root)");
+        Tmpfs(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fill(path: &Path) {
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = [b'f'; 4096];
+    while f.write_all(&block).is_ok() {}
+}
+
+/// Whether `line` is (a head of) one line the writer below prints.
+fn well_formed(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("line ") else {
+        return "line ".starts_with(line);
+    };
+    let (n, pad) = rest.split_once(' ').unwrap_or((rest, ""));
+    n.chars().all(|c| c.is_ascii_digit()) && pad.chars().all(|c| c == 'x') && pad.len() <= 300
+}
+
+#[test]
+fn issue_10_a_full_disk_keeps_line_boundaries_and_counts_what_was_lost() {
+    let fs = Tmpfs::mount("diskfull-lines", "64k");
+    let log = fs.0.join("out.log");
+    let pad = "x".repeat(300);
+    let sup = Sup::start(
+        "diskfull-lines",
+        &format!(
+            "tasks:
+  w:
+    command: sh -c 'i=0; while :; do i=$((i+1)); echo \"line $i {pad}\"; sleep 0.002; done'
+    successfulStartTimeout: 0
+    stdout: {}
+",
+            log.display()
+        ),
+    );
+    sup.running_pid("w");
+    wait_until(secs(5), "lines in the file", || {
+        std::fs::metadata(&log).is_ok_and(|m| m.len() > 0)
+    });
+    let filler = fs.0.join("filler");
+    fill(&filler);
+    sup.wait_stderr("cannot write output of 'w' to ", secs(20));
+    // Failures go on for a while, several torn writes among them.
+    let before = std::fs::metadata(&log).unwrap().len();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::remove_file(&filler).unwrap();
+    wait_until(secs(10), "the file to grow again", || {
+        std::fs::metadata(&log).unwrap().len() > before + 20_000
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    for l in text.lines() {
+        assert!(well_formed(l), "a torn line glued to another: {l:?}");
+    }
+    sup.wait_stderr("bytes were lost (No space left on device)", secs(5));
+    let err = sup.err_text();
+    assert_eq!(err.matches("bytes were lost").count(), 1, "{err}");
+    assert_eq!(
+        err.matches("cannot write output of 'w'").count(),
+        1,
+        "{err}"
+    );
+}
