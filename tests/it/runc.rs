@@ -598,3 +598,14 @@ fn runc_user_nobody_with_setuid_and_setgid_capabilities_runs_as_nobody() {
         assert_eq!(ids, ["65534"; 4], "{field}");
     }
 }
+
+#[test]
+fn runc_user_nobody_with_default_capabilities_is_fatal() {
+    need_runc!();
+    let c = Container::ready("nobody-default", NOBODY, nothing);
+    let row = c.wait_state("low", "FATAL");
+    let reason = row["reason"].as_str().unwrap();
+    assert!(reason.ends_with(": Operation not permitted"), "{reason}");
+    // Nothing else was affected: the supervisor still answers.
+    assert_eq!(c.exec(&["taskmaster", "ctl", "pid"]).1.trim(), "1");
+}
