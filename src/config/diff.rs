@@ -1,9 +1,13 @@
 //! What a reload changes: the tasks of two configurations sorted into added,
-//! removed, changed (their processes must restart), updated (new policy or
-//! instance count, processes keep running) and unchanged. Pure: it compares
+//! removed, changed (a process-defining key differs, per DESIGN's Reload
+//! section: their processes must restart), updated (policy keys or the
+//! instance count differ: applied in place, processes keep running) and
+//! unchanged. Which keys define a process is [`TaskSpec::same_process`]. Pure: it compares
 //! two values and never touches a process.
 
 use super::Config;
+#[cfg(doc)]
+use super::TaskSpec;
 
 /// Task names of a reload, each list sorted; every task of either config is
 /// in exactly one list.
@@ -126,6 +130,15 @@ tasks:
             ("stopSignal: KILL", false),
             ("gracefulStopTimeout: 1.5", false),
             ("essential: true", false),
+            ("envFile: web.env", true),
+            ("notify: true", true),
+            ("restartDelay: 2", false),
+            ("logMaxSize: 10M", false),
+            ("logBackups: 1", false),
+            ("dependsOn: [cron]", false),
+            ("healthCheck: {tcp: '127.0.0.1:80'}", false),
+            ("watchdogTimeout: 30", false),
+            ("autorestart: false", false),
         ];
         for (change, restarts) in changes {
             let (key, _) = change.split_once(':').unwrap();

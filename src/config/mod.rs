@@ -1,19 +1,43 @@
 //! The configuration as the supervisor uses it: typed, validated, with every
-//! relative path resolved against the config file's directory. Parsing and
-//! validation live in `schema.rs` and `validate.rs`; comparing two configs for
-//! a reload lives in `diff.rs`. Nothing here starts a process or reads the
-//! clock.
+//! relative path resolved against the config file's directory. `yaml.rs`
+//! turns the text into a tree of nodes that know their line and column,
+//! `schema.rs` lists every key and its defaults, `validate.rs` checks the
+//! tree against the schema into a [`Config`], `deps.rs` checks `dependsOn`
+//! as a graph, and `diff.rs` compares two configs for a reload. Nothing here
+//! starts a process or reads the clock.
+//!
+//! The YAML parser is `saphyr-parser`, the event parser of the saphyr
+//! project, used directly rather than through a deserializer:
+//! - every event carries its span, so positions come from the parser and
+//!   never from an error's text;
+//! - every scalar comes as written together with its style, so `007`,
+//!   `1.50` and `True` keep their text where the text is what matters
+//!   (environment values, umask) and plain scalars are resolved by the YAML
+//!   1.2 core schema where a type is wanted;
+//! - it is a pull parser, so the tree builder can stop at the 65th level of
+//!   nesting after reading a few hundred bytes, whatever follows; aliases
+//!   become shared node ids (no copy, so no alias bomb) and merge keys are
+//!   resolved with a budget.
+//!
+//! serde-saphyr was the other candidate: it gives spans and budgets too, but
+//! serde stops at the first error where the validator reports them all, the
+//! text of a plain scalar is gone once serde has typed it, and it brings its
+//! own fork of the same parser plus a handful of crates for reporting.
 
+pub mod deps;
 pub mod diff;
 pub mod schema;
 pub mod validate;
+mod values;
 pub mod words;
+pub mod yaml;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use validate::{load, parse};
+pub use validate::{ConfigError, load, parse};
 
 /// The example configuration written when the default file is missing.
 pub const EXAMPLE: &str = include_str!("example.yaml");
@@ -25,8 +49,35 @@ pub struct Config {
     pub path: PathBuf,
     /// `socket`, resolved against the config's directory.
     pub socket: Option<PathBuf>,
+    /// False when the file says `socket: false`: run without a socket.
+    pub socket_enabled: bool,
+    /// `metrics`: where to serve `GET /metrics`.
+    pub metrics: Option<SocketAddr>,
+    /// `logfile`: the supervisor's own event log, resolved.
+    pub logfile: Option<PathBuf>,
+    /// Top-level `logMaxSize` in bytes (for `logfile`); 0 = never rotate.
+    pub log_max_size: u64,
+    /// Top-level `logBackups` (for `logfile`).
+    pub log_backups: u32,
     /// Tasks by name, in name order.
     pub tasks: BTreeMap<String, TaskSpec>,
+}
+
+impl Config {
+    /// A configuration read from `path` with no task and every top-level
+    /// key at its default.
+    pub fn empty(path: &Path) -> Config {
+        Config {
+            path: path.to_path_buf(),
+            socket: None,
+            socket_enabled: true,
+            metrics: None,
+            logfile: None,
+            log_max_size: 0,
+            log_backups: schema::DEFAULT_LOG_BACKUPS,
+            tasks: BTreeMap::new(),
+        }
+    }
 }
 
 /// When a process that reached RUNNING is started again after it exits.
@@ -35,6 +86,63 @@ pub enum RestartPolicy {
     Always,
     OnFailure,
     Never,
+}
+
+/// What a task waits for in a task it depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Condition {
+    /// Spawned.
+    Started,
+    /// RUNNING.
+    Running,
+    /// Ready: RUNNING, healthy where it has a check, READY=1 with `notify`.
+    Healthy,
+    /// EXITED with an expected exit code.
+    Completed,
+}
+
+/// What a health check does to decide pass or fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// Run like a task command; exit 0 passes.
+    Command {
+        /// As written.
+        command: String,
+        /// Split with shell word rules; never empty.
+        argv: Vec<String>,
+    },
+    /// A connection accepted passes.
+    Tcp(SocketAddr),
+    /// `GET path` answered 2xx or 3xx passes.
+    Http {
+        addr: SocketAddr,
+        /// The `Host` header: the URL's authority as written.
+        host: String,
+        /// Path and query, at least `/`.
+        path: String,
+    },
+}
+
+/// What happens to a process its health check finds unhealthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUnhealthy {
+    /// Stopped gracefully and started again.
+    Restart,
+    /// Only shown.
+    None,
+}
+
+/// A task's `healthCheck`, with defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub probe: Probe,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive failures before unhealthy; at least 1.
+    pub retries: u32,
+    /// Failures during this time after the start do not count.
+    pub start_period: Duration,
+    pub on_unhealthy: OnUnhealthy,
 }
 
 /// One task of the file, with defaults filled in.
@@ -63,26 +171,76 @@ pub struct TaskSpec {
     pub umask: Option<u32>,
     pub user: Option<String>,
     pub essential: bool,
+    /// `envFile`, resolved, in the order given.
+    pub env_files: Vec<PathBuf>,
+    /// Fixed wait before every policy restart.
+    pub restart_delay: Duration,
+    /// Rotate a log file at this size in bytes; 0 = never.
+    pub log_max_size: u64,
+    /// Rotated log files kept.
+    pub log_backups: u32,
+    /// Tasks this one waits for, by name.
+    pub depends_on: BTreeMap<String, Condition>,
+    pub health_check: Option<HealthCheck>,
+    /// Ready only once READY=1 arrives over `NOTIFY_SOCKET`.
+    pub notify: bool,
+    /// Restart when no WATCHDOG=1 came for this long; zero = off.
+    pub watchdog_timeout: Duration,
 }
 
 impl TaskSpec {
+    /// A task named `name` running `argv`, every other key at its default.
+    pub fn new(name: &str, command: &str, argv: Vec<String>) -> TaskSpec {
+        TaskSpec {
+            name: name.to_string(),
+            command: command.to_string(),
+            argv,
+            instances: schema::DEFAULT_INSTANCES,
+            auto_launch: schema::DEFAULT_AUTO_LAUNCH,
+            restart: schema::DEFAULT_RESTART,
+            expected_exit_codes: schema::DEFAULT_EXIT_CODES.to_vec(),
+            start_timeout: schema::DEFAULT_START_TIMEOUT,
+            restart_attempts: schema::DEFAULT_RESTART_ATTEMPTS,
+            stop_signal: schema::DEFAULT_STOP_SIGNAL,
+            stop_timeout: schema::DEFAULT_STOP_TIMEOUT,
+            stdout: None,
+            stderr: None,
+            environment: BTreeMap::new(),
+            working_directory: None,
+            umask: None,
+            user: None,
+            essential: false,
+            env_files: Vec::new(),
+            restart_delay: Duration::ZERO,
+            log_max_size: 0,
+            log_backups: schema::DEFAULT_LOG_BACKUPS,
+            depends_on: BTreeMap::new(),
+            health_check: None,
+            notify: false,
+            watchdog_timeout: Duration::ZERO,
+        }
+    }
+
     /// Names of this task's processes: `NAME` for one instance, else
     /// `NAME_1` .. `NAME_N`.
     pub fn process_names(&self) -> Vec<String> {
         process_names(&self.name, self.instances)
     }
 
-    /// Whether `other` would run the very same processes (the keys whose
-    /// change needs a restart are equal).
+    /// Whether `other` would run the very same processes: the keys DESIGN
+    /// calls process-defining are equal. Every other key (policy keys and
+    /// `instances`) applies in place.
     pub fn same_process(&self, other: &TaskSpec) -> bool {
         self.argv == other.argv
             && self.command == other.command
             && self.environment == other.environment
+            && self.env_files == other.env_files
             && self.working_directory == other.working_directory
             && self.umask == other.umask
             && self.user == other.user
             && self.stdout == other.stdout
             && self.stderr == other.stderr
+            && self.notify == other.notify
     }
 }
 

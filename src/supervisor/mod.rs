@@ -224,11 +224,7 @@ impl Supervisor {
         let mut sup = Supervisor {
             poll,
             opts,
-            config: Config {
-                path: config.path.clone(),
-                socket: None,
-                tasks: BTreeMap::new(),
-            },
+            config: Config::empty(&config.path),
             procs: Slab::new(),
             by_name: BTreeMap::new(),
             by_pid: HashMap::new(),

@@ -4,6 +4,7 @@
 mod harness;
 
 mod cli;
+mod config;
 mod container;
 mod control;
 mod faults;

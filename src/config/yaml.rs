@@ -1,0 +1,552 @@
+//! YAML text to a tree of positioned nodes, from `saphyr-parser`'s events.
+//! Every node knows its line and column and, for a scalar, its text as
+//! written and whether it was plain. An alias is the id of the node it
+//! names (shared, never copied); a merge key (`<<: *base`) copies the
+//! entries of the merged mappings that the mapping does not set itself,
+//! within a budget. Nesting deeper than [`MAX_DEPTH`] stops the parse at
+//! once, so time stays linear in the text read. It never looks at what the
+//! keys mean.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+
+/// Index of a node in [`Tree::nodes`].
+pub type Id = usize;
+
+/// Deepest accepted nesting of collections.
+pub const MAX_DEPTH: usize = 64;
+
+/// The most mapping entries merge keys may copy in one file.
+pub const MAX_MERGED: usize = 1_000_000;
+
+/// A 1-based line and column (in characters), as editors count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+/// The start of the file.
+pub const START: Pos = Pos { line: 1, col: 1 };
+
+/// A scalar as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar {
+    /// The text after quotes and escapes are undone (block scalars folded).
+    pub text: String,
+    /// Unquoted, so the core schema decides its type.
+    pub plain: bool,
+}
+
+/// A mapping: entries in file order, merged ones after them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Map {
+    /// (key, value) node pairs, every key once.
+    pub entries: Vec<(Id, Id)>,
+    /// Keys written a second time in this mapping; their entries are dropped.
+    pub duplicates: Vec<Id>,
+}
+
+/// What a node holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar(Scalar),
+    Seq(Vec<Id>),
+    Map(Map),
+}
+
+/// One node of the tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub at: Pos,
+    /// A tag other than the core schema's, as written (`!flag`).
+    pub tag: Option<String>,
+    pub value: Value,
+}
+
+/// What a scalar stands for under the YAML 1.2 core schema.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Typed<'a> {
+    Null,
+    Bool(bool),
+    /// Saturated at the ends of `i128`.
+    Int(i128),
+    Float(f64),
+    Str(&'a str),
+}
+
+/// A parsed document.
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+    /// `None` for a file without content.
+    pub root: Option<Id>,
+    /// Problems found while building (merge keys), with where they are.
+    pub problems: Vec<(Pos, String)>,
+}
+
+impl Tree {
+    /// The node `id`.
+    pub fn node(&self, id: Id) -> &Node {
+        &self.nodes[id]
+    }
+
+    /// What node `id` stands for, when it is an untagged scalar.
+    pub fn typed(&self, id: Id) -> Option<Typed<'_>> {
+        match &self.nodes[id] {
+            Node {
+                tag: None,
+                value: Value::Scalar(s),
+                ..
+            } => Some(if s.plain {
+                resolve(&s.text)
+            } else {
+                Typed::Str(&s.text)
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Parses `text`; fails with the position and message of the first syntax
+/// error, of nesting beyond [`MAX_DEPTH`], or of a second document.
+pub fn parse(text: &str) -> Result<Tree, (Pos, String)> {
+    let mut b = Builder::default();
+    let mut documents = 0;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| {
+            let m = e.marker();
+            (pos(m.line(), m.col()), e.info().to_string())
+        })?;
+        let at = pos(span.start.line(), span.start.col());
+        match event {
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err((at, "more than one document (keep one)".to_string()));
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let forced_str = tag
+                    .as_ref()
+                    .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
+                let tag = tag.and_then(|t| (!t.is_yaml_core_schema()).then(|| t.to_string()));
+                let plain = style == ScalarStyle::Plain && !forced_str;
+                let id = b.add(
+                    at,
+                    tag,
+                    Value::Scalar(Scalar {
+                        text: text.into_owned(),
+                        plain,
+                    }),
+                );
+                b.anchor(anchor, id);
+                b.finish(id);
+            }
+            Event::Alias(anchor) => {
+                let id = *b
+                    .anchors
+                    .get(&anchor)
+                    .ok_or((at, "unknown anchor".to_string()))?;
+                b.finish(id);
+            }
+            Event::SequenceStart(anchor, tag) => {
+                b.start(at, anchor, tag, Value::Seq(Vec::new()))?
+            }
+            Event::MappingStart(anchor, tag) => {
+                b.start(at, anchor, tag, Value::Map(Map::default()))?;
+            }
+            Event::SequenceEnd => b.close(),
+            Event::MappingEnd => {
+                let id = b.open.last().map(|o| o.id);
+                b.close();
+                if let Some(id) = id {
+                    b.merge(id)?;
+                }
+            }
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
+        }
+    }
+    Ok(Tree {
+        nodes: b.nodes,
+        root: b.root,
+        problems: b.problems,
+    })
+}
+
+fn pos(line: usize, col0: usize) -> Pos {
+    Pos {
+        line: line.max(1),
+        col: col0 + 1,
+    }
+}
+
+/// A collection being read.
+struct Open {
+    id: Id,
+    /// In a mapping, the key read and waiting for its value.
+    key: Option<Id>,
+}
+
+#[derive(Default)]
+struct Builder {
+    nodes: Vec<Node>,
+    open: Vec<Open>,
+    anchors: HashMap<usize, Id>,
+    root: Option<Id>,
+    problems: Vec<(Pos, String)>,
+    merged: usize,
+}
+
+/// How mapping keys are told apart: by type and value, as YAML does.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum KeyId<'a> {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(u64),
+    Str(&'a str),
+    /// Tagged scalars and collections: only equal to themselves.
+    Node(Id),
+}
+
+impl Builder {
+    fn add(&mut self, at: Pos, tag: Option<String>, value: Value) -> Id {
+        self.nodes.push(Node { at, tag, value });
+        self.nodes.len() - 1
+    }
+
+    /// Opens a collection; fails past [`MAX_DEPTH`].
+    fn start(
+        &mut self,
+        at: Pos,
+        anchor: usize,
+        tag: Option<std::borrow::Cow<'_, saphyr_parser::Tag>>,
+        value: Value,
+    ) -> Result<(), (Pos, String)> {
+        if self.open.len() >= MAX_DEPTH {
+            return Err((at, format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        let tag = tag.and_then(|t| (!t.is_yaml_core_schema()).then(|| t.to_string()));
+        let id = self.add(at, tag, value);
+        self.anchor(anchor, id);
+        self.open.push(Open { id, key: None });
+        Ok(())
+    }
+
+    fn anchor(&mut self, anchor: usize, id: Id) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, id);
+        }
+    }
+
+    /// Attaches the complete node `id` to the collection being read.
+    fn finish(&mut self, id: Id) {
+        let Some(open) = self.open.last_mut() else {
+            self.root = Some(id);
+            return;
+        };
+        match &mut self.nodes[open.id].value {
+            Value::Seq(items) => items.push(id),
+            Value::Map(map) => match open.key.take() {
+                None => open.key = Some(id),
+                Some(key) => map.entries.push((key, id)),
+            },
+            Value::Scalar(_) => unreachable!("only collections are open"),
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(open) = self.open.pop() {
+            self.finish(open.id);
+        }
+    }
+
+    fn key_id(nodes: &[Node], id: Id) -> KeyId<'_> {
+        match &nodes[id] {
+            Node {
+                tag: None,
+                value: Value::Scalar(s),
+                ..
+            } => match if s.plain {
+                resolve(&s.text)
+            } else {
+                Typed::Str(&s.text)
+            } {
+                Typed::Null => KeyId::Null,
+                Typed::Bool(b) => KeyId::Bool(b),
+                Typed::Int(i) => KeyId::Int(i),
+                Typed::Float(f) => KeyId::Float(f.to_bits()),
+                Typed::Str(s) => KeyId::Str(s),
+            },
+            _ => KeyId::Node(id),
+        }
+    }
+
+    fn is_merge_key(&self, id: Id) -> bool {
+        matches!(&self.nodes[id], Node { tag: None, value: Value::Scalar(s), .. } if s.plain && s.text == "<<")
+    }
+
+    /// Drops duplicate keys of mapping `id` and adds the entries its merge
+    /// keys bring that it does not set itself. Fails when merge keys copy
+    /// more than [`MAX_MERGED`] entries in all.
+    fn merge(&mut self, id: Id) -> Result<(), (Pos, String)> {
+        let Value::Map(map) = &mut self.nodes[id].value else {
+            return Ok(());
+        };
+        let written = std::mem::take(&mut map.entries);
+        let mut seen: HashMap<KeyId, ()> = HashMap::with_capacity(written.len());
+        let mut entries = Vec::with_capacity(written.len());
+        let mut duplicates = Vec::new();
+        let mut sources = Vec::new();
+        for (k, v) in written {
+            if self.is_merge_key(k) {
+                sources.push((k, v));
+            } else if seen.insert(Self::key_id(&self.nodes, k), ()).is_some() {
+                duplicates.push(k);
+            } else {
+                entries.push((k, v));
+            }
+        }
+        let mut problems = Vec::new();
+        for (k, v) in sources {
+            let maps: Vec<Id> = match &self.nodes[v].value {
+                Value::Seq(items) => items.clone(),
+                _ => vec![v],
+            };
+            for m in maps {
+                if m == id || self.open.iter().any(|o| o.id == m) {
+                    problems.push((
+                        self.nodes[k].at,
+                        "merge key '<<' names a mapping that contains it".to_string(),
+                    ));
+                    continue;
+                }
+                let Value::Map(source) = &self.nodes[m].value else {
+                    problems.push((
+                        self.nodes[k].at,
+                        "merge key '<<' expects a mapping or a list of mappings".to_string(),
+                    ));
+                    continue;
+                };
+                if self.merged + source.entries.len() > MAX_MERGED {
+                    let message = format!("merge keys copy more than {MAX_MERGED} entries");
+                    return Err((self.nodes[k].at, message));
+                }
+                self.merged += source.entries.len();
+                for &(mk, mv) in &source.entries {
+                    if seen.insert(Self::key_id(&self.nodes, mk), ()).is_none() {
+                        entries.push((mk, mv));
+                    }
+                }
+            }
+        }
+        drop(seen);
+        self.problems.extend(problems);
+        self.nodes[id].value = Value::Map(Map {
+            entries,
+            duplicates,
+        });
+        Ok(())
+    }
+}
+
+/// The value of a plain scalar under the YAML 1.2 core schema.
+pub fn resolve(t: &str) -> Typed<'_> {
+    match t {
+        "" | "~" | "null" | "Null" | "NULL" => return Typed::Null,
+        "true" | "True" | "TRUE" => return Typed::Bool(true),
+        "false" | "False" | "FALSE" => return Typed::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Typed::Float(f64::INFINITY);
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Typed::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Typed::Float(f64::NAN),
+        _ => {}
+    }
+    let int = |digits: &str, radix: u32, negative: bool| {
+        let ok = !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix));
+        ok.then(|| {
+            let n = i128::from_str_radix(digits, radix).unwrap_or(i128::MAX);
+            Typed::Int(if negative { -n } else { n })
+        })
+    };
+    if let Some(h) = t.strip_prefix("0x") {
+        return int(h, 16, false).unwrap_or(Typed::Str(t));
+    }
+    if let Some(o) = t.strip_prefix("0o") {
+        return int(o, 8, false).unwrap_or(Typed::Str(t));
+    }
+    let (negative, unsigned) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if let Some(i) = int(unsigned, 10, negative) {
+        return i;
+    }
+    if is_float(unsigned)
+        && let Ok(f) = t.parse::<f64>()
+    {
+        return Typed::Float(f);
+    }
+    Typed::Str(t)
+}
+
+/// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`
+fn is_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let mut i = 0;
+    let whole = digits(&mut i);
+    let mut fraction = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        fraction = digits(&mut i);
+    } else if whole == 0 {
+        return false;
+    }
+    if whole == 0 && fraction == 0 {
+        return false;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(tree: &Tree, id: Id) -> Vec<String> {
+        let Value::Map(m) = &tree.node(id).value else {
+            panic!("not a map")
+        };
+        m.entries
+            .iter()
+            .map(|&(k, _)| match &tree.node(k).value {
+                Value::Scalar(s) => s.text.clone(),
+                _ => "?".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn core_schema() {
+        assert_eq!(resolve("~"), Typed::Null);
+        assert_eq!(resolve("True"), Typed::Bool(true));
+        assert_eq!(resolve("yes"), Typed::Str("yes"));
+        assert_eq!(resolve("007"), Typed::Int(7));
+        assert_eq!(resolve("-12"), Typed::Int(-12));
+        assert_eq!(resolve("0x1F"), Typed::Int(31));
+        assert_eq!(resolve("0o17"), Typed::Int(15));
+        assert_eq!(resolve("0o18"), Typed::Str("0o18"));
+        assert_eq!(resolve("1.50"), Typed::Float(1.5));
+        assert_eq!(resolve("1e3"), Typed::Float(1000.0));
+        assert_eq!(resolve(".5"), Typed::Float(0.5));
+        assert_eq!(resolve("5."), Typed::Float(5.0));
+        assert_eq!(resolve("."), Typed::Str("."));
+        assert_eq!(resolve("1e"), Typed::Str("1e"));
+        assert_eq!(resolve("1_000"), Typed::Str("1_000"));
+        assert_eq!(resolve("inf"), Typed::Str("inf"));
+        assert_eq!(resolve("-.inf"), Typed::Float(f64::NEG_INFINITY));
+        assert!(matches!(resolve(".nan"), Typed::Float(f) if f.is_nan()));
+        assert_eq!(resolve(&"9".repeat(50)), Typed::Int(i128::MAX));
+    }
+
+    #[test]
+    fn positions_and_merge_keys() {
+        let t = parse("a: &d {x: 1, y: 2}\nb:\n  <<: *d\n  y: 3\n  z: 4\n").unwrap();
+        let root = t.root.unwrap();
+        assert_eq!(keys(&t, root), ["a", "b"]);
+        let Value::Map(m) = &t.node(root).value else {
+            panic!()
+        };
+        let b = m.entries[1].1;
+        assert_eq!(keys(&t, b), ["y", "z", "x"]);
+        assert_eq!(t.node(m.entries[1].0).at, Pos { line: 2, col: 1 });
+        let Value::Map(bm) = &t.node(b).value else {
+            panic!()
+        };
+        // The merged `x` is where it was written.
+        assert_eq!(t.node(bm.entries[2].0).at, Pos { line: 1, col: 8 });
+        let t = parse("a: &a [1]\nb: {<<: [*a]}\nc: &c {<<: *c}\n").unwrap();
+        let messages: Vec<String> = t.problems.iter().map(|p| p.1.clone()).collect();
+        assert_eq!(
+            messages,
+            [
+                "merge key '<<' expects a mapping or a list of mappings",
+                "merge key '<<' names a mapping that contains it"
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicates_are_dropped_and_kept_apart() {
+        let t = parse("{a: 1, b: 2, a: 3, 1: x, '1': y, 0x1: z}").unwrap();
+        let root = t.root.unwrap();
+        assert_eq!(keys(&t, root), ["a", "b", "1", "1"]);
+        let Value::Map(m) = &t.node(root).value else {
+            panic!()
+        };
+        assert_eq!(m.duplicates.len(), 2);
+        assert_eq!(t.node(m.duplicates[0]).at, Pos { line: 1, col: 14 });
+    }
+
+    #[test]
+    fn limits_and_errors() {
+        let (at, message) = parse(&"[".repeat(100)).unwrap_err();
+        assert_eq!(
+            (at, message.as_str()),
+            (Pos { line: 1, col: 65 }, "nested deeper than 64 levels")
+        );
+        let block: String = (0..100).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
+        let (at, message) = parse(&block).unwrap_err();
+        assert_eq!(
+            (at, message.as_str()),
+            (Pos { line: 65, col: 65 }, "nested deeper than 64 levels")
+        );
+        // The scanner looks ahead and stops flow nesting at 256 on its own.
+        let (at, message) = parse(&"[".repeat(200_000)).unwrap_err();
+        assert_eq!(
+            (at, message.as_str()),
+            (Pos { line: 1, col: 256 }, "recursion limit exceeded")
+        );
+        let ok = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        assert!(parse(&ok).is_ok());
+        assert_eq!(
+            parse("a: 1\n---\nb: 2\n").unwrap_err(),
+            (
+                Pos { line: 2, col: 1 },
+                "more than one document (keep one)".to_string()
+            )
+        );
+        assert!(parse("").unwrap().root.is_none());
+        assert_eq!(parse("a: *x").unwrap_err().0, Pos { line: 1, col: 4 });
+    }
+
+    #[test]
+    fn aliases_are_shared_not_copied() {
+        // Each level doubles what a copying loader would build.
+        let mut text = "a0: &a0 [x, x]\n".to_string();
+        for i in 1..40 {
+            text.push_str(&format!("a{i}: &a{i} [*a{}, *a{}]\n", i - 1, i - 1));
+        }
+        let t = parse(&text).unwrap();
+        assert!(t.nodes.len() < 200);
+    }
+}
