@@ -24,6 +24,7 @@ built-in example when missing).
 options:
   --no-shell      do not read commands from stdin (implied as PID 1)
   --socket PATH   control socket path
+  --no-socket     run without a control socket
   --check         validate CONFIG, list its processes, exit 0 (valid) or 2
   -h, --help      show this help
   -V, --version   show the version
@@ -38,6 +39,7 @@ pub enum Invocation {
         config: Option<PathBuf>,
         no_shell: bool,
         socket: Option<PathBuf>,
+        no_socket: bool,
         check: bool,
     },
     Ctl {
@@ -65,6 +67,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
     let mut config = None;
     let mut no_shell = false;
     let mut socket = None;
+    let mut no_socket = false;
     let mut check = false;
     while let Some(arg) = it.next() {
         let was_first = std::mem::replace(&mut first, false);
@@ -76,6 +79,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
             Some("-V" | "--version") => return Ok(Invocation::Version),
             Some("--no-shell") => no_shell = true,
             Some("--check") => check = true,
+            Some("--no-socket") => no_socket = true,
             Some("--socket") => {
                 let v = it
                     .next()
@@ -99,10 +103,16 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
             }
         }
     }
+    if no_socket && socket.is_some() {
+        return Err(Error::Usage(
+            "--socket and --no-socket cannot be given together".into(),
+        ));
+    }
     Ok(Invocation::Run {
         config,
         no_shell,
         socket,
+        no_socket,
         check,
     })
 }
@@ -177,8 +187,9 @@ pub fn run(args: Vec<OsString>) -> u8 {
             config,
             no_shell,
             socket,
+            no_socket,
             check,
-        } => match supervise(config, no_shell, socket, check) {
+        } => match supervise(config, no_shell, socket, no_socket, check) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("{}", prefixed(&e));
@@ -255,10 +266,40 @@ fn check_lines(c: &config::Config) -> Vec<String> {
     lines
 }
 
+/// `--check`: what is certain to fail at spawn, one line per problem.
+fn check_warnings(c: &config::Config) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for task in c.tasks.values() {
+        let name = &task.name;
+        if let Some(dir) = &task.working_directory
+            && !dir.is_dir()
+        {
+            warnings.push(format!(
+                "task '{name}': working directory {} does not exist",
+                dir.display()
+            ));
+        } else if let Some(p) = crate::spawn::program_problem(task) {
+            warnings.push(format!("task '{name}': {p}"));
+        }
+        for (stream, path) in [("stdout", &task.stdout), ("stderr", &task.stderr)] {
+            if let Some(path) = path
+                && let Some(why) = crate::logs::sink::problem(path)
+            {
+                warnings.push(format!(
+                    "task '{name}': {stream} log {} cannot be created: {why}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    warnings
+}
+
 fn supervise(
     config: Option<PathBuf>,
     no_shell: bool,
     socket: Option<PathBuf>,
+    no_socket: bool,
     check: bool,
 ) -> Result<u8, Error> {
     if check {
@@ -267,6 +308,9 @@ fn supervise(
             .map_err(|e| Error::Config(e.to_string()))?;
         for l in check_lines(&c) {
             println!("{l}");
+        }
+        for w in check_warnings(&c) {
+            eprintln!("taskmaster: warning: {w}");
         }
         return Ok(0);
     }
@@ -298,13 +342,15 @@ fn supervise(
     }
     // SAFETY: see above.
     unsafe { tzset() };
-    let socket_forced =
-        socket.is_some() || std::env::var_os("TASKMASTER_SOCKET").is_some_and(|v| !v.is_empty());
+    let socket_forced = no_socket
+        || socket.is_some()
+        || std::env::var_os("TASKMASTER_SOCKET").is_some_and(|v| !v.is_empty());
     let path = crate::control::resolve_path(socket.as_deref(), c.socket.as_deref());
     let opts = Options {
         forward: !shell,
-        socket: Some(path),
+        socket: (!no_socket).then_some(path),
         socket_forced,
+        socket_explicit: socket_forced || c.socket.is_some(),
         pid1,
     };
     let stdin = shell.then(Stdin::new);
@@ -329,6 +375,7 @@ mod tests {
                 config: Some("c.yaml".into()),
                 no_shell: true,
                 socket: Some("/s".into()),
+                no_socket: false,
                 check: false
             }
         );
@@ -338,6 +385,7 @@ mod tests {
                 config: None,
                 no_shell: false,
                 socket: None,
+                no_socket: false,
                 check: true
             }
         );

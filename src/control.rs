@@ -64,6 +64,21 @@ pub fn check_private_dir(socket: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `user 'NAME' (uid N)`, or `uid N` when the user has no name.
+pub fn user_name(uid: u32) -> String {
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(u)) => format!("user '{}' (uid {uid})", u.name),
+        _ => format!("uid {uid}"),
+    }
+}
+
+/// The uid of the process at the other end of a connected socket.
+fn peer_uid(s: &impl std::os::fd::AsFd) -> Option<u32> {
+    nix::sys::socket::getsockopt(s, nix::sys::socket::sockopt::PeerCredentials)
+        .ok()
+        .map(|c| c.uid())
+}
+
 /// The listening socket.
 pub struct Listener {
     inner: mio::net::UnixListener,
@@ -86,36 +101,65 @@ fn open_spare() -> Option<std::fs::File> {
 
 impl Listener {
     /// Binds `path` with mode 0600. Fails when another supervisor answers
-    /// there or the path is something other than a socket.
+    /// there, another user's socket takes the path (naming the user), or the
+    /// path is something other than a socket.
     pub fn bind(path: &Path) -> Result<Listener, Error> {
+        Listener::bind_or_why(path).map_err(|(e, _)| e)
+    }
+
+    /// `bind` for a path nobody chose (the default): when the socket cannot
+    /// be created (a read-only root filesystem), `Ok(Err(warning))` and the
+    /// supervisor runs without one. Other failures stay errors.
+    pub fn bind_default(path: &Path) -> Result<Result<Listener, String>, Error> {
+        match Listener::bind_or_why(path) {
+            Ok(l) => Ok(Ok(l)),
+            Err((e, true)) => Ok(Err(format!("{e}; running without a control socket"))),
+            Err((e, false)) => Err(e),
+        }
+    }
+
+    /// Binds `path`; on failure the error and whether it is only that the
+    /// socket (or its directory) cannot be created.
+    fn bind_or_why(path: &Path) -> Result<Listener, (Error, bool)> {
         let shown = path.display();
+        let refuse = |e: Error| (e, false);
         if path.parent().is_some_and(Path::exists) {
             check_private_dir(path)
-                .map_err(|e| Error::Fatal(format!("control socket {shown}: {e}")))?;
+                .map_err(|e| refuse(Error::Fatal(format!("control socket {shown}: {e}"))))?;
         }
         match std::fs::symlink_metadata(path) {
             Ok(m) if m.file_type().is_socket() => {
+                if m.uid() != nix::unistd::geteuid().as_raw() {
+                    return Err(refuse(Error::Fatal(format!(
+                        "control socket {shown}: the path is taken by a socket of {}",
+                        user_name(m.uid())
+                    ))));
+                }
                 match std::os::unix::net::UnixStream::connect(path) {
-                    Ok(_) => {
-                        return Err(Error::Fatal(format!(
-                            "control socket {shown}: another taskmaster is running there"
-                        )));
+                    Ok(s) => {
+                        let whose = peer_uid(&s)
+                            .filter(|&u| u != nix::unistd::geteuid().as_raw())
+                            .map(|u| format!(" (run by {})", user_name(u)))
+                            .unwrap_or_default();
+                        return Err(refuse(Error::Fatal(format!(
+                            "control socket {shown}: another taskmaster is running there{whose}"
+                        ))));
                     }
                     Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
                         std::fs::remove_file(path).map_err(|e| {
-                            Error::io(&format!("cannot remove stale socket {shown}"), e)
+                            refuse(Error::io(&format!("cannot remove stale socket {shown}"), e))
                         })?;
                     }
-                    Err(e) => return Err(Error::io(&format!("control socket {shown}"), e)),
+                    Err(e) => return Err(refuse(Error::io(&format!("control socket {shown}"), e))),
                 }
             }
             Ok(_) => {
-                return Err(Error::Fatal(format!(
+                return Err(refuse(Error::Fatal(format!(
                     "control socket {shown}: the path exists and is not a socket"
-                )));
+                ))));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&format!("control socket {shown}"), e)),
+            Err(e) => return Err(refuse(Error::io(&format!("control socket {shown}"), e))),
         }
         if let Some(dir) = path
             .parent()
@@ -125,14 +169,23 @@ impl Listener {
                 .recursive(true)
                 .mode(0o700)
                 .create(dir)
-                .map_err(|e| Error::io(&format!("cannot create {}", dir.display()), e))?;
+                .map_err(|e| {
+                    (
+                        Error::io(&format!("cannot create {}", dir.display()), e),
+                        true,
+                    )
+                })?;
         }
         // The socket is born 0600: no moment where others could connect.
         let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
         let bound = mio::net::UnixListener::bind(path);
         nix::sys::stat::umask(old);
-        let inner =
-            bound.map_err(|e| Error::io(&format!("cannot bind control socket {shown}"), e))?;
+        let inner = bound.map_err(|e| {
+            (
+                Error::io(&format!("cannot bind control socket {shown}"), e),
+                true,
+            )
+        })?;
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         let ino = std::fs::symlink_metadata(path)
             .map(|m| m.ino())
@@ -326,6 +379,25 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
             return 3;
         }
     };
+    // Trust goes both ways: only a supervisor run by root or by us is
+    // believed, never a socket another user planted.
+    let me = nix::unistd::geteuid().as_raw();
+    match peer_uid(&stream) {
+        Some(uid) if uid == 0 || uid == me => {}
+        Some(uid) => {
+            eprintln!(
+                "taskmaster ctl: the socket {shown} is served by {}, not by root or by you; not talking to it",
+                user_name(uid)
+            );
+            return 3;
+        }
+        None => {
+            eprintln!(
+                "taskmaster ctl: cannot tell who serves the socket {shown}; not talking to it"
+            );
+            return 3;
+        }
+    }
     let line: Vec<String> = words
         .iter()
         .map(|w| crate::config::words::quote(w))

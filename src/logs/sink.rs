@@ -161,6 +161,51 @@ pub fn open_append(path: &Path) -> Result<File, OpenError> {
     Ok(file)
 }
 
+/// Why `path` certainly cannot be opened as a log, without creating
+/// anything: it is not a regular file, or the nearest existing directory
+/// above it is not a directory or cannot be written to. For `--check`.
+pub fn problem(path: &Path) -> Option<String> {
+    if special(path).is_some() {
+        return None;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => {
+            return writable(path).err();
+        }
+        Ok(m) => return Some(kind_of(m.file_type()).to_string()),
+        Err(_) => {}
+    }
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        let d = if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        };
+        match std::fs::metadata(d) {
+            Ok(m) if m.is_dir() => {
+                return writable(d).err().map(|e| format!("{}: {e}", d.display()));
+            }
+            Ok(_) => return Some(format!("{} is not a directory", d.display())),
+            Err(_) => dir = d.parent(),
+        }
+    }
+    None
+}
+
+/// Whether we may write to `path` (access(2) with W_OK: it also knows a
+/// read-only filesystem).
+fn writable(path: &Path) -> Result<(), String> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| "the path contains a NUL byte".to_string())?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(nix::errno::Errno::last().desc().to_string())
+    }
+}
+
 fn open_target(path: &Path) -> Result<Target, OpenError> {
     match special(path) {
         Some(t) => Ok(t),

@@ -64,8 +64,12 @@ pub struct Options {
     pub forward: bool,
     /// The control socket path, already resolved.
     pub socket: Option<PathBuf>,
-    /// `--socket` as given, so a reload does not move the socket.
+    /// `--socket` as given (or `--no-socket`), so a reload does not move
+    /// the socket.
     pub socket_forced: bool,
+    /// The socket path was chosen (flag, environment or config): failing
+    /// to create it is an error, not a warning.
+    pub socket_explicit: bool,
     /// Running as PID 1: at shutdown, orphans in the namespace are swept.
     pub pid1: bool,
 }
@@ -212,14 +216,25 @@ impl Supervisor {
                 Interest::WRITABLE,
             );
         }
+        let mut opts = opts;
+        let mut warning = None;
         let listener = match &opts.socket {
-            Some(path) => {
-                let mut l = Listener::bind(path)?;
+            Some(path) if opts.socket_explicit => Some(Listener::bind(path)?),
+            Some(path) => Listener::bind_default(path)?
+                .map_err(|w| warning = Some(w))
+                .ok(),
+            None => None,
+        };
+        let listener = match listener {
+            Some(mut l) => {
                 reg.register(l.source(), Source::Listener.token(), Interest::READABLE)
                     .map_err(|e| Error::io("cannot register control socket", e))?;
                 Some(l)
             }
-            None => None,
+            None => {
+                opts.socket = None;
+                None
+            }
         };
         let mut sup = Supervisor {
             poll,
@@ -248,6 +263,9 @@ impl Supervisor {
             sweep: None,
             read_buf: vec![0; 64 * 1024],
         };
+        if let Some(w) = warning {
+            sup.notice(&w);
+        }
         if let Some(stdin) = &mut sup.stdin {
             stdin.register(sup.poll.registry());
         }

@@ -463,3 +463,232 @@ fn issue_10_a_full_disk_keeps_line_boundaries_and_counts_what_was_lost() {
         "{err}"
     );
 }
+
+// ----- the control socket: read-only roots, other users' sockets
+
+/// A read-only tmpfs (as a read-only root filesystem is), unmounted on drop.
+fn read_only_dir(name: &str) -> Tmpfs {
+    let fs = Tmpfs::mount(name, "1m");
+    let ok = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&fs.0)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "cannot remount read-only");
+    fs
+}
+
+/// Runs the supervisor headless on `yaml` with `args`, outside the harness
+/// (which always names a socket).
+fn run_plain(dir: &Path, yaml: &str, args: &[&str], env: &[(&str, &Path)]) -> std::process::Child {
+    let config = dir.join("taskmaster.yaml");
+    std::fs::write(&config, yaml.replace("$DIR", dir.to_str().unwrap())).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--no-shell")
+        .args(args)
+        .arg(&config)
+        .current_dir(dir)
+        .env_remove("TASKMASTER_SOCKET")
+        .env_remove("XDG_RUNTIME_DIR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Waits for the supervisor's exit; (code, stderr).
+fn finish(mut child: std::process::Child, term: bool) -> (i32, String) {
+    if term {
+        kill(child.id() as i32, libc::SIGTERM);
+    }
+    let st = wait_for(secs(20), "the supervisor to exit", || {
+        child.try_wait().unwrap()
+    });
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (st.code().unwrap_or(-1), err)
+}
+
+const UP: &str = "tasks:\n  t:\n    command: sh -c 'echo up > $DIR/up; exec sleep 1000'\n    successfulStartTimeout: 0\n";
+
+#[test]
+fn issue_10_a_default_socket_path_on_a_read_only_root_warns_and_runs_without() {
+    let ro = read_only_dir("ro-default-socket");
+    let dir = test_dir("ro-default-socket-run");
+    let child = run_plain(&dir, UP, &[], &[("XDG_RUNTIME_DIR", &ro.0)]);
+    wait_until(secs(10), "the task to run", || dir.join("up").exists());
+    let (code, err) = finish(child, true);
+    assert_eq!(code, 0, "{err}");
+    let warning = format!(
+        "taskmaster: cannot bind control socket {}/taskmaster.sock: Read-only file system (os error 30); running without a control socket",
+        ro.0.display()
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.contains("control socket")).count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains(&warning), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn issue_10_an_explicit_socket_path_that_cannot_be_made_is_an_error() {
+    let ro = read_only_dir("ro-explicit-socket");
+    let dir = test_dir("ro-explicit-socket-run");
+    let sock = ro.0.join("tm.sock");
+    let child = run_plain(&dir, UP, &["--socket", sock.to_str().unwrap()], &[]);
+    let (code, err) = finish(child, false);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert!(!dir.join("up").exists(), "nothing started");
+    // The same path from the config.
+    let yaml = format!("socket: {}\n{UP}", sock.display());
+    let (code, err) = finish(run_plain(&dir, &yaml, &[], &[]), false);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn issue_10_no_socket_runs_without_one() {
+    let dir = test_dir("no-socket");
+    let xdg = dir.join("xdg");
+    std::fs::create_dir(&xdg).unwrap();
+    let child = run_plain(&dir, UP, &["--no-socket"], &[("XDG_RUNTIME_DIR", &xdg)]);
+    wait_until(secs(10), "the task to run", || dir.join("up").exists());
+    assert_eq!(
+        std::fs::read_dir(&xdg).unwrap().count(),
+        0,
+        "no socket made"
+    );
+    let (code, err) = finish(child, true);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("socket"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A listener run by `nobody` in a directory open to all (as /tmp is),
+/// answering every command with a fake table.
+struct Impostor {
+    child: std::process::Child,
+    socket: PathBuf,
+    dir: PathBuf,
+}
+
+impl Impostor {
+    fn start(name: &str) -> Impostor {
+        let dir = test_dir(name);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let socket = dir.join("tm.sock");
+        let code = format!(
+            "import socket\ns = socket.socket(socket.AF_UNIX)\ns.bind({:?})\ns.listen(8)\nwhile True:\n    c, _ = s.accept()\n    try:\n        c.recv(4096)\n        c.sendall(b'0\\nTask Status\\nweb  RUNNING (fake)\\n')\n    except OSError:\n        pass\n    c.close()\n",
+            socket.to_str().unwrap()
+        );
+        let child = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "/usr/bin/python3",
+                "-c",
+                &code,
+            ])
+            .spawn()
+            .unwrap();
+        wait_until(secs(10), "the impostor's socket", || {
+            UnixStream::connect(&socket).is_ok()
+        });
+        Impostor { child, socket, dir }
+    }
+}
+
+impl Drop for Impostor {
+    fn drop(&mut self) {
+        kill(self.child.id() as i32, libc::SIGKILL);
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn issue_10_ctl_refuses_a_socket_served_by_another_user() {
+    let imp = Impostor::start("impostor-ctl");
+    let out = Command::new(BIN)
+        .args(["ctl", "--socket", imp.socket.to_str().unwrap(), "status"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(err.contains("user 'nobody' (uid 65534)"), "{err}");
+}
+
+#[test]
+fn issue_10_the_supervisor_refuses_a_path_taken_by_another_users_socket() {
+    let imp = Impostor::start("impostor-sup");
+    let dir = test_dir("impostor-sup-run");
+    let child = run_plain(&dir, UP, &["--socket", imp.socket.to_str().unwrap()], &[]);
+    let (code, err) = finish(child, false);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("user 'nobody' (uid 65534)"), "{err}");
+    assert!(!dir.join("up").exists(), "nothing started");
+    assert!(
+        UnixStream::connect(&imp.socket).is_ok(),
+        "their socket stays"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn issue_10_check_warns_about_what_is_certain_to_fail() {
+    let dir = test_dir("check-warnings");
+    let yaml = format!(
+        "tasks:
+  nopath:
+    command: ngnx-typo -g x
+  nodir:
+    command: sleep 1
+    workingDirectory: {d}/missing
+  nolog:
+    command: sleep 1
+    stdout: /proc/version/out.log
+  fine:
+    command: sleep 1
+    stdout: {d}/new/dir/out.log
+",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("c.yaml"), yaml).unwrap();
+    let out = Command::new(BIN)
+        .arg("--check")
+        .arg(dir.join("c.yaml"))
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "taskmaster: warning: task 'nodir': working directory {}/missing does not exist",
+                dir.display()
+            ),
+            "taskmaster: warning: task 'nolog': stdout log /proc/version/out.log cannot be created: /proc/version is not a directory".to_string(),
+            "taskmaster: warning: task 'nopath': program 'ngnx-typo' not found on PATH=/usr/bin:/bin".to_string(),
+        ],
+        "{err}"
+    );
+    assert!(!dir.join("new").exists(), "--check creates nothing");
+    let _ = std::fs::remove_dir_all(dir);
+}
