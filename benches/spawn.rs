@@ -93,13 +93,14 @@ fn spawn_and_reap(
     n: usize,
     task: &TaskSpec,
     raw: &raw_baseline::Spawner,
+    ours: &mut taskmaster::spawn::Spawner,
 ) -> (Duration, Duration) {
     let mut kids: Vec<(i32, [OwnedFd; 2])> = Vec::with_capacity(n);
     let t = Instant::now();
     for _ in 0..n {
         kids.push(match way {
             Way::Clone => {
-                let c = taskmaster::spawn::spawn(task).expect("spawn");
+                let c = ours.spawn(task).expect("spawn");
                 (c.pid, [c.stdout, c.stderr])
             }
             Way::Fork => fork_spawn(task),
@@ -128,6 +129,7 @@ fn main() {
     raw_baseline::raise_nofile(5000);
     let task = task();
     let raw = raw_baseline::Spawner::new(&["sleep".to_string(), "100000".to_string()]);
+    let mut ours = taskmaster::spawn::Spawner::new(None);
     let mut ballast: Vec<u8> = Vec::new();
     for grown in [false, true] {
         if grown {
@@ -156,7 +158,7 @@ fn main() {
                     continue;
                 }
                 let mut runs: Vec<(Duration, Duration)> = (0..reps)
-                    .map(|_| spawn_and_reap(way, n, &task, &raw))
+                    .map(|_| spawn_and_reap(way, n, &task, &raw, &mut ours))
                     .collect();
                 runs.sort();
                 let (s, r) = runs[runs.len() / 2];

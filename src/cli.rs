@@ -9,7 +9,7 @@ use crate::config;
 use crate::error::Error;
 use crate::supervisor::{Options, Supervisor};
 
-pub use crate::shell::stdin::Stdin;
+use crate::shell::stdin::Stdin;
 
 /// The config file used when none is named.
 pub const DEFAULT_CONFIG: &str = "taskmaster.yaml";
@@ -259,7 +259,7 @@ fn check_lines(c: &config::Config) -> Vec<String> {
             } else {
                 "  (autoLaunch: false)"
             };
-            let command = crate::config::words::one_line(&task.command);
+            let command = crate::text::one_line(&task.command);
             lines.push(format!("{name}: {command}{note}"));
         }
     }
@@ -333,7 +333,8 @@ fn supervise(
         nix::sys::prctl::set_child_subreaper(true)
             .map_err(|e| Error::io("cannot become child subreaper", e))?;
     }
-    for w in crate::limits::raise(&c) {
+    let limits = crate::limits::raise(&c);
+    for w in &limits.warnings {
         eprintln!("taskmaster: {w}");
     }
     // SAFETY: tzset only reads TZ and /etc/localtime; single-threaded.
@@ -352,6 +353,7 @@ fn supervise(
         socket_forced,
         socket_explicit: socket_forced || c.socket.is_some(),
         pid1,
+        child_nofile: limits.child_nofile,
     };
     let stdin = shell.then(Stdin::new);
     let sup = Supervisor::new(c, opts, stdin)?;

@@ -18,4 +18,5 @@ pub mod signals;
 pub mod signame;
 pub mod spawn;
 pub mod supervisor;
+pub mod text;
 pub mod timers;

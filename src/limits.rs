@@ -1,10 +1,9 @@
 //! Resource limits: at start the supervisor raises its open-file limit as
 //! far as the config needs (as root, the hard limit too) and says in one
 //! line per limit which one cannot fit, with the numbers. Children get the
-//! soft limit back that the supervisor was started with (`spawn.rs`).
+//! soft limit back that the supervisor was started with: `raise` returns
+//! it, and the supervisor hands it to its `spawn::Spawner`.
 //! Never fails: a limit that cannot be read or raised is only reported.
-
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
@@ -14,15 +13,14 @@ use crate::config::Config;
 /// stdio, epoll, signalfd, timerfd, control socket and connections.
 const BASE_FILES: u64 = 64;
 
-static CHILD_NOFILE: AtomicU64 = AtomicU64::new(u64::MAX);
-
-/// The open-file soft limit children start with (the one the supervisor
-/// was given), or `None` when it was never changed.
-pub fn child_nofile() -> Option<u64> {
-    match CHILD_NOFILE.load(Ordering::Relaxed) {
-        u64::MAX => None,
-        n => Some(n),
-    }
+/// What `raise` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Raised {
+    /// The open-file soft limit children start with (the one the
+    /// supervisor was given), or `None` when it was not changed.
+    pub child_nofile: Option<u64>,
+    /// One line per limit that does not fit, naming it and the numbers.
+    pub warnings: Vec<String>,
 }
 
 /// The number of processes of `config`.
@@ -64,13 +62,14 @@ fn read_number(path: &str) -> Option<u64> {
 }
 
 /// Raises RLIMIT_NOFILE for `config`, and checks RLIMIT_NPROC (not root)
-/// and kernel.pid_max. Returns one line per limit that does not fit, naming
-/// the limit and the numbers.
-pub fn raise(config: &Config) -> Vec<String> {
+/// and kernel.pid_max. Returns the limit children get back and one line
+/// per limit that does not fit, naming the limit and the numbers.
+pub fn raise(config: &Config) -> Raised {
     let processes = processes(config);
     let need = files_needed(config);
     let root = nix::unistd::geteuid().is_root();
     let mut warnings = Vec::new();
+    let mut child_nofile = None;
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
         let nr_open = read_number("/proc/sys/fs/nr_open").unwrap_or(hard);
         let (new_soft, new_hard) = plan(need, soft, hard, root, nr_open);
@@ -81,7 +80,7 @@ pub fn raise(config: &Config) -> Vec<String> {
                 let (s, h) = plan(need, soft, hard, false, nr_open);
                 let _ = setrlimit(Resource::RLIMIT_NOFILE, s, h);
             }
-            CHILD_NOFILE.store(soft, Ordering::Relaxed);
+            child_nofile = Some(soft);
         }
         if let Ok((now_soft, now_hard)) = getrlimit(Resource::RLIMIT_NOFILE)
             && now_soft < need
@@ -109,7 +108,10 @@ pub fn raise(config: &Config) -> Vec<String> {
             "kernel.pid_max: {processes} processes do not fit in pid_max {max}; some will fail to start"
         ));
     }
-    warnings
+    Raised {
+        child_nofile,
+        warnings,
+    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::Mutex;
 
 use nix::errno::Errno;
 
@@ -317,10 +316,6 @@ struct Stack {
     len: usize,
 }
 
-// SAFETY: the mapping is owned by the Stack and used only under the
-// SPAWNER lock, by one spawn at a time.
-unsafe impl Send for Stack {}
-
 /// Stack size of the child: it runs a few small frames of raw syscalls.
 const STACK_LEN: usize = 256 * 1024;
 const GUARD_LEN: usize = 4096;
@@ -368,15 +363,42 @@ impl Drop for Stack {
 /// close-on-exec. Slot 0 is /dev/null for good; slots 1 and 2 hold /dev/null
 /// too except during a spawn, when they hold the write ends of the child's
 /// stdout and stderr pipes.
-struct Spawner {
+struct Reused {
     stack: Stack,
     slots: [OwnedFd; 3],
 }
 
-static SPAWNER: Mutex<Option<Spawner>> = Mutex::new(None);
+/// Spawns children. The supervisor owns one and passes it where a child is
+/// made: `&mut self` makes one spawn at a time the only way (the stack and
+/// slots are shared by every spawn), and it carries the open-file limit
+/// children get back.
+pub struct Spawner {
+    /// Made at the first spawn, kept for the next ones.
+    reused: Option<Reused>,
+    /// The open-file soft limit children start with, when the supervisor
+    /// raised its own (`limits::raise`).
+    child_nofile: Option<u64>,
+}
 
 impl Spawner {
-    fn new() -> io::Result<Spawner> {
+    /// A spawner whose children get `child_nofile` as their open-file soft
+    /// limit (`None`: the supervisor's own). Makes nothing yet.
+    pub fn new(child_nofile: Option<u64>) -> Spawner {
+        Spawner {
+            reused: None,
+            child_nofile,
+        }
+    }
+
+    /// Spawns a process of `task`. The caller owns the returned pipes and
+    /// must reap the pid.
+    pub fn spawn(&mut self, task: &TaskSpec) -> Result<Child, SpawnError> {
+        spawn(&mut self.reused, self.child_nofile, task)
+    }
+}
+
+impl Reused {
+    fn new() -> io::Result<Reused> {
         let null = std::fs::File::open("/dev/null")?;
         // The lowest free numbers above stdio: they are taken early, so the
         // child's private table (everything below the slots) stays small.
@@ -390,7 +412,7 @@ impl Spawner {
             Ok(unsafe { OwnedFd::from_raw_fd(fd) })
         };
         let slots = [low()?, low()?, low()?];
-        Ok(Spawner {
+        Ok(Reused {
             stack: Stack::new()?,
             slots,
         })
@@ -403,7 +425,7 @@ impl Spawner {
 
     /// Puts `fd` in slot `i` (close-on-exec); what was there is closed.
     fn fill(&self, i: usize, fd: RawFd) -> io::Result<()> {
-        // SAFETY: dup3 onto a slot this Spawner owns.
+        // SAFETY: dup3 onto a slot these parts own.
         if unsafe { libc::dup3(fd, self.slots[i].as_raw_fd(), libc::O_CLOEXEC) } < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -536,9 +558,13 @@ fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
-/// Spawns process `name` of `task`. The caller owns the returned pipes and
-/// must reap the pid.
-pub fn spawn(task: &TaskSpec) -> Result<Child, SpawnError> {
+/// Spawns a process of `task` with the stack and slots in `reused` (made
+/// now if missing).
+fn spawn(
+    reused: &mut Option<Reused>,
+    child_nofile: Option<u64>,
+    task: &TaskSpec,
+) -> Result<Child, SpawnError> {
     let program = &task.argv[0];
     let workdir = match &task.working_directory {
         Some(dir) => {
@@ -578,7 +604,7 @@ pub fn spawn(task: &TaskSpec) -> Result<Child, SpawnError> {
     sh_argv.push(std::ptr::null());
     sh_argv.extend_from_slice(&argv_ptrs);
     let env_ptrs = pointers(&env);
-    let nofile = match crate::limits::child_nofile() {
+    let nofile = match child_nofile {
         Some(soft) => {
             let (_, hard) =
                 nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
@@ -598,11 +624,10 @@ pub fn spawn(task: &TaskSpec) -> Result<Child, SpawnError> {
     for fd in [&out_r, &err_r] {
         set_nonblocking(fd.as_raw_fd()).map_err(spawn_err)?;
     }
-    let mut guard = SPAWNER.lock().unwrap_or_else(|e| e.into_inner());
-    if guard.is_none() {
-        *guard = Some(Spawner::new().map_err(spawn_err)?);
+    if reused.is_none() {
+        *reused = Some(Reused::new().map_err(spawn_err)?);
     }
-    let spawner = guard.as_ref().expect("spawner was just made");
+    let spawner = reused.as_ref().expect("reused parts were just made");
     let filled = spawner
         .fill(1, out_w.as_raw_fd())
         .and_then(|()| spawner.fill(2, err_w.as_raw_fd()));
@@ -634,7 +659,6 @@ pub fn spawn(task: &TaskSpec) -> Result<Child, SpawnError> {
     };
     let pid = clone_child(&spawner.stack, &mut args);
     spawner.clear();
-    drop(guard);
     if pid < 0 {
         return Err(SpawnError::errno(format!("cannot spawn {program}"), -pid));
     }

@@ -120,7 +120,7 @@ pub fn parse(text: &str, path: &Path, is_root: bool) -> Result<Config, ConfigErr
             "{file}:{}:{}: {}",
             at.line,
             at.col,
-            super::words::one_line(&message)
+            crate::text::one_line(&message)
         ))
     })?;
     let base = std::path::absolute(base_dir(path)).unwrap_or_else(|_| base_dir(path));
@@ -181,8 +181,8 @@ pub(super) fn os_message(e: &std::io::Error) -> String {
 /// long text cut.
 pub(super) fn clean(s: &str) -> String {
     match s.char_indices().nth(60) {
-        Some((cut, _)) => format!("{}...", super::words::one_line(&s[..cut])),
-        None => super::words::one_line(s),
+        Some((cut, _)) => format!("{}...", crate::text::one_line(&s[..cut])),
+        None => crate::text::one_line(s),
     }
 }
 

@@ -80,20 +80,6 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// `text` on one line, for messages and tables: control characters (a
-/// line break inside quotes, a `command: |` block) are shown escaped.
-pub fn one_line(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Quotes `word` so that `split` gives it back unchanged: plain words stay
 /// as they are, others go in single quotes.
 pub fn quote(word: &str) -> String {

@@ -323,7 +323,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                 let starts = p.retries + 1;
                 let reason = format!(
                     "{status} within successfulStartTimeout ({}); gave up after {starts} start{}",
-                    crate::supervisor::render::secs(p.policy.start_timeout),
+                    crate::text::secs(p.policy.start_timeout),
                     if starts == 1 { "" } else { "s" }
                 );
                 p.state = S::Fatal { reason };

@@ -6,6 +6,7 @@ use std::fmt;
 
 use crate::config::words;
 use crate::signame;
+use crate::text::one_line;
 
 /// The default number of lines `logs` shows.
 pub const DEFAULT_LOG_LINES: usize = 10;
@@ -88,7 +89,7 @@ pub fn help(topic: Option<&str>) -> Result<String, String> {
                 .iter()
                 .find(|c| c.0 == word)
                 .map(|(_, usage, what)| format!("{usage}  {what}"))
-                .ok_or_else(|| format!("unknown command '{}' (try 'help')", words::one_line(t)))
+                .ok_or_else(|| format!("unknown command '{}' (try 'help')", one_line(t)))
         }
     }
 }
@@ -118,10 +119,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
     let no_args = |cmd: &str| -> Result<(), String> {
         match args.first() {
             None => Ok(()),
-            Some(a) => Err(format!(
-                "{cmd}: unexpected argument '{}'",
-                words::one_line(a)
-            )),
+            Some(a) => Err(format!("{cmd}: unexpected argument '{}'", one_line(a))),
         }
     };
     let cmd = match canonical(first) {
@@ -132,7 +130,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
                 match a.as_str() {
                     "--json" => json = true,
                     o if o.starts_with('-') => {
-                        return Err(format!("status: unknown option '{}'", words::one_line(o)));
+                        return Err(format!("status: unknown option '{}'", one_line(o)));
                     }
                     n => list.push(n.to_string()),
                 }
@@ -151,17 +149,14 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             let (name, n) = match args {
                 [name] => (name, DEFAULT_LOG_LINES),
                 [name, n] => {
-                    let n = n.parse::<usize>().map_err(|_| {
-                        format!("logs: '{}' is not a number of lines", words::one_line(n))
-                    })?;
+                    let n = n
+                        .parse::<usize>()
+                        .map_err(|_| format!("logs: '{}' is not a number of lines", one_line(n)))?;
                     (name, n)
                 }
                 [] => return Err("logs: missing process name (usage: logs NAME [N])".into()),
                 [_, _, extra, ..] => {
-                    return Err(format!(
-                        "logs: unexpected argument '{}'",
-                        words::one_line(extra)
-                    ));
+                    return Err(format!("logs: unexpected argument '{}'", one_line(extra)));
                 }
             };
             check_names("logs", std::slice::from_ref(name))?;
@@ -175,7 +170,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
                 return Err("signal: missing signal (usage: signal SIG NAME...|all)".into());
             };
             let sig = signame::parse(sig)
-                .ok_or_else(|| format!("signal: unknown signal '{}'", words::one_line(sig)))?;
+                .ok_or_else(|| format!("signal: unknown signal '{}'", one_line(sig)))?;
             if rest.is_empty() {
                 return Err("signal: missing process name (usage: signal SIG NAME...|all)".into());
             }
@@ -192,10 +187,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
                 Command::Pid(Some(name.clone()))
             }
             [_, extra, ..] => {
-                return Err(format!(
-                    "pid: unexpected argument '{}'",
-                    words::one_line(extra)
-                ));
+                return Err(format!("pid: unexpected argument '{}'", one_line(extra)));
             }
         },
         "help" => match args {
@@ -207,10 +199,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
                 Command::Help(Some(topic.clone()))
             }
             [_, extra, ..] => {
-                return Err(format!(
-                    "help: unexpected argument '{}'",
-                    words::one_line(extra)
-                ));
+                return Err(format!("help: unexpected argument '{}'", one_line(extra)));
             }
         },
         "shutdown" => {
@@ -220,7 +209,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         _ => {
             return Err(format!(
                 "unknown command '{}' (try 'help')",
-                words::one_line(first)
+                one_line(first)
             ));
         }
     };

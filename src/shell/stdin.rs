@@ -21,7 +21,6 @@ use crate::shell::complete::Names;
 use crate::shell::history::{self, History, HistoryFile, MAX_ENTRIES};
 use crate::shell::line::{Editor, Output};
 use crate::shell::term;
-use crate::supervisor::token::Source;
 
 /// The prompt shown on a terminal.
 pub const PROMPT: &str = "Taskmaster> ";
@@ -143,17 +142,13 @@ impl Stdin {
         self.colour
     }
 
-    /// Registers fd 0 with the poll when it can be polled.
-    pub fn register(&mut self, reg: &Registry) {
+    /// Registers fd 0 with the poll under `token` when it can be polled.
+    pub fn register(&mut self, reg: &Registry, token: mio::Token) {
         if self.done {
             return;
         }
         self.registered = reg
-            .register(
-                &mut SourceFd(&0),
-                Source::Stdin.token(),
-                mio::Interest::READABLE,
-            )
+            .register(&mut SourceFd(&0), token, mio::Interest::READABLE)
             .is_ok();
     }
 

@@ -72,6 +72,8 @@ pub struct Options {
     pub socket_explicit: bool,
     /// Running as PID 1: at shutdown, orphans in the namespace are swept.
     pub pid1: bool,
+    /// The open-file soft limit children get back (`limits::raise`).
+    pub child_nofile: Option<u64>,
 }
 
 /// A child pipe being read.
@@ -153,7 +155,7 @@ pub struct Supervisor {
     backlog: VecDeque<Source>,
     /// Processes to spawn, `SPAWN_BATCH` per loop iteration.
     spawn_queue: VecDeque<usize>,
-    stdin: Option<crate::cli::Stdin>,
+    stdin: Option<crate::shell::stdin::Stdin>,
     /// A shell command waits for its reply; further lines wait.
     shell_busy: bool,
     /// The shell became free: read the lines that waited.
@@ -162,6 +164,8 @@ pub struct Supervisor {
     shutdown: Option<(i32, Vec<ReplyTo>)>,
     forced: bool,
     sweep: Option<Sweep>,
+    /// Makes children; its stack and fd slots serve every spawn.
+    spawner: crate::spawn::Spawner,
     read_buf: Vec<u8>,
 }
 
@@ -189,7 +193,7 @@ impl Supervisor {
     pub fn new(
         config: Config,
         opts: Options,
-        stdin: Option<crate::cli::Stdin>,
+        stdin: Option<crate::shell::stdin::Stdin>,
     ) -> Result<Supervisor, Error> {
         let poll = Poll::new().map_err(|e| Error::io("cannot create epoll instance", e))?;
         let signals = Signals::new().map_err(|e| Error::io("cannot set up signalfd", e))?;
@@ -236,6 +240,7 @@ impl Supervisor {
                 None
             }
         };
+        let child_nofile = opts.child_nofile;
         let mut sup = Supervisor {
             poll,
             opts,
@@ -261,13 +266,14 @@ impl Supervisor {
             shutdown: None,
             forced: false,
             sweep: None,
+            spawner: crate::spawn::Spawner::new(child_nofile),
             read_buf: vec![0; 64 * 1024],
         };
         if let Some(w) = warning {
             sup.notice(&w);
         }
         if let Some(stdin) = &mut sup.stdin {
-            stdin.register(sup.poll.registry());
+            stdin.register(sup.poll.registry(), Source::Stdin.token());
         }
         sup.config = config;
         let tasks: Vec<TaskSpec> = sup.config.tasks.values().cloned().collect();
@@ -636,7 +642,7 @@ impl Supervisor {
                 e.proc.last_exit.map(|s| s.to_string()).unwrap_or_default(),
                 e.proc.retries,
                 e.proc.policy.restart_attempts,
-                render::secs(until.saturating_duration_since(now))
+                crate::text::secs(until.saturating_duration_since(now))
             )),
             (_, State::Backoff { .. }) if before.name() != "BACKOFF" => Some(format!(
                 "'{name}' failed to start: {}; retry {} of {}",
@@ -797,7 +803,7 @@ impl Supervisor {
                 (None, _) => e.sinks[i] = None,
             }
         }
-        let child = crate::spawn::spawn(&task)?;
+        let child = self.spawner.spawn(&task)?;
         let fds = [child.stdout, child.stderr];
         for (i, fd) in fds.into_iter().enumerate() {
             let src = if i == 0 {

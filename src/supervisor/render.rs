@@ -30,16 +30,6 @@ pub fn uptime(d: Duration) -> String {
     }
 }
 
-/// A short duration as seconds: `0.5s`, `2s`.
-pub fn secs(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{}s", d.as_secs_f64())
-    }
-}
-
 /// The status table: a header `Task Status PID Uptime Restarts Command` and
 /// one row per process, columns padded; a FATAL or BACKOFF reason follows
 /// the command in parentheses.
@@ -66,7 +56,7 @@ pub fn table_styled(rows: &[Row], colour: bool) -> String {
     let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
-            let mut command = crate::config::words::one_line(r.command);
+            let mut command = crate::text::one_line(r.command);
             if let Some(reason) = &r.reason {
                 let _ = write!(command, "  ({reason})");
             }
@@ -186,9 +176,9 @@ mod tests {
 
     #[test]
     fn control_characters_stay_on_one_line() {
-        assert_eq!(crate::config::words::one_line("sleep 1"), "sleep 1");
+        assert_eq!(crate::text::one_line("sleep 1"), "sleep 1");
         assert_eq!(
-            crate::config::words::one_line("sh -c 'a\nb\tc'"),
+            crate::text::one_line("sh -c 'a\nb\tc'"),
             "sh -c 'a\\nb\\tc'"
         );
         let mut r = row("a", "RUNNING", Some(1));
@@ -204,8 +194,6 @@ mod tests {
         assert_eq!(uptime(s(135)), "2m15s");
         assert_eq!(uptime(s(3723)), "1h2m3s");
         assert_eq!(uptime(s(3 * 86_400 + 4 * 3600 + 5 * 60 + 6)), "3d4h5m");
-        assert_eq!(secs(Duration::from_millis(500)), "0.5s");
-        assert_eq!(secs(Duration::from_secs(2)), "2s");
     }
 
     #[test]
