@@ -72,7 +72,7 @@ fn main() {
         each(&mut ps, t0, &mut out, |i| Event::Spawned {
             pid: 1000 + i as i32,
         });
-        assert!(matches!(ps[0].state, State::Running { .. }));
+        assert!(matches!(ps[0].state(), State::Running { .. }));
         ps
     };
     let d = timing::median_of(running, |mut ps| {

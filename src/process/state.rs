@@ -1,11 +1,14 @@
 //! The lifecycle of one process: `step(proc, event, now, actions)` moves it
 //! from state to state and lists what the supervisor must do (spawn, signal,
-//! arm a deadline). It never calls the OS and never reads the clock, so every
-//! transition is tested on a fake clock.
+//! arm a deadline) and what follows from the transition (a notice for the
+//! user, a process that ended for good, a group left to watch). It never
+//! calls the OS and never reads the clock, so every transition and every
+//! consequence is tested on a fake clock; the supervisor only performs.
 
 use std::fmt;
 use std::time::Instant;
 
+use super::notice::Notice;
 use super::policy::{Policy, backoff};
 
 /// How a process ended: its exit code, or 128+N after death by signal N.
@@ -49,8 +52,9 @@ pub enum State {
     Started { pid: i32, until: Instant },
     /// Alive past the grace period.
     Running { pid: i32 },
-    /// A start failed; the next try is at `until`.
-    Backoff { until: Instant },
+    /// A start failed; the next try is at `until`. `reason` says what failed
+    /// (the spawn error, or the exit during the start grace period).
+    Backoff { until: Instant, reason: String },
     /// The stop signal was sent; SIGKILL goes to the group at `kill_at`
     /// (`None` once sent). `leader_gone`: the leader is reaped but members of
     /// its group still live.
@@ -96,7 +100,7 @@ impl State {
     /// another instant is stale.
     pub fn deadline(&self) -> Option<Instant> {
         match *self {
-            State::Started { until, .. } | State::Backoff { until } => Some(until),
+            State::Started { until, .. } | State::Backoff { until, .. } => Some(until),
             State::Stopping { kill_at, .. } => kill_at,
             _ => None,
         }
@@ -143,13 +147,19 @@ pub enum Event {
     GroupGone,
     /// The state's deadline was reached.
     DeadlineReached,
+    /// A queued spawn (`Action::Spawn`) reached the front of the queue: the
+    /// state machine says whether it is still wanted (`Action::SpawnNow`).
+    SpawnTurn,
 }
 
 /// What the supervisor must do for a process.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Spawn the process and report `Spawned` or `SpawnFailed`.
+    /// Queue a spawn; report `SpawnTurn` when its turn comes (start storms
+    /// are spread over loop iterations).
     Spawn,
+    /// Spawn the process now and report `Spawned` or `SpawnFailed`.
+    SpawnNow,
     /// Send `sig` to process group `pgid`.
     SignalGroup { pgid: i32, sig: i32 },
     /// Report `DeadlineReached` at this instant.
@@ -161,22 +171,32 @@ pub enum Action {
         sig: i32,
         kill_at: Instant,
     },
+    /// The leader is gone while members of its group `pgid` live: report
+    /// `GroupGone` once the group is empty.
+    WatchGroup { pgid: i32 },
+    /// Tell the user what happened, as one line about the process.
+    Notice(Notice),
+    /// The process ended for good while wanted up (EXITED with no restart
+    /// coming, or FATAL); `code` is its last exit code (1 if it never ran).
+    /// An `essential` one ends the supervisor.
+    EndedForGood { code: i32, essential: bool },
 }
 
-/// One supervised process.
+/// One supervised process. Only `step` changes it (and a reload its
+/// policy), so what it is and what follows from it never part.
 #[derive(Debug, Clone)]
 pub struct Proc {
-    pub state: State,
-    pub want: Want,
-    pub policy: Policy,
+    state: State,
+    want: Want,
+    policy: Policy,
     /// Spawns after the first one that the user did not ask for.
-    pub restarts: u32,
+    restarts: u32,
     /// Failed starts since the process last reached RUNNING.
-    pub retries: u32,
+    retries: u32,
     /// How the last run ended.
-    pub last_exit: Option<ExitStatus>,
+    last_exit: Option<ExitStatus>,
     /// When the live leader was spawned.
-    pub since: Option<Instant>,
+    since: Option<Instant>,
 }
 
 impl Proc {
@@ -193,10 +213,55 @@ impl Proc {
         }
     }
 
-    /// Whether the process ended for good while wanted up: what makes an
-    /// essential process shut the supervisor down.
-    pub fn ended_for_good(&self) -> bool {
-        self.want == Want::Up && matches!(self.state, State::Exited { .. } | State::Fatal { .. })
+    /// Where the process is.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// What the user wants of it.
+    pub fn want(&self) -> Want {
+        self.want
+    }
+
+    /// The rules it follows.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// A reload changed the task's policy: it applies from the next event.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
+    /// Spawns after the first one that the user did not ask for.
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
+    /// Failed starts since the process last reached RUNNING.
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// How the last run ended.
+    pub fn last_exit(&self) -> Option<ExitStatus> {
+        self.last_exit
+    }
+
+    /// When the live leader was spawned.
+    pub fn since(&self) -> Option<Instant> {
+        self.since
+    }
+
+    /// The process ended for good while wanted up: say so, once, as it
+    /// enters EXITED or FATAL.
+    fn ended_for_good(&self, out: &mut Vec<Action>) {
+        if self.want == Want::Up {
+            out.push(Action::EndedForGood {
+                code: self.last_exit.map_or(1, |s| s.code),
+                essential: self.policy.essential,
+            });
+        }
     }
 }
 
@@ -293,10 +358,28 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             Event::SpawnFailed { reason, transient },
         ) => {
             p.since = None;
+            // A failure repeated in the same state is not told again.
+            let (was_backoff, was_fatal) = (
+                matches!(p.state, S::Backoff { .. }),
+                matches!(p.state, S::Fatal { .. }),
+            );
             if transient && p.retries < p.policy.restart_attempts {
-                retry_later(p, now, out);
+                if !was_backoff {
+                    out.push(Action::Notice(Notice::FailedToStart {
+                        reason: reason.clone(),
+                        retry: p.retries + 1,
+                        attempts: p.policy.restart_attempts,
+                    }));
+                }
+                retry_later(p, now, reason, out);
             } else {
-                p.state = S::Fatal { reason };
+                p.state = S::Fatal {
+                    reason: reason.clone(),
+                };
+                if !was_fatal {
+                    out.push(Action::Notice(Notice::Fatal { reason }));
+                    p.ended_for_good(out);
+                }
             }
         }
         (
@@ -318,7 +401,13 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             if p.want == Want::Down {
                 p.state = S::Exited { status };
             } else if p.retries < p.policy.restart_attempts {
-                retry_later(p, now, out);
+                let until = retry_later(p, now, format!("{status} during start"), out);
+                out.push(Action::Notice(Notice::ExitedDuringStart {
+                    status,
+                    retry: p.retries,
+                    attempts: p.policy.restart_attempts,
+                    delay: until.saturating_duration_since(now),
+                }));
             } else {
                 let starts = p.retries + 1;
                 let reason = format!(
@@ -326,7 +415,11 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                     crate::text::secs(p.policy.start_timeout),
                     if starts == 1 { "" } else { "s" }
                 );
-                p.state = S::Fatal { reason };
+                p.state = S::Fatal {
+                    reason: reason.clone(),
+                };
+                out.push(Action::Notice(Notice::Fatal { reason }));
+                p.ended_for_good(out);
             }
         }
         (
@@ -338,9 +431,13 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
         ) => {
             ended(p, pid, status, group_alive, now, out);
             p.state = S::Exited { status };
-            if p.want == Want::Up && p.policy.restarts_after(status) {
+            let restarting = p.want == Want::Up && p.policy.restarts_after(status);
+            out.push(Action::Notice(Notice::Exited { status, restarting }));
+            if restarting {
                 p.restarts += 1;
                 out.push(Action::Spawn);
+            } else {
+                p.ended_for_good(out);
             }
         }
         (
@@ -362,6 +459,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                     kill_at,
                     leader_gone: true,
                 };
+                out.push(Action::WatchGroup { pgid: pid });
             } else {
                 stopped(p, out);
             }
@@ -404,7 +502,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             p.retries = 0;
             p.state = S::Running { pid };
         }
-        (&S::Backoff { until }, Event::DeadlineReached) if now >= until => {
+        (&S::Backoff { until, .. }, Event::DeadlineReached) if now >= until => {
             if p.want == Want::Up {
                 p.restarts += 1;
                 out.push(Action::Spawn);
@@ -430,6 +528,15 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             | S::Fatal { .. },
             Event::DeadlineReached,
         ) => {}
+
+        // --- a queued spawn's turn: still wanted only with no leader, no
+        // group being stopped, and the wish still up
+        (S::Stopped | S::Exited { .. } | S::Fatal { .. } | S::Backoff { .. }, Event::SpawnTurn) => {
+            if p.want == Want::Up {
+                out.push(Action::SpawnNow);
+            }
+        }
+        (S::Started { .. } | S::Running { .. } | S::Stopping { .. }, Event::SpawnTurn) => {}
     }
 }
 
@@ -484,12 +591,14 @@ fn kill_now(p: &mut Proc, pid: i32, leader_gone: bool, out: &mut Vec<Action>) {
     });
 }
 
-/// A failed start: wait in BACKOFF, then try again.
-fn retry_later(p: &mut Proc, now: Instant, out: &mut Vec<Action>) {
+/// A failed start: wait in BACKOFF, then try again. Returns the instant of
+/// the next try.
+fn retry_later(p: &mut Proc, now: Instant, reason: String, out: &mut Vec<Action>) -> Instant {
     p.retries += 1;
     let until = now + backoff(p.retries);
-    p.state = State::Backoff { until };
+    p.state = State::Backoff { until, reason };
     out.push(Action::ArmDeadline(until));
+    until
 }
 
 /// The whole group is gone after a stop; start again if wanted meanwhile.
@@ -504,3 +613,7 @@ fn stopped(p: &mut Proc, out: &mut Vec<Action>) {
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "consequence_tests.rs"]
+mod consequence_tests;

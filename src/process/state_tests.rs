@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::config::RestartPolicy;
 
-fn secs(s: f64) -> Duration {
+pub(super) fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
-fn policy() -> Policy {
+pub(super) fn policy() -> Policy {
     Policy {
         restart: RestartPolicy::OnFailure,
         expected_exit_codes: vec![0],
@@ -21,19 +21,19 @@ fn policy() -> Policy {
     }
 }
 
-fn proc_in(state: State) -> Proc {
+pub(super) fn proc_in(state: State) -> Proc {
     let mut p = Proc::new(policy());
     p.state = state;
     p
 }
 
-fn run(p: &mut Proc, ev: Event, now: Instant) -> Vec<Action> {
+pub(super) fn run(p: &mut Proc, ev: Event, now: Instant) -> Vec<Action> {
     let mut out = Vec::new();
     step(p, ev, now, &mut out);
     out
 }
 
-fn exited(code: i32) -> Event {
+pub(super) fn exited(code: i32) -> Event {
     Event::Exited {
         status: ExitStatus::code(code),
         group_alive: false,
@@ -87,20 +87,44 @@ fn failed_starts_back_off_then_fatal() {
         run(&mut p, Event::Spawned { pid }, now);
         let acts = run(&mut p, exited(1), now + secs(0.1));
         if pid <= 3 {
-            let State::Backoff { until } = p.state else {
+            let State::Backoff { until, reason } = p.state.clone() else {
                 panic!("{:?}", p.state)
             };
-            assert_eq!(acts, [Action::ArmDeadline(until)]);
-            delays.push(until - (now + secs(0.1)));
+            assert_eq!(reason, "exit status 1 during start");
+            let delay = until - (now + secs(0.1));
+            assert_eq!(
+                acts,
+                [
+                    Action::ArmDeadline(until),
+                    Action::Notice(Notice::ExitedDuringStart {
+                        status: ExitStatus::code(1),
+                        retry: pid as u32,
+                        attempts: 3,
+                        delay
+                    })
+                ]
+            );
+            delays.push(delay);
             now = until;
             assert_eq!(run(&mut p, Event::DeadlineReached, now), [Action::Spawn]);
         } else {
-            assert!(acts.is_empty());
             let State::Fatal { reason } = &p.state else {
                 panic!("{:?}", p.state)
             };
             assert!(reason.contains("exit status 1"), "{reason}");
             assert!(reason.contains('4'), "names the number of starts: {reason}");
+            assert_eq!(
+                acts,
+                [
+                    Action::Notice(Notice::Fatal {
+                        reason: reason.clone()
+                    }),
+                    Action::EndedForGood {
+                        code: 1,
+                        essential: false
+                    }
+                ]
+            );
         }
     }
     assert_eq!(delays, [secs(0.5), secs(1.0), secs(2.0)]);
@@ -260,7 +284,7 @@ fn stop_waits_for_the_whole_group() {
         },
         t0 + secs(1.0),
     );
-    assert!(acts.is_empty());
+    assert_eq!(acts, [Action::WatchGroup { pgid: 7 }]);
     assert!(matches!(
         p.state,
         State::Stopping {
@@ -296,12 +320,12 @@ fn leader_exit_releases_a_living_group() {
         t0,
     );
     assert_eq!(
-        acts,
-        [Action::ReleaseGroup {
+        acts[0],
+        Action::ReleaseGroup {
             pgid: 11,
             sig: libc::SIGTERM,
             kill_at: t0 + secs(10.0)
-        }]
+        }
     );
 }
 
@@ -322,6 +346,7 @@ fn stop_in_backoff_is_immediate() {
     let t0 = Instant::now();
     let mut p = proc_in(State::Backoff {
         until: t0 + secs(1.0),
+        reason: "exit status 1 during start".into(),
     });
     p.want = Want::Up;
     assert!(run(&mut p, Event::StopRequested, t0).is_empty());
@@ -351,7 +376,6 @@ fn spawn_errors() {
             reason: "cannot spawn x: No such file or directory".into()
         }
     );
-    assert!(p.ended_for_good());
     let mut p = Proc::new(policy());
     run(&mut p, Event::StartRequested, t0);
     let acts = run(
@@ -362,8 +386,24 @@ fn spawn_errors() {
         },
         t0,
     );
-    assert!(matches!(p.state, State::Backoff { .. }));
-    assert_eq!(acts, [Action::ArmDeadline(t0 + secs(0.5))]);
+    assert_eq!(
+        p.state,
+        State::Backoff {
+            until: t0 + secs(0.5),
+            reason: "cannot spawn x: Resource temporarily unavailable".into()
+        }
+    );
+    assert_eq!(
+        acts,
+        [
+            Action::Notice(Notice::FailedToStart {
+                reason: "cannot spawn x: Resource temporarily unavailable".into(),
+                retry: 1,
+                attempts: 3
+            }),
+            Action::ArmDeadline(t0 + secs(0.5))
+        ]
+    );
 }
 
 #[test]
@@ -407,6 +447,7 @@ fn every_state_and_event_keeps_invariants() {
             State::Running { pid: 10 },
             State::Backoff {
                 until: t0 + secs(1.0),
+                reason: "exit status 1 during start".into(),
             },
             State::Stopping {
                 pid: 10,
@@ -452,6 +493,7 @@ fn every_state_and_event_keeps_invariants() {
         },
         Event::GroupGone,
         Event::DeadlineReached,
+        Event::SpawnTurn,
     ];
     let mut pairs = 0;
     for state in states() {
@@ -492,6 +534,42 @@ fn every_state_and_event_keeps_invariants() {
                         Action::ReleaseGroup { pgid, .. } => {
                             assert_eq!(Some(*pgid), before_pid, "{ctx}")
                         }
+                        Action::SpawnNow => {
+                            assert!(matches!(ev, Event::SpawnTurn), "{ctx}");
+                            assert_eq!(p.want, Want::Up, "{ctx}");
+                            assert!(p.state.pid().is_none(), "{ctx}");
+                            assert!(!matches!(p.state, State::Stopping { .. }), "{ctx}");
+                        }
+                        Action::WatchGroup { pgid } => assert!(
+                            matches!(p.state, State::Stopping { pid, leader_gone: true, .. } if pid == *pgid),
+                            "{ctx}"
+                        ),
+                        Action::Notice(n) => {
+                            let fits = match n {
+                                Notice::ExitedDuringStart { .. } | Notice::FailedToStart { .. } => {
+                                    matches!(p.state, State::Backoff { .. })
+                                }
+                                Notice::Fatal { reason } => {
+                                    p.state
+                                        == State::Fatal {
+                                            reason: reason.clone(),
+                                        }
+                                }
+                                Notice::Exited { status, restarting } => {
+                                    p.state == State::Exited { status: *status }
+                                        && *restarting == acts.contains(&Action::Spawn)
+                                }
+                            };
+                            assert!(fits, "a notice tells the state reached: {ctx}");
+                        }
+                        Action::EndedForGood { .. } => {
+                            assert_eq!(p.want, Want::Up, "{ctx}");
+                            assert!(
+                                matches!(p.state, State::Exited { .. } | State::Fatal { .. }),
+                                "{ctx}"
+                            );
+                            assert!(!acts.contains(&Action::Spawn), "{ctx}");
+                        }
                     }
                 }
                 assert!(
@@ -508,6 +586,14 @@ fn every_state_and_event_keeps_invariants() {
                 if let Some(pid) = p.state.pid() {
                     assert!(pid == 10 || pid == 20, "{ctx}");
                 }
+                if let State::Backoff { reason, .. } = &p.state {
+                    assert!(!reason.is_empty(), "BACKOFF says why: {ctx}");
+                }
+                let spawns = acts
+                    .iter()
+                    .filter(|a| matches!(a, Action::Spawn | Action::SpawnNow))
+                    .count();
+                assert!(spawns <= 1, "{ctx}");
                 if p.want == Want::Down {
                     assert!(
                         !acts.contains(&Action::Spawn) || matches!(ev, Event::StartRequested),

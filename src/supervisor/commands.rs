@@ -75,7 +75,7 @@ impl Supervisor {
                     .iter()
                     .map(|&k| {
                         let e = &self.procs[k];
-                        match e.proc.state.pid() {
+                        match e.proc.state().pid() {
                             Some(pid) => match crate::signals::signal_group(pid, sig) {
                                 Ok(()) => format!(
                                     "Sent {} to '{}' (PID {pid})",
@@ -102,7 +102,7 @@ impl Supervisor {
             }),
             Command::Pid(None) => Ok((true, std::process::id().to_string())),
             Command::Pid(Some(name)) => self.resolve(std::slice::from_ref(&name)).map(|keys| {
-                let pid = |k: usize| self.procs[k].proc.state.pid();
+                let pid = |k: usize| self.procs[k].proc.state().pid();
                 match keys[..] {
                     [k] => match pid(k) {
                         Some(p) => (true, p.to_string()),
@@ -128,7 +128,7 @@ impl Supervisor {
             }),
             Command::Help(topic) => command::help(topic.as_deref()).map(|t| (true, t)),
             Command::Shutdown => {
-                if self.shutdown.is_none() && to == ReplyTo::Shell {
+                if !self.shutting_down() && to == ReplyTo::Shell {
                     self.say(crate::console::Stream::Out, "Shutting down...");
                 }
                 let waiter = if to == ReplyTo::Shell { None } else { Some(to) };
@@ -185,27 +185,22 @@ impl Supervisor {
             .map(|&k| {
                 let e = &self.procs[k];
                 let p = &e.proc;
-                let reason = match &p.state {
-                    State::Fatal { reason } => Some(reason.clone()),
-                    State::Backoff { .. } => Some(match (&e.spawn_error, p.last_exit) {
-                        (Some(err), _) => err.clone(),
-                        (None, Some(status)) => format!("{status} during start"),
-                        (None, None) => "waiting to retry".into(),
-                    }),
+                let reason = match p.state() {
+                    State::Fatal { reason } | State::Backoff { reason, .. } => Some(reason.clone()),
                     _ => None,
                 };
                 Row {
                     name: &e.name,
                     task: &e.task,
-                    state: p.state.name(),
-                    pid: p.state.pid(),
+                    state: p.state().name(),
+                    pid: p.state().pid(),
                     uptime: p
-                        .state
+                        .state()
                         .pid()
-                        .and(p.since)
+                        .and(p.since())
                         .map(|s| now.saturating_duration_since(s)),
-                    restarts: p.restarts,
-                    exit_code: p.last_exit.map(|s| s.code),
+                    restarts: p.restarts(),
+                    exit_code: p.last_exit().map(|s| s.code),
                     reason,
                     command: self
                         .config
@@ -232,7 +227,7 @@ impl Supervisor {
         if e.retiring {
             return format!("Process '{name}' failed to start: it is being removed by a reload");
         }
-        match e.proc.state {
+        match *e.proc.state() {
             State::Started { pid, .. } | State::Running { pid } => {
                 return format!("Process '{name}' is already running with PID {pid}");
             }
@@ -246,15 +241,14 @@ impl Supervisor {
         // Not behind the queued start storm: the reply names the PID.
         self.spawn_now(key, now);
         let e = &self.procs[key];
-        match &e.proc.state {
+        match e.proc.state() {
             State::Started { pid, .. } | State::Running { pid } => {
                 format!("Process '{name}' started with PID {pid}")
             }
             State::Fatal { reason } => format!("Process '{name}' failed to start: {reason}"),
-            State::Backoff { .. } => format!(
-                "Process '{name}' failed to start: {}; retrying",
-                e.spawn_error.as_deref().unwrap_or("unknown error")
-            ),
+            State::Backoff { reason, .. } => {
+                format!("Process '{name}' failed to start: {reason}; retrying")
+            }
             other => format!("Process '{name}' is {}", other.name()),
         }
     }
@@ -269,13 +263,14 @@ impl Supervisor {
             then,
         });
         for &k in &keys {
-            let before = self.procs[k].proc.state.clone();
+            let was_backoff = matches!(self.procs[k].proc.state(), State::Backoff { .. });
             self.apply(k, Event::StopRequested, now);
             let e = &mut self.procs[k];
-            if e.proc.state.is_down() {
-                let line = match before {
-                    State::Backoff { .. } => format!("Process '{}' stopped", e.name),
-                    _ => format!("Process '{}' is not running", e.name),
+            if e.proc.state().is_down() {
+                let line = if was_backoff {
+                    format!("Process '{}' stopped", e.name)
+                } else {
+                    format!("Process '{}' is not running", e.name)
                 };
                 self.waits[w].lines.push(line);
             } else {
@@ -289,14 +284,14 @@ impl Supervisor {
     }
 
     /// One process of wait `w` is down.
-    pub(super) fn wait_done(&mut self, w: usize, line: String) {
+    pub(super) fn wait_done(&mut self, w: usize, line: String, now: Instant) {
         let Some(wait) = self.waits.get_mut(w) else {
             return;
         };
         wait.lines.push(line);
         wait.pending -= 1;
         if wait.pending == 0 {
-            self.finish_wait(w, Instant::now());
+            self.finish_wait(w, now);
         }
     }
 

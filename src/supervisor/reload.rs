@@ -16,7 +16,7 @@ impl Supervisor {
     /// Re-reads the config file and applies the difference; replies with a
     /// summary, or with the errors (changing nothing).
     pub(super) fn reload(&mut self, to: ReplyTo, now: Instant) {
-        if self.shutdown.is_some() {
+        if self.shutting_down() {
             return self.reply(to, false, "reload: shutting down".into());
         }
         let path = self.config.path.clone();
@@ -143,10 +143,10 @@ impl Supervisor {
             .partition(|&k| wanted_set.contains(self.procs[k].name.as_str()));
         self.retire(go, now);
         for &k in &stay {
-            self.procs[k].proc.policy = Policy::of(task);
+            self.procs[k].proc.set_policy(Policy::of(task));
             if changed {
                 let p = &self.procs[k].proc;
-                if !p.state.is_down() || p.want == Want::Up || task.auto_launch {
+                if !p.state().is_down() || p.want() == Want::Up || task.auto_launch {
                     restart.push(k);
                 }
             }

@@ -1,0 +1,180 @@
+//! Children coming and going: the signals the loop handles (SIGCHLD reaps,
+//! SIGTERM/SIGINT shut down, SIGHUP reloads, SIGUSR1/SIGUSR2 reopen logs,
+//! the rest go to every group as PID 1), the
+//! reap loop that turns exits into `Exited` events, the groups that outlive
+//! their leader, and the spawn queue: `SPAWN_BATCH` spawns per iteration,
+//! each one asked of the state machine (`SpawnTurn`) before it happens.
+
+use std::time::Instant;
+
+use super::output::Stream;
+use super::{ReplyTo, SPAWN_BATCH, Supervisor};
+use crate::error::Error;
+use crate::process::{Action, Event, State};
+use crate::signals;
+use crate::spawn::SpawnError;
+
+impl Supervisor {
+    /// Handles every pending signal; reaps once for any number of SIGCHLD.
+    pub(super) fn on_signals(&mut self, now: Instant) -> Result<(), Error> {
+        let mut reap = false;
+        while let Some(sig) = self
+            .signals
+            .next_signal()
+            .map_err(|e| Error::io("cannot read signalfd", e))?
+        {
+            match sig {
+                libc::SIGCHLD => reap = true,
+                libc::SIGTERM | libc::SIGINT => self.begin_shutdown(0, None, now),
+                libc::SIGHUP => self.reload(ReplyTo::Log, now),
+                libc::SIGUSR1 | libc::SIGUSR2 => self.reopen_logs(),
+                libc::SIGWINCH => {
+                    if let Some(stdin) = &mut self.stdin {
+                        stdin.resize(&mut self.console);
+                    }
+                    self.stray_signal(sig);
+                }
+                _ => self.stray_signal(sig),
+            }
+        }
+        if reap {
+            self.reap(now);
+        }
+        Ok(())
+    }
+
+    /// A signal with no meaning of its own: as PID 1 it goes to the group
+    /// of every running process (as tini does); otherwise it is ignored.
+    fn stray_signal(&mut self, sig: i32) {
+        if !self.opts.pid1 {
+            return;
+        }
+        for (_, e) in self.procs.iter() {
+            if let Some(pid) = e.proc.state().pid() {
+                let _ = signals::signal_group(pid, sig);
+            }
+        }
+    }
+
+    /// Reaps every exited child; signals coalesce, so until none is left.
+    fn reap(&mut self, now: Instant) {
+        let mut orphans = false;
+        loop {
+            let (pid, status) = match signals::reap_one() {
+                Ok(Some(x)) => x,
+                Ok(None) => break,
+                Err(e) => {
+                    self.notice(&format!("waitpid failed: {e}"));
+                    break;
+                }
+            };
+            let Some(key) = self.by_pid.remove(&pid) else {
+                orphans = true;
+                continue;
+            };
+            // Output written before the exit comes before its notice.
+            self.read_pipe(key, Stream::Stdout);
+            self.read_pipe(key, Stream::Stderr);
+            let group_alive = signals::group_alive(pid);
+            self.apply(
+                key,
+                Event::Exited {
+                    status,
+                    group_alive,
+                },
+                now,
+            );
+        }
+        if orphans || !self.lingering.is_empty() {
+            self.check_lingering(now);
+        }
+    }
+
+    /// Tells stopping processes whose group emptied, and forgets released
+    /// groups that are gone.
+    fn check_lingering(&mut self, now: Instant) {
+        let gone: Vec<usize> = self
+            .lingering
+            .iter()
+            .copied()
+            .filter(|&k| match self.procs.get(k).map(|e| e.proc.state()) {
+                Some(&State::Stopping {
+                    pid,
+                    leader_gone: true,
+                    ..
+                }) => !signals::group_alive(pid),
+                _ => true,
+            })
+            .collect();
+        for k in gone {
+            self.lingering.retain(|&x| x != k);
+            self.apply(k, Event::GroupGone, now);
+        }
+        self.released.retain(|&pgid, _| signals::group_alive(pgid));
+    }
+
+    /// Spawns the next `SPAWN_BATCH` queued processes.
+    pub(super) fn spawn_batch(&mut self, now: Instant) {
+        let mut budget = SPAWN_BATCH;
+        while budget > 0 {
+            let Some(key) = self.spawn_queue.pop_front() else {
+                return;
+            };
+            if self.spawn_now(key, now) {
+                budget -= 1;
+            }
+        }
+    }
+
+    /// Gives process `key`'s queued spawn its turn now: the state machine
+    /// says whether it is still wanted (a stop since then cancels it), and
+    /// none starts during a shutdown. `start` uses this to reply with the
+    /// PID. Returns whether it tried.
+    pub(super) fn spawn_now(&mut self, key: usize, now: Instant) -> bool {
+        let Some(e) = self.procs.get_mut(key) else {
+            return false;
+        };
+        if !std::mem::take(&mut e.spawn_queued) || self.shutting_down() {
+            return false;
+        }
+        let actions = self.transition(key, Event::SpawnTurn, now);
+        let tried = actions.contains(&Action::SpawnNow);
+        self.perform_all(key, actions, now);
+        tried
+    }
+
+    /// Carries out `SpawnNow` for process `key` and reports the result to
+    /// its state machine.
+    pub(super) fn spawn_and_report(&mut self, key: usize, now: Instant) {
+        let ev = match self.spawn_entry(key) {
+            Ok(pid) => Event::Spawned { pid },
+            Err(err) => Event::SpawnFailed {
+                reason: err.reason,
+                transient: err.transient,
+            },
+        };
+        self.apply(key, ev, now);
+    }
+
+    /// Spawns process `key`: closes the pipes of its last child, opens its
+    /// log files, registers the new pipes.
+    fn spawn_entry(&mut self, key: usize) -> Result<i32, SpawnError> {
+        let Some(task) = self.spec(key).cloned() else {
+            return Err(SpawnError {
+                reason: "task is no longer configured".into(),
+                transient: false,
+            });
+        };
+        // What the last child (or its group) wrote is read before its pipes
+        // close: the log files lose nothing.
+        self.drain_pipes(key);
+        let out = &mut self.procs[key].out;
+        out.open_sink(Stream::Stdout, task.stdout.as_deref())?;
+        out.open_sink(Stream::Stderr, task.stderr.as_deref())?;
+        let child = self.spawner.spawn(&task)?;
+        self.watch_pipe(key, Stream::Stdout, child.stdout);
+        self.watch_pipe(key, Stream::Stderr, child.stderr);
+        self.by_pid.insert(child.pid, key);
+        Ok(child.pid)
+    }
+}
