@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
-/// Uids no one else runs as, one per test that needs one: RLIMIT_NPROC
-/// counts every process of a uid, so tests running side by side must not
-/// share one.
-const UID_NPROC: u32 = 61_001;
-const UID_NOFILE: u32 = 61_002;
+// Uids no one else runs as, one per test that needs one: RLIMIT_NPROC
+// counts every process of a uid, so tests running side by side (in this
+// run or in another run of the suite on the same machine) must not share
+// one. See `private_uid`.
 
 fn unprivileged(name: &str, yaml: &str, uid: u32, limits: &[&str]) -> Sup {
     Sup::launch(
@@ -96,7 +95,7 @@ fn fork_failing_with_eagain_backs_off_or_goes_fatal_and_recovers() {
     successfulStartTimeout: 0
     restartsAttempts: 0
 ",
-        UID_NPROC,
+        private_uid(1),
         &["--nproc=2"],
     );
     // Processes start in name order: `a` takes the one slot.
@@ -138,7 +137,7 @@ fn emfile_fails_the_processes_without_pipes_and_recovers() {
     successfulStartTimeout: 0
     restartsAttempts: 0
 ",
-        UID_NOFILE,
+        private_uid(2),
         &["--nofile=20"],
     );
     sup.wait_stderr(

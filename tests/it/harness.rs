@@ -39,6 +39,14 @@ pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     wait_for(timeout, what, || f().then_some(()))
 }
 
+/// Uid number `k` (1..8) of this run of the suite: no other test, and no
+/// other run of the suite on the same machine at the same time, runs as it
+/// (RLIMIT_NPROC counts every process of a uid across the machine).
+pub fn private_uid(k: u32) -> u32 {
+    assert!((1..8).contains(&k), "uid slot {k}");
+    200_000 + (std::process::id() % 1_000_000) * 8 + k
+}
+
 pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }

@@ -24,10 +24,8 @@ fn nofile(pid: i32) -> (u64, u64) {
     (f[3].parse().unwrap(), f[4].parse().unwrap())
 }
 
-/// A uid no other test runs as: RLIMIT_NPROC counts every process of a
-/// uid.
-const UID_NPROC_WARNING: u32 = 61_003;
-
+// A uid no other test runs as (`private_uid`): RLIMIT_NPROC counts every
+// process of a uid.
 #[test]
 fn a_process_limit_that_cannot_fit_the_config_is_named_in_one_line() {
     let sup = Sup::launch(
@@ -39,7 +37,7 @@ fn a_process_limit_that_cannot_fit_the_config_is_named_in_one_line() {
     autoLaunch: false
 ",
         Launch {
-            uid: Some(UID_NPROC_WARNING),
+            uid: Some(private_uid(3)),
             limits: vec!["--nproc=3".into()],
             ..Launch::default()
         },
