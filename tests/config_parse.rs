@@ -90,7 +90,7 @@ mod existing {
                 stdout: None,
                 stderr: None,
                 environment: BTreeMap::new(),
-                working_directory: None,
+                working_directory: Some(PathBuf::from("/etc/tm")),
                 umask: None,
                 user: None,
                 essential: false,
@@ -102,6 +102,7 @@ mod existing {
                 health_check: None,
                 notify: false,
                 watchdog_timeout: Duration::ZERO,
+                per_process: false,
             }
         );
     }
@@ -969,7 +970,7 @@ tasks:
         assert!(
             c.tasks
                 .values()
-                .all(|t| t.user.is_none() && t.working_directory.is_none())
+                .all(|t| t.user.is_none() && t.working_directory == Some(PathBuf::from("/etc/tm")))
         );
         assert!(
             c.tasks
@@ -1020,6 +1021,18 @@ tasks:
     }
 }
 
+/// A directory holding `files` (name, content), removed by the caller.
+fn env_dir(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tm-parse-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (f, text) in files {
+        let path = dir.join(f);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
 mod new_keys {
     use super::*;
     use std::net::SocketAddr;
@@ -1040,18 +1053,20 @@ mod new_keys {
 
     #[test]
     fn every_new_task_key() {
-        let c = ok("\
+        let dir = env_dir("new", &[("a.env", "A=1\n"), ("b.env", "B=2\n")]);
+        let c = ok(&format!(
+            "\
 tasks:
-  db: {command: postgres}
-  migrate: {command: ./migrate, restart: never}
+  db: {{command: postgres}}
+  migrate: {{command: ./migrate, restart: never}}
   api:
     command: ./api
     essential: true
-    envFile: [.env, /etc/common.env]
+    envFile: [{d}/a.env, {d}/b.env]
     restartDelay: 2.5
     logMaxSize: 10M
     logBackups: 2
-    dependsOn: {db: healthy, migrate: completed}
+    dependsOn: {{db: healthy, migrate: completed}}
     healthCheck:
       http: http://127.0.0.1:8080/healthz?full=1
       interval: 0.5
@@ -1061,16 +1076,17 @@ tasks:
       onUnhealthy: none
     notify: true
     watchdogTimeout: 30
-");
+",
+            d = dir.display()
+        ));
         let t = &c.tasks["api"];
         assert!(t.essential);
+        assert_eq!(t.env_files, [dir.join("a.env"), dir.join("b.env")]);
         assert_eq!(
-            t.env_files,
-            [
-                PathBuf::from("/etc/tm/.env"),
-                PathBuf::from("/etc/common.env")
-            ]
+            (t.environment["A"].as_str(), t.environment["B"].as_str()),
+            ("1", "2")
         );
+        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(t.restart_delay, Duration::from_millis(2500));
         assert_eq!(t.log_max_size, 10 << 20);
         assert_eq!(t.log_backups, 2);
@@ -1149,7 +1165,9 @@ tasks:
 
     #[test]
     fn aliases_are_the_same_keys() {
-        let c = ok("\
+        let dir = env_dir("alias", &[("w.env", "W=1\n")]);
+        let c = ok(&format!(
+            "\
 programs:
   w:
     cmd: sleep 1
@@ -1161,12 +1179,14 @@ programs:
     startretries: 7
     stopsignal: INT
     stopwaitsecs: 4
-    env: {A: b}
+    env: {{A: b}}
     directory: /srv
-    env_file: w.env
-  x: {cmd: x, autorestart: true, starttime: 1, stoptime: 2, workingdir: /tmp}
-  y: {cmd: y, autorestart: false}
-");
+    env_file: {}/w.env
+  x: {{cmd: x, autorestart: true, starttime: 1, stoptime: 2, workingdir: /tmp}}
+  y: {{cmd: y, autorestart: false}}
+",
+            dir.display()
+        ));
         let w = &c.tasks["w"];
         assert_eq!(w.argv, ["sleep", "1"]);
         assert_eq!(w.instances, 2);
@@ -1179,7 +1199,9 @@ programs:
         assert_eq!(w.stop_timeout, Duration::from_secs(4));
         assert_eq!(w.environment["A"], "b");
         assert_eq!(w.working_directory, Some(PathBuf::from("/srv")));
-        assert_eq!(w.env_files, [PathBuf::from("/etc/tm/w.env")]);
+        assert_eq!(w.env_files, [dir.join("w.env")]);
+        assert_eq!(w.environment["W"], "1");
+        let _ = std::fs::remove_dir_all(&dir);
         let x = &c.tasks["x"];
         assert_eq!(x.restart, RestartPolicy::Always);
         assert_eq!(x.start_timeout, Duration::from_secs(1));
@@ -1386,15 +1408,15 @@ tasks:
         }
         assert_eq!(
             errs(
-                "tasks:\n  a: {command: a, logMaxSize: -1, notify: yes, essential: 1, envFile: [a, 2], restartDelay: soon, watchdogTimeout: -1}\n"
+                "tasks:\n  a: {command: a, logMaxSize: -1, notify: yes, essential: 1, envFile: [2], restartDelay: soon, watchdogTimeout: -1}\n"
             ),
             [
                 "t.yaml:2:19: tasks.a.logMaxSize: expected a size in bytes or like 10K, 10M, 1G, found '-1'",
                 "t.yaml:2:35: tasks.a.notify: expected a boolean (true or false), found 'yes'",
                 "t.yaml:2:48: tasks.a.essential: expected a boolean (true or false), found '1'",
                 "t.yaml:2:62: tasks.a.envFile: expected a path, found '2'",
-                "t.yaml:2:79: tasks.a.restartDelay: expected a number of seconds >= 0, found 'soon'",
-                "t.yaml:2:99: tasks.a.watchdogTimeout: expected a number of seconds >= 0, found '-1'",
+                "t.yaml:2:76: tasks.a.restartDelay: expected a number of seconds >= 0, found 'soon'",
+                "t.yaml:2:96: tasks.a.watchdogTimeout: expected a number of seconds >= 0, found '-1'",
             ]
         );
     }
@@ -1441,6 +1463,7 @@ mod every_key {
 
     /// A value for `key` that differs from its default.
     fn sample(key: TaskKey) -> &'static str {
+        // envFile: a file that exists everywhere (a regular file).
         match key {
             TaskKey::Command => "other",
             TaskKey::Instances => "2",
@@ -1457,7 +1480,7 @@ mod every_key {
             TaskKey::Umask => "\"077\"",
             TaskKey::User => "nobody",
             TaskKey::Essential | TaskKey::Notify => "true",
-            TaskKey::EnvFile => "[a.env]",
+            TaskKey::EnvFile => "/etc/os-release",
             TaskKey::RestartDelay | TaskKey::WatchdogTimeout => "3",
             TaskKey::LogMaxSize => "1K",
             TaskKey::LogBackups => "1",
@@ -1484,5 +1507,121 @@ mod every_key {
             let line = format!("{name}: {}", sample(key));
             assert_ne!(parse_task(&line), default, "{line} changed nothing");
         }
+    }
+}
+
+mod expansion {
+    use super::*;
+
+    fn errs(text: &str) -> Vec<String> {
+        match parse(text, Path::new("t.yaml"), false) {
+            Ok(c) => panic!("accepted:\n{text}\n{c:?}"),
+            Err(e) => e.errors,
+        }
+    }
+
+    #[test]
+    fn variables_in_every_expanding_key() {
+        let home = std::env::var("HOME").unwrap_or_default();
+        let dir = env_dir("expand", &[("e.env", "FROM_FILE=f\nPORT=1\n")]);
+        let c = parse(
+            &format!(
+                "tasks:
+  w:
+    command: run --port ${{PORT}} ${{HOME}} '$${{lit}}' $x
+    envFile: {d}/e.env
+    environment:
+      PORT: 80${{PORT}}
+      URL: http://${{HOST:-localhost}}:${{PORT}}/${{FROM_FILE}}
+      EMPTY: ''
+      DEF: ${{EMPTY:-fallback}}
+    stdout: logs/${{TASKMASTER_TASK}}.log
+    workingDirectory: ${{HOME}}
+",
+                d = dir.display()
+            ),
+            Path::new("/etc/tm/t.yaml"),
+            false,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let w = &c.tasks["w"];
+        assert!(!w.per_process);
+        assert_eq!(w.argv, ["run", "--port", "801", &home, "${lit}", "$x"]);
+        assert_eq!(w.environment["PORT"], "801");
+        assert_eq!(w.environment["URL"], "http://localhost:801/f");
+        assert_eq!(w.environment["FROM_FILE"], "f");
+        assert_eq!(w.environment["DEF"], "fallback");
+        assert_eq!(w.stdout, Some(PathBuf::from("/etc/tm/logs/w.log")));
+        assert_eq!(w.working_directory, Some(PathBuf::from(&home)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn per_process_names_are_finished_per_process() {
+        let c = parse(
+            "tasks:\n  w:\n    command: echo ${TASKMASTER_PROCESS}\n    instances: 2\n    stdout: logs/${TASKMASTER_PROCESS}.log\n    environment: {N: '${TASKMASTER_INSTANCE}$$'}\n  one:\n    command: echo ${TASKMASTER_PROCESS}\n",
+            Path::new("/etc/tm/t.yaml"),
+            false,
+        )
+        .unwrap();
+        let w = &c.tasks["w"];
+        assert!(w.per_process);
+        let w2 = w.for_process("w_2");
+        assert_eq!(w2.argv, ["echo", "w_2"]);
+        assert_eq!(w2.stdout, Some(PathBuf::from("/etc/tm/logs/w_2.log")));
+        assert_eq!(w2.environment["N"], "2$$");
+        assert_eq!(w2.environment["TASKMASTER_PROCESS"], "w_2");
+        assert_eq!(w2.environment["TASKMASTER_INSTANCE"], "2");
+        assert_eq!(w2.environment["TASKMASTER_TASK"], "w");
+        let one = &c.tasks["one"];
+        assert!(!one.per_process);
+        assert_eq!(one.argv, ["echo", "one"]);
+        assert_eq!(
+            one.for_process("one").environment["TASKMASTER_INSTANCE"],
+            "1"
+        );
+    }
+
+    #[test]
+    fn expansion_errors_name_line_column_key_and_variable() {
+        assert_eq!(
+            errs(
+                "tasks:\n  w:\n    command: run ${NOT_SET_ANYWHERE_Q}\n    environment:\n      A: ${B\n    stdout: ${1}\n"
+            ),
+            [
+                "t.yaml:3:5: tasks.w.command: variable 'NOT_SET_ANYWHERE_Q' is not set (write '${NOT_SET_ANYWHERE_Q:-default}' for a default)",
+                "t.yaml:5:7: tasks.w.environment.A: unterminated '${' (write '$${' for a literal '${')",
+                "t.yaml:6:5: tasks.w.stdout: invalid variable name '1' in '${...}'",
+            ]
+        );
+        // Only the keys above count.
+        assert_eq!(
+            errs("tasks:\n  w:\n    command: x\n    environment: {A: '${B}', B: b}\n")[0],
+            "t.yaml:4:19: tasks.w.environment.A: variable 'B' is not set (write '${B:-default}' for a default)"
+        );
+    }
+
+    #[test]
+    fn env_file_errors_name_file_and_line() {
+        let dir = env_dir(
+            "envbad",
+            &[("bad.env", "A=1\n\nno equals\n"), ("sub/x", "")],
+        );
+        let d = dir.display();
+        let e = errs(&format!(
+            "tasks:\n  w:\n    command: x\n    envFile: [{d}/bad.env, {d}/missing.env, {d}/sub, '${{TASKMASTER_PROCESS}}']\n    instances: 2\n"
+        ));
+        assert_eq!(
+            e,
+            [
+                format!("t.yaml:4:5: tasks.w.envFile: {d}/bad.env:3: line without '='"),
+                format!(
+                    "t.yaml:4:5: tasks.w.envFile: cannot read {d}/missing.env: No such file or directory"
+                ),
+                format!("t.yaml:4:5: tasks.w.envFile: cannot read {d}/sub: not a regular file"),
+                "t.yaml:4:5: tasks.w.envFile: an envFile cannot differ per process".to_string(),
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

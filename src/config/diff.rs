@@ -130,7 +130,7 @@ tasks:
             ("stopSignal: KILL", false),
             ("gracefulStopTimeout: 1.5", false),
             ("essential: true", false),
-            ("envFile: web.env", true),
+            ("envFile: /etc/os-release", true),
             ("notify: true", true),
             ("restartDelay: 2", false),
             ("logMaxSize: 10M", false),

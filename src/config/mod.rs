@@ -26,9 +26,11 @@
 
 pub mod deps;
 pub mod diff;
+pub mod expand;
 pub mod schema;
 pub mod validate;
 mod values;
+mod vars;
 pub mod words;
 pub mod yaml;
 
@@ -186,6 +188,11 @@ pub struct TaskSpec {
     pub notify: bool,
     /// Restart when no WATCHDOG=1 came for this long; zero = off.
     pub watchdog_timeout: Duration,
+    /// `command`, `environment` values, `stdout`, `stderr` and
+    /// `workingDirectory` name `TASKMASTER_PROCESS` or
+    /// `TASKMASTER_INSTANCE`: they are kept in `expand`'s intermediate form
+    /// and [`TaskSpec::for_process`] finishes them.
+    pub per_process: bool,
 }
 
 impl TaskSpec {
@@ -218,7 +225,46 @@ impl TaskSpec {
             health_check: None,
             notify: false,
             watchdog_timeout: Duration::ZERO,
+            per_process: false,
         }
+    }
+
+    /// The task as process `process` runs it: `TASKMASTER_TASK`,
+    /// `TASKMASTER_PROCESS` and `TASKMASTER_INSTANCE` in its environment,
+    /// and its per-process text finished.
+    pub fn for_process(&self, process: &str) -> TaskSpec {
+        let instance = match process
+            .strip_prefix(&self.name)
+            .and_then(|r| r.strip_prefix('_'))
+        {
+            Some(n) if self.instances != 1 => n.parse().unwrap_or(1),
+            _ => 1,
+        };
+        let mut t = self.clone();
+        if self.per_process {
+            let fin = |s: &str| expand::finish(s, process, instance);
+            let path =
+                |p: &Option<PathBuf>| p.as_ref().map(|p| PathBuf::from(fin(&p.to_string_lossy())));
+            t.command = fin(&self.command);
+            if let Ok(argv) = words::split(&t.command) {
+                t.argv = argv;
+            }
+            for v in t.environment.values_mut() {
+                *v = fin(v);
+            }
+            t.stdout = path(&self.stdout);
+            t.stderr = path(&self.stderr);
+            t.working_directory = path(&self.working_directory);
+            t.per_process = false;
+        }
+        for (k, v) in [
+            (expand::TASK_VAR, self.name.clone()),
+            (expand::PROCESS_VAR, process.to_string()),
+            (expand::INSTANCE_VAR, instance.to_string()),
+        ] {
+            t.environment.insert(k.to_string(), v);
+        }
+        t
     }
 
     /// Names of this task's processes: `NAME` for one instance, else
@@ -241,6 +287,7 @@ impl TaskSpec {
             && self.stdout == other.stdout
             && self.stderr == other.stderr
             && self.notify == other.notify
+            && self.per_process == other.per_process
     }
 }
 

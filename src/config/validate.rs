@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::schema::{self, HEALTH_KEYS, HealthKey, TASK_KEYS, TOP_KEYS, TaskKey, TopKey};
 use super::yaml::{self, Id, Pos, START, Tree, Value};
-use super::{Config, HealthCheck, Probe, TaskSpec, base_dir, deps};
+use super::{Config, HealthCheck, Probe, TaskSpec, base_dir, deps, vars};
 
 /// Every problem found in one configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,32 +54,13 @@ const MAX_VISITS: usize = 2_000_000;
 /// a regular file, is over 16 MiB, is not UTF-8, or is not a valid
 /// configuration.
 pub fn load(path: &Path, is_root: bool) -> Result<Config, ConfigError> {
-    let cannot = |e: std::io::Error| {
-        ConfigError::one(format!(
-            "cannot read {}: {}",
-            path.display(),
-            os_message(&e)
-        ))
-    };
-    // O_NONBLOCK: a FIFO at the path must not block the loop at reload.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(cannot)?;
-    if !file.metadata().map_err(cannot)?.is_file() {
-        return Err(ConfigError::one(format!(
-            "cannot read {}: not a regular file",
-            path.display()
-        )));
-    }
-    let mut bytes = Vec::new();
-    file.take(schema::MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() as u64 > schema::MAX_FILE_BYTES {
-        return Err(too_large(path));
-    }
+    let bytes = read_regular(path, schema::MAX_FILE_BYTES).map_err(|e| {
+        if e == TOO_LARGE {
+            too_large(path)
+        } else {
+            ConfigError::one(format!("cannot read {}: {e}", path.display()))
+        }
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let valid = std::str::from_utf8(valid).unwrap_or_default();
@@ -91,6 +72,31 @@ pub fn load(path: &Path, is_root: bool) -> Result<Config, ConfigError> {
         ))
     })?;
     parse(&text, path, is_root)
+}
+
+const TOO_LARGE: &str = "too large";
+
+/// The bytes of the regular file at `path`, at most `limit` of them.
+///
+/// Fails with a reason: the OS error, `not a regular file`, or `too large`.
+pub(super) fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    // O_NONBLOCK: a FIFO at the path must not block the loop at reload.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| os_message(&e))?;
+    if !file.metadata().map_err(|e| os_message(&e))?.is_file() {
+        return Err("not a regular file".to_string());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| os_message(&e))?;
+    if bytes.len() as u64 > limit {
+        return Err(TOO_LARGE.to_string());
+    }
+    Ok(bytes)
 }
 
 fn too_large(path: &Path) -> ConfigError {
@@ -458,7 +464,7 @@ impl Validator<'_> {
         }
         let items = self.mapping(it, "a mapping of task keys")?;
         let mut spec = TaskSpec::new(&name, "", Vec::new());
-        let mut has_command = false;
+        let mut expandable = vars::Expandable::default();
         let mut instances_known = true;
         let mut seen = Vec::new();
         let mut depends = Vec::new();
@@ -479,11 +485,7 @@ impl Validator<'_> {
                 continue;
             }
             let good = match known {
-                TaskKey::Command => {
-                    has_command = true;
-                    self.command(key)
-                        .map(|(c, argv)| (spec.command, spec.argv) = (c, argv))
-                }
+                TaskKey::Command => later(&mut expandable.command, key),
                 TaskKey::Instances => {
                     let v = self
                         .count(key)
@@ -505,16 +507,14 @@ impl Validator<'_> {
                 TaskKey::RestartAttempts => self.count(key).map(|v| spec.restart_attempts = v),
                 TaskKey::StopSignal => self.signal(key).map(|v| spec.stop_signal = v),
                 TaskKey::StopTimeout => self.seconds(key).map(|v| spec.stop_timeout = v),
-                TaskKey::Stdout => self.path(key).map(|v| spec.stdout = Some(v)),
-                TaskKey::Stderr => self.path(key).map(|v| spec.stderr = Some(v)),
-                TaskKey::Environment => self.environment(key).map(|v| spec.environment = v),
-                TaskKey::WorkingDirectory => {
-                    self.path(key).map(|v| spec.working_directory = Some(v))
-                }
+                TaskKey::Stdout => later(&mut expandable.stdout, key),
+                TaskKey::Stderr => later(&mut expandable.stderr, key),
+                TaskKey::Environment => later(&mut expandable.environment, key),
+                TaskKey::WorkingDirectory => later(&mut expandable.working_directory, key),
                 TaskKey::Umask => self.umask(key).map(|v| spec.umask = Some(v)),
                 TaskKey::User => self.user(key).map(|v| spec.user = Some(v)),
                 TaskKey::Essential => self.boolean(key).map(|v| spec.essential = v),
-                TaskKey::EnvFile => self.paths(key).map(|v| spec.env_files = v),
+                TaskKey::EnvFile => later(&mut expandable.env_file, key),
                 TaskKey::RestartDelay => self.seconds(key).map(|v| spec.restart_delay = v),
                 TaskKey::LogMaxSize => self.size(key).map(|v| spec.log_max_size = v),
                 TaskKey::LogBackups => self.count(key).map(|v| spec.log_backups = v),
@@ -525,10 +525,11 @@ impl Validator<'_> {
             };
             ok &= good.is_some();
         }
-        if !has_command {
+        if expandable.command.is_none() {
             self.fail(it, "missing key 'command'".to_string());
             ok = false;
         }
+        ok &= self.expandable(&mut spec, &expandable);
         for d in &depends {
             spec.depends_on.insert(d.task.clone(), d.condition);
         }
@@ -608,4 +609,10 @@ impl Validator<'_> {
         }
         ok.then_some(check)
     }
+}
+
+/// Keeps `key` for the pass over expandable keys.
+fn later<'i>(slot: &mut Option<&'i Item>, key: &'i Item) -> Option<()> {
+    *slot = Some(key);
+    Some(())
 }

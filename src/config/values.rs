@@ -4,7 +4,6 @@
 //! Scalars are judged by the YAML core schema and named in messages by
 //! their text as written.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -197,15 +196,17 @@ impl Validator<'_> {
 
     /// A path value, resolved against the config's directory.
     pub(super) fn path(&mut self, it: &Item) -> Option<PathBuf> {
-        self.path_at(it, it.value)
-    }
-
-    fn path_at(&mut self, it: &Item, id: Id) -> Option<PathBuf> {
-        let Some(s) = self.string(id) else {
-            let found = self.found(id);
-            self.fail(it, format!("expected a path, found {found}"));
+        let Some(s) = self.string(it.value).map(str::to_string) else {
+            self.expected(it, "a path");
             return None;
         };
+        let s = self.path_text(it, &s)?;
+        let joined = self.base.join(s);
+        Some(std::path::absolute(&joined).unwrap_or(joined))
+    }
+
+    /// `s` when it can be a path: not empty, no NUL.
+    pub(super) fn path_text(&mut self, it: &Item, s: &str) -> Option<String> {
         if s.is_empty() {
             self.fail(it, "empty path".to_string());
             return None;
@@ -214,22 +215,7 @@ impl Validator<'_> {
             self.fail(it, "path contains a NUL character".to_string());
             return None;
         }
-        let joined = self.base.join(s);
-        Some(std::path::absolute(&joined).unwrap_or(joined))
-    }
-
-    /// One path or a list of them.
-    pub(super) fn paths(&mut self, it: &Item) -> Option<Vec<PathBuf>> {
-        let node = self.tree.node(it.value);
-        let ids = match &node.value {
-            Value::Seq(items) if node.tag.is_none() => items.clone(),
-            _ => return self.path(it).map(|p| vec![p]),
-        };
-        if !self.visit(ids.len()) {
-            return None;
-        }
-        let paths: Vec<Option<PathBuf>> = ids.into_iter().map(|id| self.path_at(it, id)).collect();
-        paths.into_iter().collect()
+        Some(s.to_string())
     }
 
     /// `socket`: a path, or `false` for none (`Some(None)`).
@@ -283,57 +269,6 @@ impl Validator<'_> {
             );
         }
         probe
-    }
-
-    pub(super) fn environment(&mut self, it: &Item) -> Option<BTreeMap<String, String>> {
-        let items = self.mapping(it, "a mapping of variable names to values")?;
-        let mut env = BTreeMap::new();
-        let mut ok = true;
-        for var in &items {
-            let Some(name) = var.name.clone() else {
-                self.unsupported_key(var);
-                ok = false;
-                continue;
-            };
-            let problem = if name.is_empty() {
-                Some("empty variable name".to_string())
-            } else if name.contains('=') {
-                Some(format!(
-                    "invalid variable name {} (contains '=')",
-                    quote(&name)
-                ))
-            } else if name.contains('\0') {
-                Some("variable name contains a NUL character".to_string())
-            } else if env.contains_key(&name) {
-                Some(format!("duplicate variable {}", quote(&name)))
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                self.fail(var, problem);
-                ok = false;
-                continue;
-            }
-            let text = match self.tree.typed(var.value) {
-                Some(Typed::Null) => Some(String::new()),
-                Some(_) => self.text(var.value).map(str::to_string),
-                None => None,
-            };
-            match text {
-                Some(text) if text.contains('\0') => {
-                    self.fail(var, "value contains a NUL character".to_string());
-                    ok = false;
-                }
-                Some(text) => {
-                    env.insert(name, text);
-                }
-                None => {
-                    self.expected(var, "a scalar value");
-                    ok = false;
-                }
-            }
-        }
-        ok.then_some(env)
     }
 
     pub(super) fn umask(&mut self, it: &Item) -> Option<u32> {

@@ -159,7 +159,8 @@ impl Supervisor {
     /// Spawns process `key`: closes the pipes of its last child, opens its
     /// log files, registers the new pipes.
     fn spawn_entry(&mut self, key: usize) -> Result<i32, SpawnError> {
-        let Some(task) = self.spec(key).cloned() else {
+        let name = &self.procs[key].name;
+        let Some(task) = self.spec(key).map(|t| t.for_process(name)) else {
             return Err(SpawnError {
                 reason: "task is no longer configured".into(),
                 transient: false,

@@ -151,6 +151,8 @@ pub struct Launch {
     pub wrap: Vec<String>,
     /// The control socket, instead of `tm.sock` in the test dir.
     pub socket: Option<PathBuf>,
+    /// The supervisor's working directory; the test dir when `None`.
+    pub cwd: Option<PathBuf>,
 }
 
 /// The supervisor's stdout.
@@ -256,7 +258,7 @@ impl Sup {
             .arg(&socket)
             .args(&how.args)
             .arg(&config);
-        cmd.current_dir(&dir)
+        cmd.current_dir(how.cwd.as_ref().unwrap_or(&dir))
             .env_remove("TASKMASTER_SOCKET")
             .envs(how.env.iter().cloned())
             .stdin(if how.shell {
