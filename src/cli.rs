@@ -343,9 +343,11 @@ fn supervise(
     }
     // SAFETY: see above.
     unsafe { tzset() };
-    let socket_forced = no_socket
-        || socket.is_some()
-        || std::env::var_os("TASKMASTER_SOCKET").is_some_and(|v| !v.is_empty());
+    let named =
+        socket.is_some() || std::env::var_os("TASKMASTER_SOCKET").is_some_and(|v| !v.is_empty());
+    // `socket: false` in the file, unless a path is named above it.
+    let no_socket = no_socket || (!c.socket_enabled && !named);
+    let socket_forced = no_socket || named;
     let path = crate::control::resolve_path(socket.as_deref(), c.socket.as_deref());
     let opts = Options {
         forward: !shell,

@@ -559,21 +559,21 @@ fn issue_10_an_explicit_socket_path_that_cannot_be_made_is_an_error() {
 }
 
 #[test]
-fn issue_10_no_socket_runs_without_one() {
-    let dir = test_dir("no-socket");
-    let xdg = dir.join("xdg");
-    std::fs::create_dir(&xdg).unwrap();
-    let child = run_plain(&dir, UP, &["--no-socket"], &[("XDG_RUNTIME_DIR", &xdg)]);
-    wait_until(secs(10), "the task to run", || dir.join("up").exists());
-    assert_eq!(
-        std::fs::read_dir(&xdg).unwrap().count(),
-        0,
-        "no socket made"
-    );
-    let (code, err) = finish(child, true);
-    assert_eq!(code, 0, "{err}");
-    assert!(!err.contains("socket"), "{err}");
-    let _ = std::fs::remove_dir_all(dir);
+fn issue_10_no_socket_and_socket_false_run_without_one() {
+    let with_false = format!("socket: false\n{UP}");
+    for (yaml, args) in [(UP, &["--no-socket"][..]), (with_false.as_str(), &[][..])] {
+        let dir = test_dir("no-socket");
+        let xdg = dir.join("xdg");
+        std::fs::create_dir(&xdg).unwrap();
+        let child = run_plain(&dir, yaml, args, &[("XDG_RUNTIME_DIR", &xdg)]);
+        wait_until(secs(10), "the task to run", || dir.join("up").exists());
+        let made = std::fs::read_dir(&xdg).unwrap().count();
+        assert_eq!(made, 0, "no socket made");
+        let (code, err) = finish(child, true);
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("socket"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// A listener run by `nobody` in a directory open to all (as /tmp is),
