@@ -356,6 +356,8 @@ fn supervise(
         socket_explicit: socket_forced || c.socket.is_some(),
         pid1,
         child_nofile: limits.child_nofile,
+        // Only to measure what the state file costs (BENCHMARKS.md).
+        state_file: std::env::var_os("TASKMASTER_NO_STATE_FILE").is_none_or(|v| v.is_empty()),
     };
     let stdin = shell.then(Stdin::new);
     let sup = Supervisor::new(c, opts, stdin)?;

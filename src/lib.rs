@@ -17,6 +17,7 @@ pub mod shell;
 pub mod signals;
 pub mod signame;
 pub mod spawn;
+pub mod strays;
 pub mod supervisor;
 pub mod text;
 pub mod timers;

@@ -33,6 +33,9 @@ use crate::config::TaskSpec;
 #[derive(Debug)]
 pub struct Child {
     pub pid: i32,
+    /// The child's start time lies in this range of clock ticks since
+    /// boot (as /proc/PID/stat counts them).
+    pub born: (u64, u64),
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
 }
@@ -657,7 +660,9 @@ fn spawn(
         stage: Stage::None,
         errno: 0,
     };
+    let before = crate::strays::boot_ticks(false);
     let pid = clone_child(&spawner.stack, &mut args);
+    let after = crate::strays::boot_ticks(true);
     spawner.clear();
     if pid < 0 {
         return Err(SpawnError::errno(format!("cannot spawn {program}"), -pid));
@@ -708,6 +713,7 @@ fn spawn(
     }
     Ok(Child {
         pid,
+        born: (before, after),
         stdout: out_r,
         stderr: err_r,
     })

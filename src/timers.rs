@@ -22,6 +22,8 @@ pub enum Due {
     Conn(usize),
     /// SIGKILL for the orphans left in the namespace at shutdown (PID 1).
     Sweep,
+    /// A write of the state file (`strays.rs`).
+    StateFile,
 }
 
 /// A min-heap of deadlines behind one non-blocking timerfd.

@@ -76,6 +76,9 @@ impl Supervisor {
             self.read_pipe(key, Stream::Stdout);
             self.read_pipe(key, Stream::Stderr);
             let group_alive = signals::group_alive(pid);
+            if let Some(s) = &mut self.state {
+                s.leader_exited(pid, group_alive);
+            }
             self.apply(
                 key,
                 Event::Exited {
@@ -156,6 +159,23 @@ impl Supervisor {
         self.apply(key, ev, now);
     }
 
+    /// With a socket: stops what a dead supervisor on the same socket left
+    /// running, then starts a fresh state file (`strays.rs`).
+    pub(super) fn recover_strays(&mut self) {
+        let Some(socket) = self.opts.socket.as_ref().filter(|_| self.opts.state_file) else {
+            return;
+        };
+        let path = crate::strays::path_for(socket);
+        for n in crate::strays::recover(&path) {
+            self.notice(&n);
+        }
+        let (state, err) = crate::strays::StateFile::create(path);
+        if let Some(e) = err {
+            self.notice(&e);
+        }
+        self.state = Some(state);
+    }
+
     /// Spawns process `key`: closes the pipes of its last child, opens its
     /// log files, registers the new pipes.
     fn spawn_entry(&mut self, key: usize) -> Result<i32, SpawnError> {
@@ -175,6 +195,16 @@ impl Supervisor {
         let child = self.spawner.spawn(&task)?;
         self.watch_pipe(key, Stream::Stdout, child.stdout);
         self.watch_pipe(key, Stream::Stderr, child.stderr);
+        if let Some(s) = &mut self.state {
+            let name = &self.procs[key].name;
+            s.started(
+                child.pid,
+                child.born,
+                task.stop_signal,
+                task.stop_timeout,
+                name,
+            );
+        }
         self.by_pid.insert(child.pid, key);
         Ok(child.pid)
     }

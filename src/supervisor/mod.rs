@@ -70,6 +70,8 @@ pub struct Options {
     pub pid1: bool,
     /// The open-file soft limit children get back (`limits::raise`).
     pub child_nofile: Option<u64>,
+    /// Keep `<socket>.state` (with a socket only).
+    pub state_file: bool,
 }
 
 /// One process and everything the loop keeps for it.
@@ -150,6 +152,8 @@ pub struct Supervisor {
     /// Makes children; its stack and fd slots serve every spawn.
     spawner: Spawner,
     read_buf: Vec<u8>,
+    /// The started process groups, recorded beside the socket.
+    state: Option<crate::strays::StateFile>,
 }
 
 impl Supervisor {
@@ -227,7 +231,9 @@ impl Supervisor {
             shutdown: Shutdown::Off,
             spawner: Spawner::new(child_nofile),
             read_buf: vec![0; 64 * 1024],
+            state: None,
         };
+        sup.recover_strays();
         if let Some(w) = warning {
             sup.notice(&w);
         }
@@ -322,6 +328,9 @@ impl Supervisor {
             }
             self.fire_timers(now);
             self.spawn_batch(now);
+            if let Some(at) = self.state.as_mut().and_then(|s| s.schedule(now)) {
+                self.timers.push(at, Due::StateFile);
+            }
             if std::mem::take(&mut self.stdin_resume) {
                 self.read_stdin(now);
             }
@@ -358,6 +367,9 @@ impl Supervisor {
             if self.conns.contains(k) {
                 self.flush_conn(k);
             }
+        }
+        if let Some(s) = self.state.take() {
+            s.finish(self.alive == 0 && self.released.is_empty() && self.lingering.is_empty());
         }
         if let Some(l) = self.listener.take() {
             l.remove();
@@ -491,6 +503,11 @@ impl Supervisor {
                 }
                 Due::Conn(key) => self.drop_conn(key),
                 Due::Sweep => self.kill_orphans(now),
+                Due::StateFile => {
+                    if let Some(err) = self.state.as_mut().and_then(|s| s.flush(now)) {
+                        self.notice(&err);
+                    }
+                }
             }
         }
     }
@@ -507,6 +524,7 @@ impl Supervisor {
                 .get(key)
                 .is_some_and(|c| c.idle_at == at && c.phase == crate::control::Phase::Reading),
             Due::Sweep => self.shutdown.deadline() == Some(at),
+            Due::StateFile => self.state.as_ref().is_some_and(|s| s.is_scheduled(at)),
         }
     }
 

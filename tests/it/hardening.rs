@@ -692,3 +692,128 @@ fn issue_10_check_warns_about_what_is_certain_to_fail() {
     assert!(!dir.join("new").exists(), "--check creates nothing");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+// ----- strays of a supervisor that was killed
+
+/// Pids of live processes whose command line is `cmd` (NUL-separated
+/// words given with spaces).
+fn pids_running(cmd: &str) -> Vec<i32> {
+    processes()
+        .into_iter()
+        .filter(|p| p.1 != "Z")
+        .filter(|p| {
+            std::fs::read(format!("/proc/{}/cmdline", p.0))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").trim_end() == cmd)
+        })
+        .map(|p| p.0)
+        .collect()
+}
+
+/// Kills the pids it holds on drop.
+struct KillOnDrop(Vec<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for &p in &self.0 {
+            kill(p, libc::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn issue_10_a_new_supervisor_stops_the_strays_of_one_that_was_killed() {
+    let shared = test_dir("strays-socket");
+    let socket = shared.join("tm.sock");
+    let yaml = "tasks:\n  w:\n    command: sh -c 'sleep 1005; echo done'\n    successfulStartTimeout: 0\n    gracefulStopTimeout: 2\n";
+    let how = Launch {
+        socket: Some(socket.clone()),
+        ..Launch::default()
+    };
+    let mut first = Sup::launch("strays-1", yaml, how.clone());
+    let leader = first.running_pid("w");
+    let sleep = wait_for(secs(5), "the grandchild sleep", || {
+        group_members(leader).into_iter().find(|&p| p != leader)
+    });
+    let _guard = KillOnDrop(vec![sleep]);
+    let state = shared.join("tm.sock.state");
+    wait_until(secs(5), "the group in the state file", || {
+        std::fs::read_to_string(&state)
+            .is_ok_and(|s| s.lines().any(|l| l.starts_with(&format!("{leader} "))))
+    });
+    kill(first.pid(), libc::SIGKILL);
+    first.wait_exit(secs(5));
+    // The parent-death signal ends the shell; its child lives on.
+    wait_until(secs(5), "the shell to die", || !alive(leader));
+    assert!(alive(sleep), "the grandchild outlives the supervisor");
+
+    let second = Sup::launch("strays-2", yaml, how);
+    wait_until(secs(5), "the stray to be stopped", || !alive(sleep));
+    let fresh = second.running_pid("w");
+    assert_ne!(fresh, leader);
+    let copies = wait_for(secs(5), "one sleep 1005", || {
+        let p = pids_running("sleep 1005");
+        (p.len() == 1).then_some(p)
+    });
+    assert_eq!(group_members(fresh).len(), 2, "{copies:?}");
+    second.wait_stderr(
+        &format!("stopping 1 stray process of 'w' (process group {leader})"),
+        secs(5),
+    );
+    drop(second);
+    let _ = std::fs::remove_dir_all(shared);
+}
+
+/// Ticks since boot when `pid` started (/proc/PID/stat field 22).
+fn start_ticks(pid: i32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    rest.split(' ').nth(19).unwrap().parse().unwrap()
+}
+
+#[test]
+fn issue_10_recovery_stops_only_groups_whose_leader_start_time_matches() {
+    use std::os::unix::process::CommandExt;
+    let shared = test_dir("strays-verify");
+    let socket = shared.join("tm.sock");
+    let spawn = || {
+        Command::new("sleep")
+            .arg("1006")
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    };
+    let (mut ours, mut reused) = (spawn(), spawn());
+    let (o, r) = (ours.id() as i32, reused.id() as i32);
+    let _guard = KillOnDrop(vec![o, r]);
+    let t = start_ticks(o);
+    // `reused` stands for a PID taken by another process since: its
+    // recorded start time is not its own.
+    std::fs::write(
+        shared.join("tm.sock.state"),
+        format!(
+            "taskmaster-state 1\n{o} {} {} 15 2000 w\n{r} 1 2 15 2000 x\n",
+            t, t
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        shared.join("tm.sock.state"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let sup = Sup::launch(
+        "strays-verify-run",
+        "tasks: {}\n",
+        Launch {
+            socket: Some(socket),
+            ..Launch::default()
+        },
+    );
+    wait_for(secs(5), "our group to be stopped", || {
+        ours.try_wait().unwrap()
+    });
+    assert!(alive(r), "a process with another start time is never hit");
+    assert!(reused.try_wait().unwrap().is_none());
+    drop(sup);
+    let _ = std::fs::remove_dir_all(shared);
+}
