@@ -5,13 +5,16 @@
 //!
 //! Protocol: the client sends one command line ending in `\n`; the server
 //! answers `0\n` (success) or `1\n` (failure), then the reply text, and
-//! closes the connection.
+//! closes the connection. A streaming command (`logs -f`) answers `0\n`
+//! and then lines for as long as the client stays: the connection's
+//! `Outbox` bounds what waits for a slow client.
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::outbox::{Flushed, Outbox};
 
 /// The longest command line accepted.
 pub const MAX_REQUEST: usize = 64 * 1024;
@@ -293,6 +296,8 @@ pub enum Phase {
     /// The command runs; the reply comes later.
     Waiting,
     Writing,
+    /// Lines go out for as long as the client stays (`logs -f`).
+    Streaming,
 }
 
 /// One control connection.
@@ -310,6 +315,8 @@ pub struct Conn {
     pub gone: bool,
     /// The client sent everything it will send.
     pub eof: bool,
+    /// What waits for the client while streaming.
+    pub outbox: Outbox,
 }
 
 impl Conn {
@@ -363,6 +370,33 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// While streaming: writes what the socket takes of the outbox.
+    pub fn write_stream(&mut self) -> Flushed {
+        self.outbox.write_to(&self.stream)
+    }
+
+    /// While streaming, after the socket read as ended: whether the client
+    /// closed both directions (gone) rather than only its sending side.
+    pub fn hung_up(&self) -> bool {
+        let mut fds = [rustix::event::PollFd::new(
+            &self.stream,
+            rustix::event::PollFlags::empty(),
+        )];
+        // A zero timeout: this asks, it never waits.
+        let zero = rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        match rustix::event::poll(&mut fds, Some(&zero)) {
+            Ok(_) => fds[0]
+                .revents()
+                .intersects(rustix::event::PollFlags::HUP | rustix::event::PollFlags::ERR),
+            Err(_) => true,
+        }
+    }
+}
+
 /// `taskmaster ctl`: sends `words` as one command to the supervisor at
 /// `path`, prints the reply, and returns the exit status: 0 success,
 /// 1 the command failed, 3 no supervisor reachable.
@@ -407,39 +441,115 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
         eprintln!("taskmaster ctl: cannot send to {shown}: {e}");
         return 3;
     }
-    let mut reply = Vec::new();
-    if let Err(e) = stream.read_to_end(&mut reply) {
-        eprintln!("taskmaster ctl: cannot read reply from {shown}: {e}");
-        return 3;
+    if streams(words) {
+        ctrl_c_ends_with_success();
     }
-    let (status, body) = match reply.iter().position(|&b| b == b'\n') {
-        Some(i) => (&reply[..i], &reply[i + 1..]),
-        None => (&reply[..], &[][..]),
+    // The reply is copied as it arrives: a streaming reply never ends
+    // until we go away.
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let code = loop {
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                eprintln!("taskmaster ctl: cannot read reply from {shown}: {e}");
+                return 3;
+            }
+        };
+        head.extend_from_slice(&buf[..n]);
+        let Some(i) = head.iter().position(|&b| b == b'\n') else {
+            if n == 0 {
+                break None;
+            }
+            continue;
+        };
+        let code = match &head[..i] {
+            b"0" => Some(0),
+            b"1" => Some(1),
+            _ => None,
+        };
+        head.drain(..=i);
+        break code;
     };
-    let code = match status {
-        b"0" => 0,
-        b"1" => 1,
-        _ => {
-            eprintln!("taskmaster ctl: the supervisor at {shown} refused the connection");
-            return 3;
-        }
+    let Some(code) = code else {
+        eprintln!("taskmaster ctl: the supervisor at {shown} refused the connection");
+        return 3;
+    };
+    let fd = if code == 0 { 1 } else { 2 };
+    let mut out: Box<dyn Write> = if fd == 1 {
+        Box::new(io::stdout().lock())
+    } else {
+        Box::new(io::stderr().lock())
     };
     // What processes wrote reaches a terminal escaped, a pipe or file as is.
-    let fd = if code == 0 { 1 } else { 2 };
     // SAFETY: isatty on fd 1 or 2; a closed fd is just not a terminal.
     let tty = unsafe { libc::isatty(fd) } == 1;
-    let body: std::borrow::Cow<[u8]> = if tty {
-        match crate::escape::for_terminal(body) {
-            std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
-            std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
+    let mut pending = head;
+    loop {
+        // Whole lines only on a terminal, so an escape is never cut in two.
+        let upto = match tty {
+            true => pending
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1),
+            false => pending.len(),
+        };
+        let written = match tty {
+            true => out.write_all(crate::escape::for_terminal(&pending[..upto]).as_bytes()),
+            false => out.write_all(&pending[..upto]),
+        };
+        // Nobody reads our output any more (`| head`): done.
+        if written.and_then(|()| out.flush()).is_err() {
+            return code;
         }
-    } else {
-        std::borrow::Cow::Borrowed(body)
+        pending.drain(..upto);
+        let n = match stream.read(&mut buf) {
+            Ok(0) => {
+                let _ = match tty {
+                    true => out.write_all(crate::escape::for_terminal(&pending).as_bytes()),
+                    false => out.write_all(&pending),
+                };
+                let _ = out.flush();
+                return code;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return code,
+        };
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Whether the command streams until the client goes away.
+fn streams(words: &[String]) -> bool {
+    let line: Vec<String> = words
+        .iter()
+        .map(|w| crate::config::words::quote(w))
+        .collect();
+    matches!(
+        crate::shell::command::parse(&line.join(" ")),
+        Ok(Some(crate::shell::command::Command::Logs {
+            follow: true,
+            ..
+        }))
+    )
+}
+
+/// Ctrl-C is how a person ends `ctl logs -f`: that is success, not an
+/// interrupted command.
+fn ctrl_c_ends_with_success() {
+    extern "C" fn exit_zero(_: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe; nothing is left to flush
+        // (each chunk was flushed as it was written).
+        unsafe { libc::_exit(0) }
+    }
+    // SAFETY: installs a handler that only calls an async-signal-safe
+    // function.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            exit_zero as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        )
     };
-    let _ = if fd == 1 {
-        io::stdout().write_all(&body)
-    } else {
-        io::stderr().write_all(&body)
-    };
-    code
 }

@@ -8,15 +8,18 @@ use std::collections::VecDeque;
 
 /// The bytes of memory kept for output per process, headers included.
 pub const RING_BYTES: usize = 64 * 1024;
-/// Each line is stored as: receipt time (8 bytes), stream (1), length (4),
-/// then the text.
-const HEADER: usize = 13;
+/// Each line is stored as: receipt time (8 bytes), arrival number (8),
+/// stream (1), length (4), then the text.
+const HEADER: usize = 21;
 
 /// One kept line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     /// Seconds since the epoch when it was received.
     pub at: i64,
+    /// Its place in the arrival order of all processes' lines, so lines
+    /// of several rings merge in the order they came.
+    pub seq: u64,
     /// Whether it came from stderr.
     pub stderr: bool,
     pub text: Vec<u8>,
@@ -32,7 +35,7 @@ pub struct Ring {
 impl Ring {
     /// Appends a line, dropping the oldest ones to stay within
     /// `RING_BYTES`. A line larger than the whole ring keeps its last part.
-    pub fn push(&mut self, at: i64, stderr: bool, text: &[u8]) {
+    pub fn push(&mut self, at: i64, seq: u64, stderr: bool, text: &[u8]) {
         if self.buf.capacity() == 0 {
             self.buf = VecDeque::with_capacity(RING_BYTES);
         }
@@ -41,36 +44,53 @@ impl Ring {
             self.pop_front();
         }
         self.buf.extend(at.to_le_bytes());
+        self.buf.extend(seq.to_le_bytes());
         self.buf.push_back(u8::from(stderr));
         self.buf.extend((text.len() as u32).to_le_bytes());
         self.buf.extend(text);
         self.lines += 1;
     }
 
-    fn header(&self, at: usize) -> (i64, bool, usize) {
+    fn header(&self, at: usize) -> (i64, u64, bool, usize) {
         let byte = |i: usize| self.buf[at + i];
         let time = i64::from_le_bytes(std::array::from_fn(byte));
-        let len = u32::from_le_bytes(std::array::from_fn(|i| byte(9 + i)));
-        (time, byte(8) != 0, len as usize)
+        let seq = u64::from_le_bytes(std::array::from_fn(|i| byte(8 + i)));
+        let len = u32::from_le_bytes(std::array::from_fn(|i| byte(17 + i)));
+        (time, seq, byte(16) != 0, len as usize)
     }
 
     fn pop_front(&mut self) {
         if self.lines == 0 {
             return;
         }
-        let (_, _, len) = self.header(0);
+        let (_, _, _, len) = self.header(0);
         self.buf.drain(..HEADER + len);
         self.lines -= 1;
     }
 
     /// The last `n` lines, oldest first.
     pub fn last(&self, n: usize) -> Vec<Line> {
-        let skip = self.lines.saturating_sub(n);
-        let mut out = Vec::with_capacity(self.lines - skip);
+        self.last_where(n, |_| true)
+    }
+
+    /// The last `n` lines of those whose stream passes `keep` (given
+    /// whether the line is from stderr), oldest first.
+    pub fn last_where(&self, n: usize, keep: impl Fn(bool) -> bool) -> Vec<Line> {
         let mut at = 0;
-        for i in 0..self.lines {
-            let (time, stderr, len) = self.header(at);
-            if i >= skip {
+        let mut kept = 0;
+        for _ in 0..self.lines {
+            let (_, _, stderr, len) = self.header(at);
+            kept += usize::from(keep(stderr));
+            at += HEADER + len;
+        }
+        let skip = kept.saturating_sub(n);
+        let mut out = Vec::with_capacity(kept - skip);
+        let mut at = 0;
+        let mut i = 0;
+        for _ in 0..self.lines {
+            let (time, seq, stderr, len) = self.header(at);
+            let pass = keep(stderr);
+            if pass && i >= skip {
                 let text = self
                     .buf
                     .range(at + HEADER..at + HEADER + len)
@@ -78,13 +98,21 @@ impl Ring {
                     .collect();
                 out.push(Line {
                     at: time,
+                    seq,
                     stderr,
                     text,
                 });
             }
+            i += usize::from(pass);
             at += HEADER + len;
         }
         out
+    }
+
+    /// Forgets every line and gives the memory back (`clear`).
+    pub fn clear(&mut self) {
+        self.buf = VecDeque::new();
+        self.lines = 0;
     }
 
     /// Number of lines kept.
@@ -161,13 +189,14 @@ mod tests {
     fn keeps_last_lines_within_bound() {
         let mut r = Ring::default();
         for i in 0..10_000 {
-            r.push(i, i % 2 == 1, format!("line {i}").as_bytes());
+            r.push(i, i as u64, i % 2 == 1, format!("line {i}").as_bytes());
             assert!(r.bytes() <= RING_BYTES);
             assert_eq!(r.allocated(), RING_BYTES, "the one allocation never grows");
         }
         let last = r.last(3);
         assert_eq!(texts(&last), ["line 9997", "line 9998", "line 9999"]);
         assert_eq!((last[0].at, last[0].stderr), (9997, true));
+        assert_eq!(last[2].seq, 9999);
         assert_eq!((last[1].at, last[1].stderr), (9998, false));
         assert!(r.len() > 2000, "small lines fill the ring: {}", r.len());
         assert_eq!(r.last(usize::MAX).len(), r.len());
@@ -176,22 +205,45 @@ mod tests {
     #[test]
     fn huge_line_keeps_its_tail() {
         let mut r = Ring::default();
-        r.push(0, false, b"before");
+        r.push(0, 0, false, b"before");
         let big: Vec<u8> = (0..RING_BYTES * 2).map(|i| (i % 251) as u8).collect();
-        r.push(1, false, &big);
+        r.push(1, 1, false, &big);
         assert_eq!(r.len(), 1);
         let kept = &r.last(1)[0].text;
         assert!(big.ends_with(kept));
         assert_eq!(r.bytes(), RING_BYTES);
-        r.push(2, true, b"after");
+        r.push(2, 2, true, b"after");
         assert_eq!(texts(&r.last(5)), ["after"]);
+    }
+
+    #[test]
+    fn filters_by_stream_then_takes_the_last() {
+        let mut r = Ring::default();
+        for i in 0..20u64 {
+            r.push(0, i, i % 3 == 0, format!("l{i}").as_bytes());
+        }
+        assert_eq!(texts(&r.last_where(3, |err| err)), ["l12", "l15", "l18"]);
+        assert_eq!(texts(&r.last_where(2, |err| !err)), ["l17", "l19"]);
+        assert_eq!(r.last_where(100, |err| err).len(), 7);
+        assert!(r.last_where(5, |_| false).is_empty());
+    }
+
+    #[test]
+    fn clear_forgets_and_frees() {
+        let mut r = Ring::default();
+        r.push(0, 0, false, b"x");
+        r.clear();
+        assert!(r.is_empty());
+        assert_eq!(r.allocated(), 0);
+        r.push(0, 1, false, b"y");
+        assert_eq!(texts(&r.last(5)), ["y"]);
     }
 
     #[test]
     fn empty_lines_are_kept() {
         let mut r = Ring::default();
-        r.push(5, false, b"");
-        r.push(6, true, b"x");
+        r.push(5, 0, false, b"");
+        r.push(6, 1, true, b"x");
         assert_eq!(texts(&r.last(2)), ["", "x"]);
     }
 
@@ -202,6 +254,7 @@ mod tests {
         assert!(s.starts_with("1970-01-01") || s.starts_with("1969-12-31"));
         let l = Line {
             at: 0,
+            seq: 0,
             stderr: false,
             text: b"hi \xff".to_vec(),
         };

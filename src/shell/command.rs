@@ -14,16 +14,50 @@ pub const DEFAULT_LOG_LINES: usize = 10;
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Status { names: Vec<String>, json: bool },
+    Status {
+        names: Vec<String>,
+        json: bool,
+    },
     Start(Vec<String>),
     Stop(Vec<String>),
     Restart(Vec<String>),
     Reload,
-    Logs { name: String, lines: usize },
-    Signal { sig: i32, names: Vec<String> },
+    Logs {
+        name: String,
+        lines: usize,
+        /// Go on printing new lines as they arrive (`-f`).
+        follow: bool,
+        streams: Streams,
+    },
+    /// Empties the kept output lines of processes.
+    Clear(Vec<String>),
+    Signal {
+        sig: i32,
+        names: Vec<String>,
+    },
     Pid(Option<String>),
     Help(Option<String>),
+    Version,
     Shutdown,
+}
+
+/// Which output streams `logs` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streams {
+    Both,
+    Stdout,
+    Stderr,
+}
+
+impl Streams {
+    /// Whether a line of stderr (`true`) or stdout passes.
+    pub fn shows(self, stderr: bool) -> bool {
+        match self {
+            Streams::Both => true,
+            Streams::Stdout => !stderr,
+            Streams::Stderr => stderr,
+        }
+    }
 }
 
 /// Every command word, for `help` and completion.
@@ -51,9 +85,10 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "logs",
-        "logs NAME [N]",
-        "show the last N (default 10) output lines of a process",
+        "logs [-f] [--stdout|--stderr] NAME|all [N]",
+        "show the last N (default 10) output lines; -f follows new ones",
     ),
+    ("clear", "clear NAME...|all", "forget the kept output lines"),
     (
         "signal",
         "signal SIG NAME...|all",
@@ -65,6 +100,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "show the supervisor's PID, or a process's",
     ),
     ("help", "help [COMMAND]", "show this help, or one command's"),
+    ("version", "version", "show the supervisor's version"),
     (
         "shutdown",
         "shutdown",
@@ -72,15 +108,30 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The `help` text: every command, or one.
+/// Other words for commands, as supervisorctl users type them: (alias,
+/// what it means).
+pub const ALIASES: &[(&str, &str)] = &[
+    ("tail", "logs"),
+    ("update", "reload"),
+    ("avail", "status"),
+    ("quit", "shutdown"),
+    ("exit", "shutdown"),
+];
+
+/// The `help` text: every command and alias, or one.
 pub fn help(topic: Option<&str>) -> Result<String, String> {
     match topic {
         None => {
             let width = COMMANDS.iter().map(|c| c.1.len()).max().unwrap_or(0);
-            let rows: Vec<String> = COMMANDS
+            let mut rows: Vec<String> = COMMANDS
                 .iter()
                 .map(|(_, usage, what)| format!("{usage:width$}  {what}"))
                 .collect();
+            let aliases: Vec<String> = ALIASES
+                .iter()
+                .map(|(alias, word)| format!("{alias} = {word}"))
+                .collect();
+            rows.push(format!("aliases: {}", aliases.join(", ")));
             Ok(rows.join("\n"))
         }
         Some(t) => {
@@ -88,17 +139,18 @@ pub fn help(topic: Option<&str>) -> Result<String, String> {
             COMMANDS
                 .iter()
                 .find(|c| c.0 == word)
-                .map(|(_, usage, what)| format!("{usage}  {what}"))
+                .map(|(_, usage, what)| match word == t {
+                    true => format!("{usage}  {what}"),
+                    false => format!("{usage}  {what} ('{t}' is an alias of '{word}')"),
+                })
                 .ok_or_else(|| format!("unknown command '{}' (try 'help')", one_line(t)))
         }
     }
 }
 
+/// The command word an alias stands for.
 fn canonical(word: &str) -> &str {
-    match word {
-        "quit" | "exit" => "shutdown",
-        w => w,
-    }
+    ALIASES.iter().find(|a| a.0 == word).map_or(word, |a| a.1)
 }
 
 /// Parses a line. `Ok(None)` for a blank line.
@@ -123,6 +175,13 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         }
     };
     let cmd = match canonical(first) {
+        "status" if *first == "avail" => {
+            no_args(first)?;
+            Command::Status {
+                names: vec!["all".into()],
+                json: false,
+            }
+        }
         "status" => {
             let mut json = false;
             let mut list = Vec::new();
@@ -142,28 +201,14 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "stop" => Command::Stop(names("stop")?),
         "restart" => Command::Restart(names("restart")?),
         "reload" => {
-            no_args("reload")?;
+            no_args(first)?;
             Command::Reload
         }
-        "logs" => {
-            let (name, n) = match args {
-                [name] => (name, DEFAULT_LOG_LINES),
-                [name, n] => {
-                    let n = n
-                        .parse::<usize>()
-                        .map_err(|_| format!("logs: '{}' is not a number of lines", one_line(n)))?;
-                    (name, n)
-                }
-                [] => return Err("logs: missing process name (usage: logs NAME [N])".into()),
-                [_, _, extra, ..] => {
-                    return Err(format!("logs: unexpected argument '{}'", one_line(extra)));
-                }
-            };
-            check_names("logs", std::slice::from_ref(name))?;
-            Command::Logs {
-                name: name.clone(),
-                lines: n,
-            }
+        "logs" => logs(args)?,
+        "clear" => Command::Clear(names("clear")?),
+        "version" => {
+            no_args(first)?;
+            Command::Version
         }
         "signal" => {
             let Some((sig, rest)) = args.split_first() else {
@@ -216,6 +261,49 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
     Ok(Some(cmd))
 }
 
+/// `logs [-f|--follow] [--stdout|--stderr] NAME [N]`, options anywhere.
+fn logs(args: &[String]) -> Result<Command, String> {
+    const USAGE: &str = "usage: logs [-f] [--stdout|--stderr] NAME|all [N]";
+    let mut follow = false;
+    let mut streams = Streams::Both;
+    let mut words = Vec::new();
+    for a in args {
+        match a.as_str() {
+            "-f" | "--follow" => follow = true,
+            "--stdout" | "--stderr" if streams != Streams::Both => {
+                return Err(format!("logs: give one of --stdout and --stderr ({USAGE})"));
+            }
+            "--stdout" => streams = Streams::Stdout,
+            "--stderr" => streams = Streams::Stderr,
+            o if o.starts_with('-') => {
+                return Err(format!("logs: unknown option '{}'", one_line(o)));
+            }
+            w => words.push(w),
+        }
+    }
+    let (name, lines) = match words[..] {
+        [name] => (name, DEFAULT_LOG_LINES),
+        [name, n] => {
+            let n = n
+                .parse::<usize>()
+                .map_err(|_| format!("logs: '{}' is not a number of lines", one_line(n)))?;
+            (name, n)
+        }
+        [] => return Err(format!("logs: missing process name ({USAGE})")),
+        [_, _, extra, ..] => {
+            return Err(format!("logs: unexpected argument '{}'", one_line(extra)));
+        }
+    };
+    let name = name.to_string();
+    check_names("logs", std::slice::from_ref(&name))?;
+    Ok(Command::Logs {
+        name,
+        lines,
+        follow,
+        streams,
+    })
+}
+
 fn check_names(cmd: &str, names: &[String]) -> Result<(), String> {
     for n in names {
         let ok = !n.is_empty()
@@ -249,7 +337,25 @@ impl fmt::Display for Command {
             Command::Stop(n) => list(f, "stop", n),
             Command::Restart(n) => list(f, "restart", n),
             Command::Reload => write!(f, "reload"),
-            Command::Logs { name, lines } => write!(f, "logs {name} {lines}"),
+            Command::Logs {
+                name,
+                lines,
+                follow,
+                streams,
+            } => {
+                write!(f, "logs")?;
+                if *follow {
+                    write!(f, " -f")?;
+                }
+                match streams {
+                    Streams::Both => {}
+                    Streams::Stdout => write!(f, " --stdout")?,
+                    Streams::Stderr => write!(f, " --stderr")?,
+                }
+                write!(f, " {name} {lines}")
+            }
+            Command::Clear(n) => list(f, "clear", n),
+            Command::Version => write!(f, "version"),
             Command::Signal { sig, names } => list(f, &format!("signal {sig}"), names),
             Command::Pid(None) => write!(f, "pid"),
             Command::Pid(Some(n)) => write!(f, "pid {n}"),
@@ -291,20 +397,28 @@ mod tests {
         assert_eq!(ok("stop all"), Command::Stop(vec!["all".into()]));
         assert_eq!(ok("restart w"), Command::Restart(vec!["w".into()]));
         assert_eq!(ok("reload"), Command::Reload);
+        let logs = |name: &str, lines, follow, streams| Command::Logs {
+            name: name.into(),
+            lines,
+            follow,
+            streams,
+        };
+        assert_eq!(ok("logs w"), logs("w", 10, false, Streams::Both));
+        assert_eq!(ok("logs w 5"), logs("w", 5, false, Streams::Both));
+        assert_eq!(ok("logs -f w"), logs("w", 10, true, Streams::Both));
         assert_eq!(
-            ok("logs w"),
-            Command::Logs {
-                name: "w".into(),
-                lines: 10
-            }
+            ok("logs --follow --stderr all 3"),
+            logs("all", 3, true, Streams::Stderr)
         );
         assert_eq!(
-            ok("logs w 5"),
-            Command::Logs {
-                name: "w".into(),
-                lines: 5
-            }
+            ok("logs w --stdout 0 -f"),
+            logs("w", 0, true, Streams::Stdout)
         );
+        assert_eq!(
+            ok("clear a b"),
+            Command::Clear(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(ok("version"), Command::Version);
         assert_eq!(
             ok("signal HUP w"),
             Command::Signal {
@@ -331,6 +445,58 @@ mod tests {
     }
 
     #[test]
+    fn supervisorctl_words_mean_their_commands() {
+        for (alias, same) in [
+            ("tail w", "logs w"),
+            ("tail -f w", "logs -f w"),
+            ("tail -f --stderr web 20", "logs -f --stderr web 20"),
+            ("update", "reload"),
+            ("avail", "status all"),
+        ] {
+            assert_eq!(ok(alias), ok(same), "{alias}");
+        }
+        assert_eq!(
+            parse("avail x").unwrap_err(),
+            "avail: unexpected argument 'x'"
+        );
+        assert_eq!(
+            parse("update now").unwrap_err(),
+            "update: unexpected argument 'now'"
+        );
+        assert_eq!(
+            parse("version 2").unwrap_err(),
+            "version: unexpected argument '2'"
+        );
+        assert_eq!(
+            parse("clear").unwrap_err(),
+            "clear: missing process name (usage: clear NAME...|all)"
+        );
+    }
+
+    #[test]
+    fn help_lists_the_aliases() {
+        let all = help(None).unwrap();
+        let last = all.lines().last().unwrap();
+        for word in [
+            "tail = logs",
+            "update = reload",
+            "avail = status",
+            "quit = shutdown",
+        ] {
+            assert!(last.contains(word), "{last}");
+        }
+        assert_eq!(
+            help(Some("tail")).unwrap(),
+            format!(
+                "{}  {} ('tail' is an alias of 'logs')",
+                COMMANDS[5].1, COMMANDS[5].2
+            )
+        );
+        assert!(help(Some("version")).is_ok());
+        assert!(help(Some("clear")).is_ok());
+    }
+
+    #[test]
     fn rejects_bad_input_with_one_line() {
         for (line, want) in [
             ("frobnicate", "unknown command 'frobnicate' (try 'help')"),
@@ -339,7 +505,16 @@ mod tests {
                 "start: missing process name (usage: start NAME...|all)",
             ),
             ("logs w x", "logs: 'x' is not a number of lines"),
-            ("logs", "logs: missing process name (usage: logs NAME [N])"),
+            (
+                "logs",
+                "logs: missing process name (usage: logs [-f] [--stdout|--stderr] NAME|all [N])",
+            ),
+            (
+                "logs --stdout --stderr w",
+                "logs: give one of --stdout and --stderr (usage: logs [-f] [--stdout|--stderr] NAME|all [N])",
+            ),
+            ("logs -x w", "logs: unknown option '-x'"),
+            ("logs w 1 2", "logs: unexpected argument '2'"),
             ("signal FOO w", "signal: unknown signal 'FOO'"),
             (
                 "signal TERM",
@@ -366,6 +541,14 @@ mod tests {
             "restart x",
             "reload",
             "logs w 3",
+            "logs -f w",
+            "logs --stderr -f all 7",
+            "logs --stdout x",
+            "tail -f w",
+            "clear a b",
+            "version",
+            "update",
+            "avail",
             "signal USR1 a",
             "pid",
             "pid w",

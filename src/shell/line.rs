@@ -36,6 +36,8 @@ pub enum Output {
     Line(String),
     /// Ctrl-D on an empty line. The editor takes no more input.
     Eof,
+    /// Ctrl-C (after the line was abandoned): ends what follows output.
+    Interrupt,
 }
 
 /// A decoded key.
@@ -608,6 +610,8 @@ impl Editor {
         self.scroll = 0;
         self.browse = None;
         self.dirty = true;
+        self.flush();
+        self.out.push(Output::Interrupt);
     }
 
     fn older(&mut self) {

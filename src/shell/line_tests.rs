@@ -93,6 +93,7 @@ struct Rig {
     term: Term,
     lines: Vec<String>,
     eof: bool,
+    interrupts: usize,
 }
 
 impl Rig {
@@ -109,6 +110,7 @@ impl Rig {
             term,
             lines: Vec::new(),
             eof: false,
+            interrupts: 0,
         }
     }
 
@@ -118,6 +120,7 @@ impl Rig {
                 Output::Screen(b) => self.term.put(&b),
                 Output::Line(l) => self.lines.push(l),
                 Output::Eof => self.eof = true,
+                Output::Interrupt => self.interrupts += 1,
             }
         }
         self
@@ -354,8 +357,11 @@ fn ctrl_c_abandons_the_line() {
     assert!(r.lines.is_empty(), "nothing is run");
     assert_eq!(r.term.text(0), "> stop we^C");
     assert_eq!(r.term.current(), "> ");
+    assert_eq!(r.interrupts, 1, "Ctrl-C is also told, to end a follow");
     r.feed(b"status\r");
     assert_eq!(r.lines, ["status"]);
+    r.feed(b"\x03");
+    assert_eq!(r.interrupts, 2, "on an empty line too");
 }
 
 #[test]

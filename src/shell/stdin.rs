@@ -59,6 +59,8 @@ pub struct Stdin {
     closing: bool,
     /// `status` may colour states: stdout is a terminal, `NO_COLOR` unset.
     colour: bool,
+    /// Ctrl-C was typed since the last `take_interrupt`.
+    interrupted: bool,
 }
 
 impl Default for Stdin {
@@ -123,6 +125,7 @@ impl Stdin {
             editor,
             closing: false,
             colour: out_tty && !dumb && !no_colour,
+            interrupted: false,
         }
     }
 
@@ -166,6 +169,12 @@ impl Stdin {
             self.registered = false;
         }
         self.done = true;
+    }
+
+    /// Whether Ctrl-C was typed since the last call (it ends the shell's
+    /// `logs -f`).
+    pub fn take_interrupt(&mut self) -> bool {
+        std::mem::take(&mut self.interrupted)
     }
 
     /// The next complete command line, if one was read.
@@ -249,6 +258,7 @@ impl Stdin {
                     self.queue.push_back("shutdown".to_string());
                     self.closing = true;
                 }
+                Output::Interrupt => self.interrupted = true,
             }
         }
     }

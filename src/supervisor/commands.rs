@@ -44,31 +44,39 @@ impl Supervisor {
                 Err(e) => Err(e),
             },
             Command::Reload => return self.reload(to, now),
-            Command::Logs { name, lines } => {
-                self.resolve(std::slice::from_ref(&name))
-                    .and_then(|keys| match keys[..] {
-                        [k] => {
-                            let ring = &self.procs[k].ring;
-                            // Process text on the operator's terminal is escaped.
-                            let tty = to == ReplyTo::Shell
-                                && self.console.is_tty(crate::console::Stream::Out);
-                            let text: Vec<String> = ring
-                                .last(lines)
-                                .iter()
-                                .map(crate::logs::ring::format_line)
-                                .map(|l| match tty {
-                                    true => crate::escape::for_terminal(l.as_bytes()).into_owned(),
-                                    false => l,
-                                })
-                                .collect();
-                            Ok((true, text.join("\n")))
-                        }
-                        _ => Err(format!(
-                            "logs: '{name}' names {} processes; name one",
-                            keys.len()
-                        )),
+            Command::Logs {
+                name,
+                lines,
+                follow,
+                streams,
+            } => match self.resolve(std::slice::from_ref(&name)) {
+                Ok(keys) => {
+                    // One process named as such: plain lines; a task, a
+                    // glob or `all`: each line says whose it is.
+                    let named = !self.by_name.contains_key(&name);
+                    // Process text on the operator's terminal is escaped.
+                    let tty =
+                        to == ReplyTo::Shell && self.console.is_tty(crate::console::Stream::Out);
+                    let text = self.recent_lines(&keys, lines, streams, named, tty);
+                    if follow {
+                        return self.follow(keys, streams, named, &text, to);
+                    }
+                    Ok((true, text))
+                }
+                Err(e) => Err(e),
+            },
+            Command::Clear(names) => self.resolve(&names).map(|keys| {
+                let lines: Vec<String> = keys
+                    .iter()
+                    .map(|&k| {
+                        let e = &mut self.procs[k];
+                        e.ring.clear();
+                        format!("Cleared the kept output of '{}'", e.name)
                     })
-            }
+                    .collect();
+                (true, lines.join("\n"))
+            }),
+            Command::Version => Ok((true, format!("taskmaster {}", env!("CARGO_PKG_VERSION")))),
             Command::Signal { sig, names } => self.resolve(&names).map(|keys| {
                 let mut ok = true;
                 let lines = keys

@@ -62,6 +62,7 @@ impl Supervisor {
                 idle_at,
                 gone: false,
                 eof: false,
+                outbox: Default::default(),
             });
             self.timers.push(idle_at, Due::Conn(key));
             // Data may have arrived before registration.
@@ -113,6 +114,14 @@ impl Supervisor {
                 }
             }
             Phase::Writing if writable => self.flush_conn(key),
+            Phase::Streaming => {
+                if writable {
+                    self.flush_stream(key);
+                }
+                if readable {
+                    self.read_stream(key);
+                }
+            }
             Phase::Reading | Phase::Waiting | Phase::Writing => {}
         }
     }
@@ -146,6 +155,9 @@ impl Supervisor {
     pub(super) fn drop_conn(&mut self, key: usize) {
         if let Some(mut c) = self.conns.try_remove(key) {
             let _ = self.poll.registry().deregister(&mut c.stream);
+            if c.phase == Phase::Streaming {
+                self.unfollow(super::follow::FollowTo::Conn(key));
+            }
         }
     }
 }

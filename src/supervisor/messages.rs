@@ -35,7 +35,13 @@ impl Supervisor {
             let names = |f: &mut dyn FnMut(&str)| {
                 procs.keys().chain(tasks.keys()).for_each(|n| f(n));
             };
-            match stdin.fill(&mut self.console, &names) {
+            let fill = stdin.fill(&mut self.console, &names);
+            if stdin.take_interrupt() {
+                // Ctrl-C ends the shell's `logs -f`.
+                self.unfollow(super::follow::FollowTo::Shell);
+            }
+            let Some(stdin) = &mut self.stdin else { return };
+            match fill {
                 Fill::Data => {}
                 Fill::Empty => break,
                 Fill::Eof => {

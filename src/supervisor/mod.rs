@@ -14,6 +14,7 @@
 mod children;
 mod commands;
 mod conns;
+mod follow;
 mod messages;
 mod output;
 mod reload;
@@ -88,6 +89,8 @@ struct Entry {
     spawn_queued: bool,
     /// Its place in the config is gone: it stops, then disappears.
     retiring: bool,
+    /// The followers (`logs -f`) of its output.
+    followers: Vec<usize>,
 }
 
 /// Where a reply goes.
@@ -154,6 +157,12 @@ pub struct Supervisor {
     read_buf: Vec<u8>,
     /// The started process groups, recorded beside the socket.
     state: Option<crate::strays::StateFile>,
+    /// The arrival number of the last output line, of any process.
+    line_seq: u64,
+    /// `logs -f` followers.
+    followers: Slab<follow::Follower>,
+    /// Lines of the chunk being read, for its process's followers.
+    fresh: follow::Fresh,
 }
 
 impl Supervisor {
@@ -232,6 +241,9 @@ impl Supervisor {
             spawner: Spawner::new(child_nofile),
             read_buf: vec![0; 64 * 1024],
             state: None,
+            line_seq: 0,
+            followers: Slab::new(),
+            fresh: follow::Fresh::default(),
         };
         sup.recover_strays();
         if let Some(w) = warning {
@@ -261,6 +273,7 @@ impl Supervisor {
             waiters: Vec::new(),
             retiring: false,
             spawn_queued: false,
+            followers: Vec::new(),
         });
         self.by_name.insert(name.to_string(), key);
         key

@@ -191,20 +191,34 @@ impl Supervisor {
         }
         let to = e.out.forward_to(s, forward);
         let Entry {
-            name, out, ring, ..
+            name,
+            out,
+            ring,
+            followers,
+            ..
         } = e;
         let console = &mut self.console;
+        let seq = &mut self.line_seq;
+        let fresh = &mut self.fresh;
+        let following = !followers.is_empty();
         if let Some(pipe) = &mut out.pipes[s.index()] {
             pipe.lines.feed(data, |line| {
-                ring.push(at, s == Stream::Stderr, line);
+                *seq += 1;
+                ring.push(at, *seq, s == Stream::Stderr, line);
                 if let Some(stream) = to {
                     console.forward(stream, name, line);
                 }
+                if following {
+                    fresh.push(line);
+                }
             });
         }
-        if let Some((path, report)) = report {
-            let name = e.name.clone();
-            self.notice(&crate::logs::sink::describe(&name, &path, &report));
+        let report = report.map(|(path, report)| crate::logs::sink::describe(name, &path, &report));
+        if following {
+            self.deliver(key, s, at);
+        }
+        if let Some(msg) = report {
+            self.notice(&msg);
         }
     }
 
@@ -222,14 +236,29 @@ impl Supervisor {
             .deregister(&mut SourceFd(&pipe.fd.as_raw_fd()));
         let at = unix_now();
         let to = e.out.forward_to(s, self.opts.forward);
-        let Entry { name, ring, .. } = e;
+        let Entry {
+            name,
+            ring,
+            followers,
+            ..
+        } = e;
         let console = &mut self.console;
+        let seq = &mut self.line_seq;
+        let fresh = &mut self.fresh;
+        let following = !followers.is_empty();
         pipe.lines.finish(|line| {
-            ring.push(at, s == Stream::Stderr, line);
+            *seq += 1;
+            ring.push(at, *seq, s == Stream::Stderr, line);
             if let Some(stream) = to {
                 console.forward(stream, name, line);
             }
+            if following {
+                fresh.push(line);
+            }
         });
+        if following {
+            self.deliver(key, s, at);
+        }
     }
 
     /// Reads and closes both pipes of process `key`'s last child: what it

@@ -1,0 +1,277 @@
+//! `logs` and `logs -f`: the kept lines of one process or several merged in
+//! arrival order, and followers that get new lines as they arrive. A
+//! follower on the control socket streams through its connection's
+//! `Outbox` (bounded: a reader that stalls loses lines, counted, never the
+//! loop's time or memory); the shell's follower prints above the prompt
+//! until Ctrl-C. A process without followers pays one `is_empty` per chunk.
+
+use super::output::Stream as OutStream;
+use super::{ReplyTo, Supervisor};
+use crate::console::Stream;
+use crate::control::Phase;
+use crate::logs::ring::{Line, local_time};
+use crate::outbox::Flushed;
+use crate::shell::command::Streams;
+
+/// Where a follower's lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FollowTo {
+    Shell,
+    Conn(usize),
+}
+
+/// One `logs -f`.
+#[derive(Debug)]
+pub(super) struct Follower {
+    to: FollowTo,
+    streams: Streams,
+    /// Several processes: lines carry `NAME | `.
+    named: bool,
+    /// The processes followed (their entries list this follower).
+    keys: Vec<usize>,
+}
+
+/// The lines of the chunk of output being handled, kept only while its
+/// process has followers. The buffers are reused: no allocation per line.
+#[derive(Debug, Default)]
+pub(super) struct Fresh {
+    text: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Fresh {
+    /// Keeps one line.
+    pub(super) fn push(&mut self, line: &[u8]) {
+        self.text.extend_from_slice(line);
+        self.ends.push(self.text.len());
+    }
+
+    fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let l = &self.text[start..end];
+            start = end;
+            l
+        })
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+        if self.text.capacity() > 1 << 20 {
+            self.text = Vec::new();
+        }
+    }
+}
+
+/// `[time] line` or `[time] NAME | line`; for a terminal (`escape`) with
+/// control characters shown as text.
+fn format(time: &str, name: Option<&str>, text: &[u8], escape: bool) -> String {
+    let text = match escape {
+        true => crate::escape::for_terminal(text),
+        false => String::from_utf8_lossy(text),
+    };
+    match name {
+        Some(n) => format!("[{time}] {n} | {text}"),
+        None => format!("[{time}] {text}"),
+    }
+}
+
+impl Supervisor {
+    /// The last `n` lines of `keys` that `streams` shows, merged in arrival
+    /// order; `named` puts each process's name in front; `escape` makes
+    /// them safe for a terminal.
+    pub(super) fn recent_lines(
+        &self,
+        keys: &[usize],
+        n: usize,
+        streams: Streams,
+        named: bool,
+        escape: bool,
+    ) -> String {
+        let mut lines: Vec<(&str, Line)> = Vec::new();
+        for &k in keys {
+            let e = &self.procs[k];
+            let name = e.name.as_str();
+            lines.extend(
+                e.ring
+                    .last_where(n, |stderr| streams.shows(stderr))
+                    .into_iter()
+                    .map(|l| (name, l)),
+            );
+        }
+        lines.sort_by_key(|(_, l)| l.seq);
+        let skip = lines.len().saturating_sub(n);
+        let text: Vec<String> = lines[skip..]
+            .iter()
+            .map(|(name, l)| format(&local_time(l.at), named.then_some(*name), &l.text, escape))
+            .collect();
+        text.join("\n")
+    }
+
+    /// Sends `recent` (the reply of `logs`), then every new line of `keys`
+    /// to `to` until the client goes away (socket) or Ctrl-C (shell).
+    pub(super) fn follow(
+        &mut self,
+        keys: Vec<usize>,
+        streams: Streams,
+        named: bool,
+        recent: &str,
+        to: ReplyTo,
+    ) {
+        let to = match to {
+            ReplyTo::Shell => {
+                if !recent.is_empty() {
+                    self.say(Stream::Out, recent);
+                }
+                // The shell stays busy (commands typed meanwhile wait)
+                // until Ctrl-C ends the follow.
+                FollowTo::Shell
+            }
+            ReplyTo::Conn(k) => {
+                let Some(c) = self.conns.get_mut(k) else {
+                    return;
+                };
+                if c.gone {
+                    return self.drop_conn(k);
+                }
+                c.phase = Phase::Streaming;
+                c.outbox.push_line(&[b"0"]);
+                for line in recent.lines() {
+                    c.outbox.push_line(&[line.as_bytes()]);
+                }
+                FollowTo::Conn(k)
+            }
+            ReplyTo::Log | ReplyTo::Quiet => return,
+        };
+        let fid = self.followers.insert(Follower {
+            to,
+            streams,
+            named,
+            keys: keys.clone(),
+        });
+        for k in keys {
+            self.procs[k].followers.push(fid);
+        }
+        if let FollowTo::Conn(k) = to {
+            self.flush_stream(k);
+        }
+    }
+
+    /// Hands the lines in `fresh` (from stream `s` of process `key`,
+    /// received at `at`) to the process's followers.
+    pub(super) fn deliver(&mut self, key: usize, s: OutStream, at: i64) {
+        let stderr = s == OutStream::Stderr;
+        let escape = self.console.is_tty(Stream::Out);
+        let Supervisor {
+            procs,
+            followers,
+            conns,
+            fresh,
+            ..
+        } = self;
+        let Some(e) = procs.get(key) else {
+            fresh.clear();
+            return;
+        };
+        if fresh.ends.is_empty() {
+            return;
+        }
+        let time = local_time(at);
+        let mut shell = None;
+        let mut flush = Vec::new();
+        for &fid in &e.followers {
+            let Some(f) = followers.get(fid) else {
+                continue;
+            };
+            if !f.streams.shows(stderr) {
+                continue;
+            }
+            let (name, bar): (&[u8], &[u8]) = match f.named {
+                true => (e.name.as_bytes(), b" | "),
+                false => (b"", b""),
+            };
+            match f.to {
+                FollowTo::Conn(k) => {
+                    let Some(c) = conns.get_mut(k) else { continue };
+                    for line in fresh.lines() {
+                        c.outbox
+                            .push_line(&[b"[", time.as_bytes(), b"] ", name, bar, line]);
+                    }
+                    flush.push(k);
+                }
+                FollowTo::Shell => {
+                    let named = f.named.then_some(e.name.as_str());
+                    let text: Vec<String> = fresh
+                        .lines()
+                        .map(|l| format(&time, named, l, escape))
+                        .collect();
+                    shell = Some(text.join("\n"));
+                }
+            }
+        }
+        fresh.clear();
+        for k in flush {
+            self.flush_stream(k);
+        }
+        if let Some(text) = shell {
+            self.say(Stream::Out, &text);
+        }
+    }
+
+    /// Writes what streaming connection `k` takes; ends its follow when the
+    /// client is gone.
+    pub(super) fn flush_stream(&mut self, k: usize) {
+        let Some(c) = self.conns.get_mut(k) else {
+            return;
+        };
+        if c.write_stream() == Flushed::Gone {
+            self.drop_conn(k);
+        }
+    }
+
+    /// A streaming connection became readable: input is ignored; the end of
+    /// it means the client went away, unless it only closed its sending
+    /// side (it may still read).
+    pub(super) fn read_stream(&mut self, k: usize) {
+        let Some(c) = self.conns.get_mut(k) else {
+            return;
+        };
+        let mut buf = [0u8; 512];
+        loop {
+            match std::io::Read::read(&mut c.stream, &mut buf) {
+                Ok(0) => {
+                    if c.hung_up() {
+                        return self.drop_conn(k);
+                    }
+                    return;
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => return self.drop_conn(k),
+            }
+        }
+    }
+
+    /// Ends the follow that writes to `to`, if any.
+    pub(super) fn unfollow(&mut self, to: FollowTo) {
+        let Some(fid) = self
+            .followers
+            .iter()
+            .find(|(_, f)| f.to == to)
+            .map(|(fid, _)| fid)
+        else {
+            return;
+        };
+        let f = self.followers.remove(fid);
+        for k in f.keys {
+            if let Some(e) = self.procs.get_mut(k) {
+                e.followers.retain(|&x| x != fid);
+            }
+        }
+        if to == FollowTo::Shell {
+            self.reply(ReplyTo::Shell, true, String::new());
+        }
+    }
+}
