@@ -8,6 +8,7 @@ mod config;
 mod container;
 mod control;
 mod faults;
+mod follow;
 mod hardening;
 mod lifecycle;
 mod output;

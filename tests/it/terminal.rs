@@ -550,3 +550,56 @@ fn issue_10_logs_shows_escape_sequences_from_a_process_as_text() {
         p.screen()
     );
 }
+
+#[test]
+fn logs_follow_in_the_shell_until_ctrl_c_while_the_editor_works() {
+    let yaml = "tasks:\n  talk:\n    command: sh -c 'trap \"echo ping-$$\" USR1; echo hello; while true; do sleep 0.05; done'\n    successfulStartTimeout: 0\n  bad:\n    command: sh -c 'while [ ! -e $DIR/go ]; do sleep 0.02; done; exit 3'\n    successfulStartTimeout: 30\n    restartsAttempts: 0\n";
+    let mut p = Pane::start("follow", yaml, &[]);
+    p.wait_running(&["talk"]);
+    let pid = p.status().iter().find(|r| r["name"] == "talk").unwrap()["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    wait_for_trap(pid, libc::SIGUSR1);
+    wait_until(secs(10), "hello kept", || {
+        p.cmd("logs talk").1.contains("hello")
+    });
+    p.type_text("logs -f talk");
+    p.keys(&["Enter"]);
+    p.wait_screen("the kept line", |s| {
+        s.lines().any(|l| l.ends_with("] hello"))
+    });
+    let ping = format!("] ping-{pid}");
+    kill(pid, libc::SIGUSR1);
+    p.wait_screen("a new line", |s| s.lines().any(|l| l.ends_with(&ping)));
+    // The line editor keeps working while following: typed text stays
+    // below the lines that arrive, and so do notices.
+    p.type_text("pid tal");
+    p.wait_row("Taskmaster> pid tal");
+    kill(pid, libc::SIGUSR1);
+    p.wait_screen("a second line", |s| {
+        s.lines().filter(|l| l.ends_with(&ping)).count() == 2
+    });
+    std::fs::write(p.dir.join("go"), "").unwrap();
+    p.wait_screen("the FATAL notice", |s| s.contains("'bad' is FATAL"));
+    assert_eq!(p.cursor_row(), ("Taskmaster> pid tal".into(), 19));
+    // Ctrl-C ends the follow (and drops the half-typed line); the prompt
+    // is back and commands run again.
+    p.keys(&["C-c"]);
+    p.wait_row("Taskmaster>");
+    kill(pid, libc::SIGUSR1);
+    wait_until(secs(10), "the third line kept", || {
+        p.cmd("logs talk").1.matches("ping-").count() == 3
+    });
+    p.type_text("pid talk");
+    p.keys(&["Enter"]);
+    p.wait_screen("the reply of pid", |s| {
+        s.lines().any(|l| l == pid.to_string())
+    });
+    let screen = p.screen();
+    assert_eq!(
+        screen.lines().filter(|l| l.ends_with(&ping)).count(),
+        2,
+        "nothing printed after Ctrl-C:\n{screen}"
+    );
+    assert!(alive(p.pid), "Ctrl-C does not stop the supervisor");
+}
