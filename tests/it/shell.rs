@@ -41,7 +41,7 @@ fn status_and_errors_on_stdin() {
         "no prompt on a pipe"
     );
     sup.send("help");
-    sup.wait_stdout("logs NAME [N]", secs(5));
+    sup.wait_stdout("logs [-f] [--stdout|--stderr] NAME|all [N]", secs(5));
 }
 
 #[test]
