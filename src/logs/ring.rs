@@ -55,15 +55,21 @@ impl Ring {
         let byte = |i: usize| self.buf[at + i];
         let time = i64::from_le_bytes(std::array::from_fn(byte));
         let seq = u64::from_le_bytes(std::array::from_fn(|i| byte(8 + i)));
-        let len = u32::from_le_bytes(std::array::from_fn(|i| byte(17 + i)));
-        (time, seq, byte(16) != 0, len as usize)
+        (time, seq, byte(16) != 0, self.len_at(at))
+    }
+
+    /// The text length of the line whose header starts at `at`.
+    fn len_at(&self, at: usize) -> usize {
+        let byte = |i: usize| self.buf[at + 17 + i];
+        u32::from_le_bytes(std::array::from_fn(byte)) as usize
     }
 
     fn pop_front(&mut self) {
         if self.lines == 0 {
             return;
         }
-        let (_, _, _, len) = self.header(0);
+        // Only the length: dropping lines is the flood's hot path.
+        let len = self.len_at(0);
         self.buf.drain(..HEADER + len);
         self.lines -= 1;
     }
@@ -79,9 +85,8 @@ impl Ring {
         let mut at = 0;
         let mut kept = 0;
         for _ in 0..self.lines {
-            let (_, _, stderr, len) = self.header(at);
-            kept += usize::from(keep(stderr));
-            at += HEADER + len;
+            kept += usize::from(keep(self.buf[at + 16] != 0));
+            at += HEADER + self.len_at(at);
         }
         let skip = kept.saturating_sub(n);
         let mut out = Vec::with_capacity(kept - skip);
