@@ -21,7 +21,10 @@ pub enum Command {
     Start(Vec<String>),
     Stop(Vec<String>),
     Restart(Vec<String>),
-    Reload,
+    /// With `dry_run`, only say what a reload would do.
+    Reload {
+        dry_run: bool,
+    },
     Logs {
         name: String,
         lines: usize,
@@ -80,8 +83,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "reload",
-        "reload",
-        "re-read the config file and apply what changed",
+        "reload [--dry-run]",
+        "re-read the config file and apply what changed; --dry-run only says what",
     ),
     (
         "logs",
@@ -113,6 +116,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
 pub const ALIASES: &[(&str, &str)] = &[
     ("tail", "logs"),
     ("update", "reload"),
+    ("reread", "reload"),
     ("avail", "status"),
     ("quit", "shutdown"),
     ("exit", "shutdown"),
@@ -200,10 +204,15 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "start" => Command::Start(names("start")?),
         "stop" => Command::Stop(names("stop")?),
         "restart" => Command::Restart(names("restart")?),
-        "reload" => {
+        "reload" if *first == "reread" => {
             no_args(first)?;
-            Command::Reload
+            Command::Reload { dry_run: true }
         }
+        "reload" => match args {
+            [] => Command::Reload { dry_run: false },
+            [flag] if flag == "--dry-run" => Command::Reload { dry_run: true },
+            [a, ..] => return Err(format!("{first}: unexpected argument '{}'", one_line(a))),
+        },
         "logs" => logs(args)?,
         "clear" => Command::Clear(names("clear")?),
         "version" => {
@@ -304,11 +313,18 @@ fn logs(args: &[String]) -> Result<Command, String> {
     })
 }
 
+/// Names are task and process names, or selectors over them: globs
+/// (`*`, `?`, `[...]`) and `task:N`.
 fn check_names(cmd: &str, names: &[String]) -> Result<(), String> {
     for n in names {
         let ok = !n.is_empty()
-            && n.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+            && n.bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(
+                        b,
+                        b'_' | b'.' | b'-' | b'*' | b'?' | b'[' | b']' | b'!' | b':'
+                    )
+            });
         if !ok {
             return Err(format!(
                 "{cmd}: invalid process name '{}'",
@@ -336,7 +352,8 @@ impl fmt::Display for Command {
             Command::Start(n) => list(f, "start", n),
             Command::Stop(n) => list(f, "stop", n),
             Command::Restart(n) => list(f, "restart", n),
-            Command::Reload => write!(f, "reload"),
+            Command::Reload { dry_run: false } => write!(f, "reload"),
+            Command::Reload { dry_run: true } => write!(f, "reload --dry-run"),
             Command::Logs {
                 name,
                 lines,
@@ -396,7 +413,8 @@ mod tests {
         );
         assert_eq!(ok("stop all"), Command::Stop(vec!["all".into()]));
         assert_eq!(ok("restart w"), Command::Restart(vec!["w".into()]));
-        assert_eq!(ok("reload"), Command::Reload);
+        assert_eq!(ok("reload"), Command::Reload { dry_run: false });
+        assert_eq!(ok("reload --dry-run"), Command::Reload { dry_run: true });
         let logs = |name: &str, lines, follow, streams| Command::Logs {
             name: name.into(),
             lines,
@@ -451,6 +469,7 @@ mod tests {
             ("tail -f w", "logs -f w"),
             ("tail -f --stderr web 20", "logs -f --stderr web 20"),
             ("update", "reload"),
+            ("reread", "reload --dry-run"),
             ("avail", "status all"),
         ] {
             assert_eq!(ok(alias), ok(same), "{alias}");

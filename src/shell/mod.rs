@@ -7,5 +7,6 @@ pub mod command;
 pub mod complete;
 pub mod history;
 pub mod line;
+pub mod select;
 pub mod stdin;
 pub mod term;

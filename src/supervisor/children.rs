@@ -26,7 +26,7 @@ impl Supervisor {
             match sig {
                 libc::SIGCHLD => reap = true,
                 libc::SIGTERM | libc::SIGINT => self.begin_shutdown(0, None, now),
-                libc::SIGHUP => self.reload(ReplyTo::Log, now),
+                libc::SIGHUP => self.reload(false, ReplyTo::Log, now),
                 libc::SIGUSR1 | libc::SIGUSR2 => self.reopen_logs(),
                 libc::SIGWINCH => {
                     if let Some(stdin) = &mut self.stdin {

@@ -43,7 +43,7 @@ impl Supervisor {
                 }
                 Err(e) => Err(e),
             },
-            Command::Reload => return self.reload(to, now),
+            Command::Reload { dry_run } => return self.reload(dry_run, to, now),
             Command::Logs {
                 name,
                 lines,
@@ -150,24 +150,62 @@ impl Supervisor {
         }
     }
 
-    /// The slab keys for names: a process, a task (all its processes) or
-    /// `all`, in name order without repeats. One unknown name fails it all.
+    /// The slab keys for names: a process, a task (all its processes),
+    /// `all`, a glob over process names, `task:*` or `task:N`, in name order
+    /// without repeats. One name that stands for nothing fails it all, so a
+    /// command naming an unknown process does nothing.
     pub(super) fn resolve(&self, names: &[String]) -> Result<Vec<usize>, String> {
+        use crate::shell::select::{self, Selector};
         let mut keys = Vec::new();
+        let of_task = |task: &str| -> Vec<usize> {
+            self.by_name
+                .values()
+                .copied()
+                .filter(|&k| self.procs[k].task == task)
+                .collect()
+        };
         for n in names {
-            if n == "all" {
-                keys.extend(self.by_name.values().copied());
-            } else if let Some(&k) = self.by_name.get(n) {
-                keys.push(k);
-            } else if self.config.tasks.contains_key(n) {
-                keys.extend(
+            let before = keys.len();
+            // A task with no process (instances: 0) is known, not an error.
+            let mut known_task = false;
+            match select::selector(n) {
+                Selector::All => keys.extend(self.by_name.values().copied()),
+                Selector::Name(name) => match self.by_name.get(name) {
+                    Some(&k) => keys.push(k),
+                    None if self.config.tasks.contains_key(name) => {
+                        known_task = true;
+                        keys.extend(of_task(name));
+                    }
+                    None => {}
+                },
+                Selector::Task(task) if self.config.tasks.contains_key(task) => {
+                    known_task = true;
+                    keys.extend(of_task(task));
+                }
+                Selector::Task(_) => {}
+                Selector::Member { task, member } => {
+                    if let Some(t) = self.config.tasks.get(task) {
+                        let name = select::member(task, t.instances, member);
+                        keys.extend(
+                            self.by_name
+                                .get(&name)
+                                .copied()
+                                .filter(|&k| self.procs[k].task == task),
+                        );
+                    }
+                }
+                Selector::Glob(pattern) => keys.extend(
                     self.by_name
-                        .values()
-                        .copied()
-                        .filter(|&k| self.procs[k].task == *n),
-                );
-            } else {
-                return Err(format!("no such process or task: '{n}'"));
+                        .iter()
+                        .filter(|(name, _)| select::glob(pattern, name))
+                        .map(|(_, &k)| k),
+                ),
+            }
+            if keys.len() == before && !known_task {
+                return Err(format!(
+                    "no such process or task: '{}'",
+                    crate::text::one_line(n)
+                ));
             }
         }
         let mut seen = std::collections::HashSet::new();

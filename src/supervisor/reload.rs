@@ -14,8 +14,9 @@ use crate::process::{Event, Policy, Want};
 
 impl Supervisor {
     /// Re-reads the config file and applies the difference; replies with a
-    /// summary, or with the errors (changing nothing).
-    pub(super) fn reload(&mut self, to: ReplyTo, now: Instant) {
+    /// summary, or with the errors (changing nothing). With `dry_run` it
+    /// only replies with what it would do.
+    pub(super) fn reload(&mut self, dry_run: bool, to: ReplyTo, now: Instant) {
         if self.shutting_down() {
             return self.reply(to, false, "reload: shutting down".into());
         }
@@ -26,6 +27,10 @@ impl Supervisor {
                 return self.reply(to, false, format!("reload failed, nothing changed:\n{e}"));
             }
         };
+        if dry_run {
+            let d = diff::diff(&self.config, &new);
+            return self.reply(to, true, dry_run_summary(&path, &d));
+        }
         if let Err(e) = self.rebind(&new) {
             return self.reply(to, false, format!("reload failed, nothing changed:\n{e}"));
         }
@@ -177,4 +182,28 @@ impl Supervisor {
         let then = self.start_later(&keys);
         self.stop_then(keys, then, ReplyTo::Quiet, now);
     }
+}
+
+/// What `reload --dry-run` prints: the plan, in the words of the reload
+/// reply.
+fn dry_run_summary(path: &std::path::Path, d: &diff::Diff) -> String {
+    let mut lines = vec![format!(
+        "Dry run of {}: valid, nothing changed",
+        path.display()
+    )];
+    if d.is_empty() {
+        lines.push("a reload would change nothing".into());
+    }
+    for (label, names) in [
+        ("would add", &d.added),
+        ("would remove", &d.removed),
+        ("would restart", &d.changed),
+        ("would change in place", &d.updated),
+        ("would keep unchanged", &d.unchanged),
+    ] {
+        if !names.is_empty() {
+            lines.push(format!("{label}: {}", names.join(", ")));
+        }
+    }
+    lines.join("\n")
 }

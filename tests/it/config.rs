@@ -247,3 +247,119 @@ fn an_unset_variable_is_an_error_at_start() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn states(sup: &Sup) -> Vec<(String, String)> {
+    sup.status()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn up(sup: &Sup) -> Vec<String> {
+    states(sup)
+        .into_iter()
+        .filter(|(_, s)| s == "RUNNING")
+        .map(|(n, _)| n)
+        .collect()
+}
+
+#[test]
+fn selectors_globs_and_task_members() {
+    let sup = Sup::start(
+        "config-selectors",
+        "tasks:
+  worker: {command: sleep 1000, instances: 3, successfulStartTimeout: 0}
+  web1: {command: sleep 1001, successfulStartTimeout: 0}
+  web2: {command: sleep 1002, successfulStartTimeout: 0}
+  db: {command: sleep 1003, successfulStartTimeout: 0}
+",
+    );
+    let all = ["db", "web1", "web2", "worker_1", "worker_2", "worker_3"];
+    wait_until(secs(10), "all up", || up(&sup) == all);
+    // A glob, through ctl (quoted: no shell expands it).
+    let (code, out, err) = sup.ctl(&["stop", "worker_*"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert_eq!(up(&sup), ["db", "web1", "web2"]);
+    // supervisorctl's task:N and task:process.
+    sup.ok("start worker:2");
+    sup.ok("start worker:worker_3");
+    wait_until(secs(10), "two workers", || {
+        up(&sup) == ["db", "web1", "web2", "worker_2", "worker_3"]
+    });
+    sup.ok("stop worker:*");
+    let rows: Vec<String> = sup
+        .ok("status web?")
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(rows, ["web1", "web2"]);
+    // One name standing for nothing: the whole command does nothing.
+    for bad in [
+        &["stop", "web1", "nosuch"][..],
+        &["stop", "web1", "zz*"],
+        &["stop", "web1", "worker:4"],
+        &["stop", "web1", "nosuch:*"],
+    ] {
+        let (code, _, err) = sup.ctl(bad);
+        assert_eq!(code, 1, "{bad:?}");
+        assert!(err.contains("no such process or task"), "{bad:?}: {err}");
+    }
+    assert_eq!(up(&sup), ["db", "web1", "web2"]);
+    sup.ok("stop db:1 web[12]");
+    assert!(up(&sup).is_empty());
+}
+
+#[test]
+fn reload_dry_run_and_reread_change_nothing() {
+    let base = "tasks:
+  keep: {command: sleep 1000, successfulStartTimeout: 0}
+  change: {command: sleep 1001, successfulStartTimeout: 0}
+  policy: {command: sleep 1002, successfulStartTimeout: 0}
+  gone: {command: sleep 1003, successfulStartTimeout: 0}
+";
+    let sup = Sup::start("config-dry-run", base);
+    let names = ["change", "gone", "keep", "policy"];
+    wait_until(secs(10), "all up", || up(&sup) == names);
+    let pids: Vec<i32> = names.iter().map(|n| sup.running_pid(n)).collect();
+    std::fs::write(
+        &sup.config,
+        "tasks:
+  keep: {command: sleep 1000, successfulStartTimeout: 0}
+  change: {command: sleep 2001, successfulStartTimeout: 0}
+  policy: {command: sleep 1002, successfulStartTimeout: 0, restart: always}
+  new: {command: sleep 1004, successfulStartTimeout: 0}
+",
+    )
+    .unwrap();
+    let expected = format!(
+        "Dry run of {}: valid, nothing changed
+would add: new
+would remove: gone
+would restart: change
+would change in place: policy
+would keep unchanged: keep",
+        sup.config.display()
+    );
+    assert_eq!(sup.ok("reload --dry-run"), expected);
+    let (code, out, _) = sup.ctl(&["reread"]);
+    assert_eq!((code, out.trim_end()), (0, expected.as_str()));
+    let after: Vec<i32> = names.iter().map(|n| sup.running_pid(n)).collect();
+    assert_eq!(after, pids);
+    assert_eq!(states(&sup).len(), 4);
+    // An invalid file: the dry run says why, exit 1.
+    std::fs::write(&sup.config, "tasks:\n  x: {comand: y}\n").unwrap();
+    let (code, _, err) = sup.ctl(&["reload", "--dry-run"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("tasks.x.comand: unknown key"), "{err}");
+    assert_eq!(
+        names.iter().map(|n| sup.running_pid(n)).collect::<Vec<_>>(),
+        pids
+    );
+}
