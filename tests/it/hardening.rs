@@ -6,6 +6,7 @@
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -772,7 +773,6 @@ fn start_ticks(pid: i32) -> u64 {
 
 #[test]
 fn issue_10_recovery_stops_only_groups_whose_leader_start_time_matches() {
-    use std::os::unix::process::CommandExt;
     let shared = test_dir("strays-verify");
     let socket = shared.join("tm.sock");
     let spawn = || {
@@ -816,4 +816,53 @@ fn issue_10_recovery_stops_only_groups_whose_leader_start_time_matches() {
     assert!(reused.try_wait().unwrap().is_none());
     drop(sup);
     let _ = std::fs::remove_dir_all(shared);
+}
+
+#[test]
+fn issue_10_forwarded_lines_are_escaped_on_a_terminal() {
+    let dir = test_dir("escape-forward");
+    let config = dir.join("taskmaster.yaml");
+    std::fs::write(&config, EVIL).unwrap();
+    let socket = dir.join("tm.sock");
+    // script gives the supervisor a terminal as stdout.
+    let cmd = format!(
+        "{BIN} --no-shell --socket {} {}",
+        socket.display(),
+        config.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let text = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let t = text.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            t.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let seen = || String::from_utf8_lossy(&text.lock().unwrap()).into_owned();
+    let found = std::panic::catch_unwind(|| {
+        wait_until(secs(10), "the forwarded line", || {
+            seen().contains("evil | before\\x1b[2J\\x1b]0;pwned\\x07after")
+        })
+    });
+    if UnixStream::connect(&socket).is_ok() {
+        let mut s = UnixStream::connect(&socket).unwrap();
+        let _ = s.write_all(b"shutdown\n");
+        let _ = s.read_to_end(&mut Vec::new());
+    }
+    kill(-(child.id() as i32), libc::SIGKILL);
+    let _ = child.wait();
+    assert!(found.is_ok(), "{:?}", seen());
+    assert!(!seen().contains("\x1b[2J"), "{:?}", seen());
+    let _ = std::fs::remove_dir_all(dir);
 }
