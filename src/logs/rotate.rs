@@ -183,4 +183,39 @@ mod tests {
         assert!(shift(&path, 2).is_err(), "no current file to move");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn a_sink_rotates_its_file_at_line_boundaries() {
+        use crate::logs::sink::Sink;
+        let dir = std::env::temp_dir().join(format!("tm-rotsink-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.log");
+        std::fs::write(&path, "from before\n").unwrap();
+        let mut sink = Sink::open(&path).unwrap();
+        sink.set_rotation(Some(Rotation {
+            max: 500,
+            backups: 100,
+        }));
+        let mut all = b"from before\n".to_vec();
+        for i in 0..1000 {
+            all.extend(format!("{i} {}\n", "-".repeat(i % 30)).as_bytes());
+        }
+        for chunk in all[12..].chunks(37) {
+            assert!(sink.write(chunk).is_none());
+        }
+        let mut joined = Vec::new();
+        let mut n = 100;
+        while n > 0 {
+            if let Ok(b) = std::fs::read(backup_path(&path, n)) {
+                assert!(b.len() <= 500 + 40 && b.ends_with(b"\n"));
+                joined.extend(b);
+            }
+            n -= 1;
+        }
+        joined.extend(std::fs::read(&path).unwrap());
+        assert_eq!(joined, all, "every byte once, in order");
+        assert!(backup_path(&path, 20).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -15,12 +15,18 @@
 //! next line start, and once writing works again the next line starts on a
 //! line of its own. The caller is told once when a run of failures starts
 //! (why) and once when it ends (how many bytes were lost).
+//!
+//! With a `Rotation` (`logMaxSize`, `logBackups`) the sink rotates its file
+//! itself, at a line boundary (see `rotate.rs`): the size is counted, not
+//! asked of the filesystem, so a write costs one comparison more and the
+//! renames happen once per `max` bytes.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use super::rotate::{self, Cut, Rotation};
 use crate::console::Stream;
 
 /// What a configured output path means.
@@ -47,6 +53,15 @@ pub struct Sink {
     /// The file does not end with a newline because a line was cut: the
     /// next line written starts with one.
     torn: bool,
+    /// Rotate the file past a size.
+    rotation: Option<Rotation>,
+    /// Bytes in the current file, counted since it was opened.
+    size: u64,
+    /// The file's last byte is not a newline: a line is under way.
+    line_open: bool,
+    /// After a failed rotation, the next try waits until the file is this
+    /// big (one more `max`), so a failure costs nothing per write.
+    retry_at: u64,
 }
 
 /// What a write has to report.
@@ -61,6 +76,9 @@ pub enum WriteReport {
         /// The error that started the run.
         why: io::Error,
     },
+    /// The file could not be rotated; it grows on, and rotation is tried
+    /// again after another `max` bytes.
+    RotateFailed(String),
 }
 
 /// Why a path cannot be used as a log: one line, without the path.
@@ -216,13 +234,29 @@ fn open_target(path: &Path) -> Result<Target, OpenError> {
 impl Sink {
     /// Opens the destination; fails with a reason naming what is wrong.
     pub fn open(path: &Path) -> Result<Sink, OpenError> {
+        let target = open_target(path)?;
         Ok(Sink {
             path: path.to_path_buf(),
-            target: open_target(path)?,
+            size: file_size(&target),
+            target,
             failing: None,
             skip_line: false,
             torn: false,
+            rotation: None,
+            line_open: false,
+            retry_at: 0,
         })
+    }
+
+    /// Rotates the file past `rotation.max` from now on (`None`: never).
+    pub fn set_rotation(&mut self, rotation: Option<Rotation>) {
+        self.rotation = rotation.filter(|r| r.max > 0);
+        self.retry_at = 0;
+    }
+
+    /// The rotation in force.
+    pub fn rotation(&self) -> Option<Rotation> {
+        self.rotation
     }
 
     /// The configured path.
@@ -239,9 +273,51 @@ impl Sink {
         }
     }
 
-    /// Appends `bytes`, keeping line boundaries (see the module doc).
-    /// Reports the start and the end of a run of failures, once each.
+    /// Appends `bytes`, keeping line boundaries (see the module doc), and
+    /// rotates the file at a line boundary when it would grow past its
+    /// limit. Reports the start and the end of a run of failures, once
+    /// each, and a failed rotation.
     pub fn write(&mut self, mut bytes: &[u8]) -> Option<WriteReport> {
+        let Some(r) = self.rotation else {
+            return self.append(bytes);
+        };
+        let mut report = None;
+        while !bytes.is_empty() {
+            let max = r.max.max(self.retry_at);
+            match rotate::cut(self.size, max, !self.line_open, bytes) {
+                Cut::Write(n) => {
+                    let rep = self.append(&bytes[..n]);
+                    report = report.or(rep);
+                    bytes = &bytes[n..];
+                }
+                Cut::Rotate => {
+                    if let Err(e) = self.rotate(r) {
+                        self.retry_at = self.size + r.max;
+                        report = report.or(Some(WriteReport::RotateFailed(e)));
+                    }
+                }
+            }
+        }
+        report
+    }
+
+    /// Moves the file to `path.1` (and so on) and starts a new one. On
+    /// failure the current file stays in use.
+    fn rotate(&mut self, r: Rotation) -> Result<(), String> {
+        rotate::shift(&self.path, r.backups).map_err(|e| os_error(&e).reason)?;
+        // The old file is gone from the path: whatever happens, the next
+        // bytes must not go to it.
+        let file = open_append(&self.path).map_err(|e| e.reason)?;
+        self.target = Target::File(file);
+        self.size = 0;
+        self.line_open = false;
+        self.torn = false;
+        self.retry_at = 0;
+        Ok(())
+    }
+
+    /// `write` without rotation.
+    fn append(&mut self, mut bytes: &[u8]) -> Option<WriteReport> {
         if !matches!(self.target, Target::File(_)) {
             return None;
         }
@@ -268,11 +344,14 @@ impl Sink {
         };
         match write_parts(file, &mut parts) {
             Ok(()) => {
+                self.size += (newline.len() + bytes.len()) as u64;
+                self.line_open = bytes.last() != Some(&b'\n');
                 self.torn = false;
                 let (why, lost) = self.failing.take()?;
                 Some(WriteReport::Resumed { lost, why })
             }
             Err((e, done)) => {
+                self.size += done as u64;
                 // `done` counts the newline too; what of `bytes` got out.
                 let written = done.saturating_sub(newline.len());
                 let rest = &bytes[written..];
@@ -281,6 +360,7 @@ impl Sink {
                 } else if done > 0 {
                     self.torn = false;
                 }
+                self.line_open = self.torn;
                 // Whole lines of this chunk are dropped, and the rest of
                 // its last line when it comes.
                 self.skip_line = rest.last() != Some(&b'\n');
@@ -318,6 +398,8 @@ impl Sink {
             self.target = Target::File(open_append(&self.path)?);
             // A new file starts clean; an old torn line stays in the old one.
             self.torn = false;
+            self.line_open = false;
+            self.size = file_size(&self.target);
         }
         Ok(())
     }
@@ -340,6 +422,18 @@ pub fn describe(name: &str, path: &Path, report: &WriteReport) -> String {
             path.display(),
             why(e)
         ),
+        WriteReport::RotateFailed(why) => format!(
+            "cannot rotate {} (output of '{name}'): {why}; it grows on",
+            path.display()
+        ),
+    }
+}
+
+/// The size of an open log file (0 for what is not a file).
+fn file_size(target: &Target) -> u64 {
+    match target {
+        Target::File(f) => f.metadata().map_or(0, |m| m.len()),
+        Target::Discard | Target::Forward(_) => 0,
     }
 }
 

@@ -189,9 +189,9 @@ impl Supervisor {
         // What the last child (or its group) wrote is read before its pipes
         // close: the log files lose nothing.
         self.drain_pipes(key);
-        let out = &mut self.procs[key].out;
-        out.open_sink(Stream::Stdout, task.stdout.as_deref())?;
-        out.open_sink(Stream::Stderr, task.stderr.as_deref())?;
+        let rotation = super::output::rotation_of(&task);
+        self.open_sink(key, Stream::Stdout, task.stdout.as_deref(), rotation)?;
+        self.open_sink(key, Stream::Stderr, task.stderr.as_deref(), rotation)?;
         let child = self.spawner.spawn(&task)?;
         self.watch_pipe(key, Stream::Stdout, child.stdout);
         self.watch_pipe(key, Stream::Stderr, child.stderr);

@@ -161,6 +161,8 @@ pub struct Supervisor {
     line_seq: u64,
     /// `logs -f` followers.
     followers: Slab<follow::Follower>,
+    /// Every open log file, shared by the processes that name it.
+    log_files: crate::logs::shared::Sinks,
     /// Lines of the chunk being read, for its process's followers.
     fresh: follow::Fresh,
 }
@@ -243,6 +245,7 @@ impl Supervisor {
             state: None,
             line_seq: 0,
             followers: Slab::new(),
+            log_files: Default::default(),
             fresh: follow::Fresh::default(),
         };
         sup.recover_strays();
@@ -572,7 +575,8 @@ impl Supervisor {
             for s in Stream::BOTH {
                 self.close_pipe(k, s);
             }
-            let e = self.procs.remove(k);
+            let mut e = self.procs.remove(k);
+            e.out.release(&mut self.log_files);
             if self.by_name.get(&e.name) == Some(&k) {
                 self.by_name.remove(&e.name);
             }

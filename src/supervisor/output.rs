@@ -12,9 +12,11 @@ use mio::unix::SourceFd;
 
 use super::token::Source;
 use super::{Entry, Supervisor};
+use crate::config::TaskSpec;
 use crate::console;
 use crate::logs::lines::Lines;
-use crate::logs::sink::Sink;
+use crate::logs::rotate::Rotation;
+use crate::logs::shared::{Handle, Sinks, Writer};
 use crate::spawn::SpawnError;
 
 /// Bytes read from one pipe per wake-up before other sources get a turn.
@@ -71,11 +73,12 @@ pub(super) struct Pipe {
 }
 
 /// Both streams of one process: the pipes of the current (or last) child
-/// and the configured log files, opened at the first spawn.
+/// and its handles on the configured log files (shared by path in
+/// `Supervisor::log_files`), taken at the first spawn.
 #[derive(Default)]
 pub(super) struct Outputs {
     pipes: [Option<Pipe>; 2],
-    sinks: [Option<Sink>; 2],
+    sinks: [Option<Handle>; 2],
 }
 
 fn unix_now() -> i64 {
@@ -85,43 +88,84 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// The writer number of stream `s` of process `key`.
+fn writer(key: usize, s: Stream) -> Writer {
+    Writer((key as u64) << 1 | s.index() as u64)
+}
+
+/// `logMaxSize` and `logBackups` of `task`, as a rotation.
+pub(super) fn rotation_of(task: &TaskSpec) -> Option<Rotation> {
+    (task.log_max_size > 0).then_some(Rotation {
+        max: task.log_max_size,
+        backups: task.log_backups,
+    })
+}
+
 impl Outputs {
     /// Where the lines of stream `s` are forwarded: to the stream a
     /// `/dev/stdout` or `/dev/stderr` sink names, else to the matching
     /// stream when forwarding is on.
-    fn forward_to(&self, s: Stream, forward: bool) -> Option<console::Stream> {
-        match self.sinks[s.index()].as_ref().and_then(Sink::forwards_to) {
+    fn forward_to(&self, files: &Sinks, s: Stream, forward: bool) -> Option<console::Stream> {
+        match self.sinks[s.index()]
+            .as_ref()
+            .and_then(|h| files.forwards_to(h))
+        {
             Some(to) => Some(to),
             None if forward => Some(s.console()),
             None => None,
         }
     }
 
-    /// Opens the log file `path` of stream `s` (none: no log file) unless
-    /// it is open already. Fails like a spawn, naming the file.
-    pub(super) fn open_sink(&mut self, s: Stream, path: Option<&Path>) -> Result<(), SpawnError> {
-        let slot = &mut self.sinks[s.index()];
-        match (path, &slot) {
-            (Some(p), Some(sink)) if sink.path() == p => {}
-            (Some(p), _) => {
-                let sink = Sink::open(p).map_err(|err| SpawnError {
-                    reason: format!(
-                        "cannot open {} log {}: {}",
-                        s.name(),
-                        p.display(),
-                        err.reason
-                    ),
-                    transient: err.transient,
-                })?;
-                *slot = Some(sink);
-            }
-            (None, _) => *slot = None,
+    /// Gives back both log handles (the process is removed).
+    pub(super) fn release(&mut self, files: &mut Sinks) {
+        for h in self.sinks.iter_mut().filter_map(Option::take) {
+            files.release(h);
         }
-        Ok(())
     }
 }
 
 impl Supervisor {
+    /// Takes the log file `path` of stream `s` of process `key` (none: no
+    /// log file) unless it holds it already, and sets its rotation. Fails
+    /// like a spawn, naming the file.
+    pub(super) fn open_sink(
+        &mut self,
+        key: usize,
+        s: Stream,
+        path: Option<&Path>,
+        rotation: Option<Rotation>,
+    ) -> Result<(), SpawnError> {
+        let files = &mut self.log_files;
+        let slot = &mut self.procs[key].out.sinks[s.index()];
+        if let Some(h) = slot.take_if(|h| path != Some(files.path(h))) {
+            files.release(h);
+        }
+        if let (Some(p), None) = (path, &slot) {
+            let h = files.acquire(p, writer(key, s)).map_err(|err| SpawnError {
+                reason: format!(
+                    "cannot open {} log {}: {}",
+                    s.name(),
+                    p.display(),
+                    err.reason
+                ),
+                transient: err.transient,
+            })?;
+            *slot = Some(h);
+        }
+        if let Some(h) = slot {
+            files.set_rotation(h, rotation);
+        }
+        Ok(())
+    }
+
+    /// Sets the rotation of the log files process `key` holds.
+    pub(super) fn set_rotation(&mut self, key: usize, rotation: Option<Rotation>) {
+        let files = &mut self.log_files;
+        for h in self.procs[key].out.sinks.iter().flatten() {
+            files.set_rotation(h, rotation);
+        }
+    }
+
     /// Watches `fd`, the read end of stream `s` of the new child of `key`.
     pub(super) fn watch_pipe(&mut self, key: usize, s: Stream, fd: OwnedFd) {
         if let Err(err) = self.poll.registry().register(
@@ -185,11 +229,14 @@ impl Supervisor {
             return;
         };
         let data = &self.read_buf[..n];
+        let files = &mut self.log_files;
         let mut report = None;
-        if let Some(sink) = &mut e.out.sinks[s.index()] {
-            report = sink.write(data).map(|r| (sink.path().to_path_buf(), r));
+        if let Some(h) = &mut e.out.sinks[s.index()] {
+            report = files
+                .write(h, data)
+                .map(|r| (files.path(h).to_path_buf(), r));
         }
-        let to = e.out.forward_to(s, forward);
+        let to = e.out.forward_to(files, s, forward);
         let Entry {
             name,
             out,
@@ -235,7 +282,12 @@ impl Supervisor {
             .registry()
             .deregister(&mut SourceFd(&pipe.fd.as_raw_fd()));
         let at = unix_now();
-        let to = e.out.forward_to(s, self.opts.forward);
+        let files = &mut self.log_files;
+        // The stream ended: its unfinished line goes to the file as it is.
+        let report = e.out.sinks[s.index()]
+            .as_mut()
+            .and_then(|h| Some((files.path(h).to_path_buf(), files.finish(h)?)));
+        let to = e.out.forward_to(files, s, self.opts.forward);
         let Entry {
             name,
             ring,
@@ -259,6 +311,10 @@ impl Supervisor {
         if following {
             self.deliver(key, s, at);
         }
+        if let Some((path, report)) = report {
+            let name = self.procs[key].name.clone();
+            self.notice(&crate::logs::sink::describe(&name, &path, &report));
+        }
     }
 
     /// Reads and closes both pipes of process `key`'s last child: what it
@@ -272,20 +328,8 @@ impl Supervisor {
 
     /// SIGUSR1: every open log file is reopened (after a rotation).
     pub(super) fn reopen_logs(&mut self) {
-        let mut failures = Vec::new();
-        for (_, e) in self.procs.iter_mut() {
-            for sink in e.out.sinks.iter_mut().flatten() {
-                if let Err(err) = sink.reopen() {
-                    failures.push(format!(
-                        "cannot reopen {}: {}",
-                        sink.path().display(),
-                        err.reason
-                    ));
-                }
-            }
-        }
-        for f in failures {
-            self.notice(&f);
+        for (path, err) in self.log_files.reopen_all() {
+            self.notice(&format!("cannot reopen {}: {}", path.display(), err.reason));
         }
     }
 }

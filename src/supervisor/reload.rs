@@ -147,8 +147,11 @@ impl Supervisor {
             .drain(..)
             .partition(|&k| wanted_set.contains(self.procs[k].name.as_str()));
         self.retire(go, now);
+        let rotation = super::output::rotation_of(task);
         for &k in &stay {
             self.procs[k].proc.set_policy(Policy::of(task));
+            // logMaxSize and logBackups apply in place, to the open files.
+            self.set_rotation(k, rotation);
             if changed {
                 let p = &self.procs[k].proc;
                 if !p.state().is_down() || p.want() == Want::Up || task.auto_launch {

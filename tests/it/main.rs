@@ -13,6 +13,7 @@ mod hardening;
 mod lifecycle;
 mod output;
 mod reload;
+mod rotation;
 mod runc;
 mod shell;
 mod shutdown;
