@@ -5,8 +5,11 @@
 //! and stderr are the same file they share one buffer, so lines never mix.
 
 use std::collections::VecDeque;
-use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::BorrowedFd;
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fs::OFlags;
+use rustix::io::Errno;
 
 /// The most bytes queued per stream before lines are dropped.
 pub const CONSOLE_BUFFER: usize = 1024 * 1024;
@@ -20,12 +23,12 @@ pub enum Stream {
 
 #[derive(Debug)]
 struct Out {
-    fd: RawFd,
+    fd: BorrowedFd<'static>,
     buf: VecDeque<u8>,
     dropped: u64,
     broken: bool,
     /// The file status flags found at start, restored on exit.
-    flags: Option<i32>,
+    flags: Option<OFlags>,
     /// A terminal: text from processes is escaped.
     tty: bool,
 }
@@ -38,23 +41,19 @@ pub struct Console {
     shared: bool,
 }
 
-fn same_file(a: RawFd, b: RawFd) -> bool {
-    // SAFETY: fds 1 and 2 stay open for the whole program.
-    let (fa, fb) = unsafe { (BorrowedFd::borrow_raw(a), BorrowedFd::borrow_raw(b)) };
-    let (Ok(x), Ok(y)) = (nix::sys::stat::fstat(fa), nix::sys::stat::fstat(fb)) else {
+fn same_file(a: BorrowedFd, b: BorrowedFd) -> bool {
+    let (Ok(x), Ok(y)) = (rustix::fs::fstat(a), rustix::fs::fstat(b)) else {
         return false;
     };
     x.st_dev == y.st_dev && x.st_ino == y.st_ino
 }
 
 impl Out {
-    fn new(fd: RawFd) -> Out {
-        // SAFETY: fcntl on a raw fd number; an invalid fd just fails.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        let flags = (flags >= 0).then_some(flags);
+    fn new(fd: BorrowedFd<'static>) -> Out {
+        // A closed fd just fails: the stream is then broken from the start.
+        let flags = rustix::fs::fcntl_getfl(fd).ok();
         if let Some(f) = flags {
-            // SAFETY: as above; only the O_NONBLOCK bit is added.
-            unsafe { libc::fcntl(fd, libc::F_SETFL, f | libc::O_NONBLOCK) };
+            let _ = rustix::fs::fcntl_setfl(fd, f | OFlags::NONBLOCK);
         }
         Out {
             fd,
@@ -62,8 +61,7 @@ impl Out {
             dropped: 0,
             broken: flags.is_none(),
             flags,
-            // SAFETY: isatty on a raw fd number; an invalid fd is just not one.
-            tty: unsafe { libc::isatty(fd) } == 1,
+            tty: rustix::termios::isatty(fd),
         }
     }
 
@@ -86,17 +84,14 @@ impl Out {
     fn flush(&mut self) -> bool {
         while !self.buf.is_empty() && !self.broken {
             let (a, _) = self.buf.as_slices();
-            // SAFETY: writes from a valid slice of the buffer.
-            let n = unsafe { libc::write(self.fd, a.as_ptr().cast(), a.len()) };
-            if n >= 0 {
-                self.buf.drain(..n as usize);
-                continue;
-            }
-            match io::Error::last_os_error().raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) => return false,
+            match rustix::io::write(self.fd, a) {
+                Ok(n) => {
+                    self.buf.drain(..n);
+                }
+                Err(Errno::INTR) => continue,
+                Err(Errno::AGAIN) => return false,
                 // EPIPE and the like: nobody reads any more; drop from now on.
-                _ => {
+                Err(_) => {
                     self.broken = true;
                     self.buf = VecDeque::new();
                 }
@@ -110,8 +105,7 @@ impl Out {
 
     fn restore(&mut self) {
         if let Some(f) = self.flags {
-            // SAFETY: restores the flags read at start.
-            unsafe { libc::fcntl(self.fd, libc::F_SETFL, f) };
+            let _ = rustix::fs::fcntl_setfl(self.fd, f);
         }
     }
 }
@@ -125,9 +119,10 @@ impl Default for Console {
 impl Console {
     /// Takes over fds 1 and 2, making them non-blocking.
     pub fn new() -> Console {
-        let shared = same_file(1, 2);
+        let (out, err) = (rustix::stdio::stdout(), rustix::stdio::stderr());
+        let shared = same_file(out, err);
         Console {
-            outs: [Out::new(1), Out::new(2)],
+            outs: [Out::new(out), Out::new(err)],
             shared,
         }
     }
@@ -206,13 +201,12 @@ impl Console {
                 if left.is_zero() {
                     break;
                 }
-                let mut pfd = libc::pollfd {
-                    fd: out.fd,
-                    events: libc::POLLOUT,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd; waits at most `left`.
-                unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
+                let mut pfd = [PollFd::new(&out.fd, PollFlags::OUT)];
+                let left = Timespec::try_from(left).unwrap_or(Timespec {
+                    tv_sec: 1,
+                    tv_nsec: 0,
+                });
+                let _ = rustix::event::poll(&mut pfd, Some(&left));
             }
             out.restore();
         }

@@ -483,8 +483,11 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
         Box::new(io::stderr().lock())
     };
     // What processes wrote reaches a terminal escaped, a pipe or file as is.
-    // SAFETY: isatty on fd 1 or 2; a closed fd is just not a terminal.
-    let tty = unsafe { libc::isatty(fd) } == 1;
+    let tty = rustix::termios::isatty(if fd == 1 {
+        rustix::stdio::stdout()
+    } else {
+        rustix::stdio::stderr()
+    });
     let mut pending = head;
     loop {
         // Whole lines only on a terminal, so an escape is never cut in two.

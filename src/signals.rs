@@ -85,6 +85,7 @@ impl Signals {
             // single-threaded program changes these dispositions concurrently.
             unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) }?;
         }
+        // Raw too: nix's SigSet cannot hold the signals libc reserves.
         // SAFETY: a valid set; the fd returned is owned right below.
         let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
         if fd < 0 {
@@ -98,25 +99,18 @@ impl Signals {
 
     /// The next pending signal, or `None` when none is left.
     pub fn next_signal(&mut self) -> io::Result<Option<i32>> {
-        // SAFETY: an all-zero signalfd_siginfo is a valid value.
-        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // One signalfd_siginfo; its first field is the u32 ssi_signo.
+        let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
         loop {
-            // SAFETY: reads at most `size` bytes into `info`.
-            let n = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    (&mut info as *mut libc::signalfd_siginfo).cast(),
-                    size,
-                )
-            };
-            if n == size as isize {
-                return Ok(Some(info.ssi_signo as i32));
-            }
-            match Errno::last() {
-                Errno::EINTR => continue,
-                Errno::EAGAIN => return Ok(None),
-                e => return Err(e.into()),
+            match rustix::io::read(&self.fd, &mut info) {
+                Ok(n) if n == info.len() => {
+                    let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
+                    return Ok(Some(signo as i32));
+                }
+                Ok(_) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::AGAIN) => return Ok(None),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -158,22 +152,39 @@ pub fn reap_one() -> io::Result<Option<(i32, ExitStatus)>> {
 
 /// Whether any process of group `pgid` is still alive (zombies count).
 pub fn group_alive(pgid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence and permission.
-    let r = unsafe { libc::kill(-pgid, 0) };
-    r == 0 || Errno::last() == Errno::EPERM
+    let Some(pgid) = rustix::process::Pid::from_raw(pgid) else {
+        return false;
+    };
+    match rustix::process::test_kill_process_group(pgid) {
+        Ok(()) | Err(rustix::io::Errno::PERM) => true,
+        Err(_) => false,
+    }
+}
+
+/// `sig` as rustix's `Signal`: a named one, or any other number up to
+/// SIGRTMAX (the real-time ones `signame::parse` accepts).
+fn to_signal(sig: i32) -> io::Result<rustix::process::Signal> {
+    use rustix::process::Signal;
+    if let Some(s) = Signal::from_named_raw(sig) {
+        return Ok(s);
+    }
+    if (1..=libc::SIGRTMAX()).contains(&sig) {
+        // SAFETY: a valid, non-zero signal number. The numbers libc keeps
+        // for itself must not be sent, blocked or handled in this process;
+        // this one is only ever sent to another process group, never to us.
+        return Ok(unsafe { Signal::from_raw_unchecked(sig) });
+    }
+    Err(io::Error::from_raw_os_error(libc::EINVAL))
 }
 
 /// Sends `sig` to process group `pgid`; a group that is already gone is
 /// fine.
 pub fn signal_group(pgid: i32, sig: i32) -> io::Result<()> {
-    if pgid <= 1 {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    // SAFETY: plain syscall; a negative pid addresses the group.
-    let r = unsafe { libc::kill(-pgid, sig) };
-    if r == 0 || Errno::last() == Errno::ESRCH {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    let pgid = rustix::process::Pid::from_raw(pgid)
+        .filter(|p| p.as_raw_nonzero().get() > 1)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    match rustix::process::kill_process_group(pgid, to_signal(sig)?) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }

@@ -21,7 +21,7 @@
 
 use std::ffi::{CString, OsStr, c_void};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -405,15 +405,7 @@ impl Reused {
         let null = std::fs::File::open("/dev/null")?;
         // The lowest free numbers above stdio: they are taken early, so the
         // child's private table (everything below the slots) stays small.
-        let low = || -> io::Result<OwnedFd> {
-            // SAFETY: fcntl on a valid fd; the copy is owned right below.
-            let fd = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // SAFETY: a fresh fd nobody else owns.
-            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-        };
+        let low = || -> io::Result<OwnedFd> { Ok(rustix::io::fcntl_dupfd_cloexec(&null, 3)?) };
         let slots = [low()?, low()?, low()?];
         Ok(Reused {
             stack: Stack::new()?,
@@ -426,33 +418,26 @@ impl Reused {
         self.slots.each_ref().map(|s| s.as_raw_fd())
     }
 
-    /// Puts `fd` in slot `i` (close-on-exec); what was there is closed.
-    fn fill(&self, i: usize, fd: RawFd) -> io::Result<()> {
-        // SAFETY: dup3 onto a slot these parts own.
-        if unsafe { libc::dup3(fd, self.slots[i].as_raw_fd(), libc::O_CLOEXEC) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+    /// Puts `fd` in slot `i` (1 or 2, close-on-exec); what was there is
+    /// closed.
+    fn fill(&mut self, i: usize, fd: impl AsFd) -> io::Result<()> {
+        let flags = rustix::io::DupFlags::CLOEXEC;
+        Ok(rustix::io::dup3(fd, &mut self.slots[i], flags)?)
     }
 
     /// Puts /dev/null back in slots 1 and 2, closing the parent's copies of
     /// the pipes' write ends.
-    fn clear(&self) {
-        for i in 1..3 {
-            let _ = self.fill(i, self.slots[0].as_raw_fd());
+    fn clear(&mut self) {
+        let (null, rest) = self.slots.split_at_mut(1);
+        for slot in rest {
+            let _ = rustix::io::dup3(&null[0], slot, rustix::io::DupFlags::CLOEXEC);
         }
     }
 }
 
 /// A pipe: (read end, write end), both close-on-exec.
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fresh fds, owned right below.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds are fresh and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
 }
 
 fn cstring(bytes: &[u8], what: &str) -> Result<CString, SpawnError> {
@@ -625,15 +610,15 @@ fn spawn(
     // Before the child exists: nothing may fail after it does, or it would
     // run unsupervised.
     for fd in [&out_r, &err_r] {
-        set_nonblocking(fd.as_raw_fd()).map_err(spawn_err)?;
+        set_nonblocking(fd).map_err(spawn_err)?;
     }
     if reused.is_none() {
         *reused = Some(Reused::new().map_err(spawn_err)?);
     }
-    let spawner = reused.as_ref().expect("reused parts were just made");
+    let spawner = reused.as_mut().expect("reused parts were just made");
     let filled = spawner
-        .fill(1, out_w.as_raw_fd())
-        .and_then(|()| spawner.fill(2, err_w.as_raw_fd()));
+        .fill(1, &out_w)
+        .and_then(|()| spawner.fill(2, &err_w));
     // The slots hold the write ends now (or failed to): these copies go.
     drop((out_w, err_w));
     if let Err(e) = filled {
@@ -677,9 +662,8 @@ fn spawn(
     if stage != Stage::None {
         // It has exited already (the parent resumes only then): reap it
         // here, as nobody else knows the pid.
-        let mut status = 0;
-        // SAFETY: waitpid on our own child that has exited.
-        while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {}
+        let child = nix::unistd::Pid::from_raw(pid);
+        while nix::sys::wait::waitpid(child, None) == Err(Errno::EINTR) {}
         let what = match stage {
             Stage::Chdir => format!(
                 "cannot use working directory {}",
@@ -744,12 +728,10 @@ fn clone_child(stack: &Stack, args: &mut ChildArgs) -> i32 {
 }
 
 /// Sets O_NONBLOCK on `fd`.
-pub fn set_nonblocking(fd: std::os::fd::RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a valid fd owned by the caller.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    // SAFETY: as above.
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(&fd)?;
+    Ok(rustix::fs::fcntl_setfl(
+        &fd,
+        flags | rustix::fs::OFlags::NONBLOCK,
+    )?)
 }

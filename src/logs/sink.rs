@@ -214,14 +214,12 @@ pub fn problem(path: &Path) -> Option<String> {
 /// Whether we may write to `path` (access(2) with W_OK: it also knows a
 /// read-only filesystem).
 fn writable(path: &Path) -> Result<(), String> {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| "the path contains a NUL byte".to_string())?;
-    // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
-        Ok(())
-    } else {
-        Err(nix::errno::Errno::last().desc().to_string())
-    }
+    rustix::fs::access(path, rustix::fs::Access::WRITE_OK).map_err(|e| match e {
+        rustix::io::Errno::INVAL => "the path contains a NUL byte".to_string(),
+        e => nix::errno::Errno::from_raw(e.raw_os_error())
+            .desc()
+            .to_string(),
+    })
 }
 
 fn open_target(path: &Path) -> Result<Target, OpenError> {

@@ -10,7 +10,6 @@
 //! blocks: reads are non-blocking and writes go through the `Console`.
 
 use std::collections::VecDeque;
-use std::io;
 
 use mio::Registry;
 use mio::unix::SourceFd;
@@ -43,7 +42,7 @@ pub enum Fill {
 pub struct Stdin {
     /// A terminal whose foreground job we are.
     tty: bool,
-    flags: Option<i32>,
+    flags: Option<rustix::fs::OFlags>,
     /// Registered with the poll (false for files and /dev/null, which are
     /// always readable and are read to the end at once).
     registered: bool,
@@ -101,13 +100,12 @@ impl Stdin {
             }
             None => (None, History::new(MAX_ENTRIES)),
         };
-        // SAFETY: fcntl on fd 0; a closed fd just fails.
-        let flags = unsafe { libc::fcntl(0, libc::F_GETFL) };
-        let flags = (flags >= 0).then_some(flags);
+        // A closed fd 0 just fails: there is nothing to read then.
+        let flags = rustix::fs::fcntl_getfl(rustix::stdio::stdin()).ok();
         if let Some(f) = flags {
-            term::remember_flags(0, f);
-            // SAFETY: adds O_NONBLOCK to fd 0's flags.
-            unsafe { libc::fcntl(0, libc::F_SETFL, f | libc::O_NONBLOCK) };
+            term::remember_flags(f);
+            let _ =
+                rustix::fs::fcntl_setfl(rustix::stdio::stdin(), f | rustix::fs::OFlags::NONBLOCK);
         }
         let editor = (editing && term::enter(stdin).is_ok()).then(|| {
             let width = term::width().unwrap_or(DEFAULT_WIDTH);
@@ -196,10 +194,17 @@ impl Stdin {
         }
         let mut buf = [0u8; 4096];
         loop {
-            // SAFETY: reads into a valid local buffer.
-            let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+            let n = match rustix::io::read(rustix::stdio::stdin(), &mut buf) {
+                Ok(n) => n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::AGAIN) => return Fill::Empty,
+                Err(_) => {
+                    self.done = true;
+                    return Fill::Eof;
+                }
+            };
             if n > 0 {
-                let bytes = &buf[..n as usize];
+                let bytes = &buf[..n];
                 if self.editor.is_some() {
                     self.edit(console, bytes, names);
                 } else {
@@ -210,21 +215,11 @@ impl Stdin {
                 }
                 return Fill::Data;
             }
-            if n == 0 {
-                let queue = &mut self.queue;
-                self.lines
-                    .finish(|l| queue.push_back(String::from_utf8_lossy(l).into_owned()));
-                self.done = true;
-                return Fill::Eof;
-            }
-            match io::Error::last_os_error().raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) => return Fill::Empty,
-                _ => {
-                    self.done = true;
-                    return Fill::Eof;
-                }
-            }
+            let queue = &mut self.queue;
+            self.lines
+                .finish(|l| queue.push_back(String::from_utf8_lossy(l).into_owned()));
+            self.done = true;
+            return Fill::Eof;
         }
     }
 
@@ -315,8 +310,7 @@ impl Stdin {
             h.finish();
         }
         if let Some(f) = self.flags.take() {
-            // SAFETY: restores the flags read at start.
-            unsafe { libc::fcntl(0, libc::F_SETFL, f) };
+            let _ = rustix::fs::fcntl_setfl(rustix::stdio::stdin(), f);
             term::forget_flags();
         }
     }

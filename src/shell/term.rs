@@ -21,7 +21,7 @@ struct Saved {
     /// The terminal's settings before raw mode.
     termios: Option<(RawFd, Termios)>,
     /// A file's status flags before they were made non-blocking.
-    flags: Option<(RawFd, i32)>,
+    flags: Option<rustix::fs::OFlags>,
 }
 
 static SAVED: Mutex<Saved> = Mutex::new(Saved {
@@ -80,10 +80,10 @@ fn put_back(fd: RawFd, t: &Termios) {
     let _ = termios::tcsetattr(fd, OptionalActions::Now, t);
 }
 
-/// Remembers `fd`'s status flags from before they were changed, for the
+/// Remembers stdin's status flags from before they were changed, for the
 /// panic hook (the normal ways out restore them themselves and `forget_flags`).
-pub fn remember_flags(fd: RawFd, flags: i32) {
-    saved().flags = Some((fd, flags));
+pub fn remember_flags(flags: rustix::fs::OFlags) {
+    saved().flags = Some(flags);
 }
 
 /// The flags were restored.
@@ -116,13 +116,10 @@ fn restore_for_panic() {
         put_back(fd, &t);
         // The cursor may sit after a half-typed line: start the message on
         // a row of its own.
-        // SAFETY: writes two bytes from a static buffer to fd 1.
-        unsafe { libc::write(1, b"\r\n".as_ptr().cast(), 2) };
+        let _ = rustix::io::write(rustix::stdio::stdout(), b"\r\n");
     }
-    if let Some((fd, flags)) = s.flags.take() {
-        // SAFETY: restores flags read from this fd at start; a closed fd
-        // just fails.
-        unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+    if let Some(flags) = s.flags.take() {
+        let _ = rustix::fs::fcntl_setfl(rustix::stdio::stdin(), flags);
     }
 }
 
