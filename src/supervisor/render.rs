@@ -4,18 +4,27 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-/// One process as `status` shows it.
-#[derive(Debug, Clone, PartialEq)]
+use serde::{Serialize, Serializer};
+use unicode_width::UnicodeWidthStr;
+
+/// One process as `status` shows it; `status --json` gives its fields in
+/// this order, the uptime as `uptime_secs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row<'a> {
     pub name: &'a str,
     pub task: &'a str,
     pub state: &'static str,
     pub pid: Option<i32>,
+    #[serde(rename = "uptime_secs", serialize_with = "whole_seconds")]
     pub uptime: Option<Duration>,
     pub restarts: u32,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
     pub command: &'a str,
+}
+
+fn whole_seconds<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    d.map(|d| d.as_secs()).serialize(s)
 }
 
 /// `2m15s`-style uptime: `45s`, `2m15s`, `1h2m3s`, `3d4h5m`.
@@ -73,7 +82,7 @@ pub fn table_styled(rows: &[Row], colour: bool) -> String {
     let mut width = header.map(str::len);
     for row in &cells {
         for (w, c) in width.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
+            *w = (*w).max(c.width());
         }
     }
     let mut out = String::new();
@@ -86,10 +95,13 @@ pub fn table_styled(rows: &[Row], colour: bool) -> String {
                 && colour
                 && let Some(sgr) = state_colour(c)
             {
-                let pad = width[i] - c.chars().count();
+                let pad = width[i] - c.width();
                 let _ = write!(l, "\x1b[{sgr}m{c}\x1b[0m{:pad$}  ", "");
             } else {
-                let _ = write!(l, "{c:<w$}  ", w = width[i]);
+                // Padded by display width: `{:<w$}` counts characters, and
+                // a wide character takes two columns.
+                let pad = width[i] - c.width();
+                let _ = write!(l, "{c}{:pad$}  ", "");
             }
         }
         out.push_str(l.trim_end());
@@ -106,54 +118,9 @@ pub fn table_styled(rows: &[Row], colour: bool) -> String {
     out
 }
 
-/// A JSON string literal.
-pub fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn json_opt<T: ToString>(v: Option<T>) -> String {
-    v.map_or("null".into(), |v| v.to_string())
-}
-
 /// `status --json`: one array, an object per process.
 pub fn json(rows: &[Row]) -> String {
-    let mut out = String::from("[");
-    for (i, r) in rows.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(
-            out,
-            "{{\"name\":{},\"task\":{},\"state\":{},\"pid\":{},\"uptime_secs\":{},\"restarts\":{},\"exit_code\":{},\"reason\":{},\"command\":{}}}",
-            json_str(r.name),
-            json_str(r.task),
-            json_str(r.state),
-            json_opt(r.pid),
-            json_opt(r.uptime.map(|d| d.as_secs())),
-            r.restarts,
-            json_opt(r.exit_code),
-            r.reason.as_deref().map_or("null".into(), json_str),
-            json_str(r.command),
-        );
-    }
-    out.push(']');
-    out
+    serde_json::to_string(rows).expect("rows serialize: strings and numbers only")
 }
 
 #[cfg(test)]
@@ -266,6 +233,25 @@ mod tests {
              {\"name\":\"w\\\"1\",\"task\":\"t\",\"state\":\"EXITED\",\"pid\":null,\"uptime_secs\":null,\"restarts\":2,\"exit_code\":143,\"reason\":null,\"command\":\"sleep 100\"}]"
         );
         assert_eq!(json(&[]), "[]");
-        assert_eq!(json_str("a\u{1}\n"), "\"a\\u0001\\n\"");
+        let mut r = row("a\u{1}\n", "RUNNING", Some(7));
+        r.reason = Some("é".into());
+        assert!(json(&[r]).contains("\"name\":\"a\\u0001\\n\""));
+    }
+
+    #[test]
+    fn wide_characters_keep_columns_aligned() {
+        // Each CJK character takes two columns on a terminal.
+        let rows = [
+            row("網站", "RUNNING", Some(1)),
+            row("web", "RUNNING", Some(2)),
+        ];
+        let t = table(&rows);
+        let lines: Vec<&str> = t.lines().collect();
+        let at = |l: &str, word: &str| l[..l.find(word).unwrap()].width();
+        let status = at(lines[0], "Status");
+        assert_eq!(at(lines[1], "RUNNING"), status, "{t}");
+        assert_eq!(at(lines[2], "RUNNING"), status, "{t}");
+        let coloured = table_styled(&rows, true);
+        assert_eq!(coloured.lines().nth(1).map(|l| at(l, "\x1b")), Some(status));
     }
 }
