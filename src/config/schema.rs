@@ -279,34 +279,10 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     }
     candidates
         .into_iter()
-        .map(|k| (edit_distance(&lower, &k.to_lowercase()), k))
+        .map(|k| (strsim::osa_distance(&lower, &k.to_lowercase()), k))
         .filter(|&(d, k)| d <= 2 && d * 2 < k.len())
         .min_by_key(|&(d, _)| d)
         .map(|(_, k)| k)
-}
-
-/// Optimal string alignment distance between `a` and `b`, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    // rows[i][j]: distance between a[..i] and b[..j]; three rows suffice.
-    let mut before = vec![0usize; b.len() + 1];
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0usize; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d = d.min(before[j - 2] + 1);
-            }
-            cur[j] = d;
-        }
-        std::mem::swap(&mut before, &mut prev);
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -360,18 +336,12 @@ mod tests {
     }
 
     #[test]
-    fn distance() {
-        assert_eq!(edit_distance("", ""), 0);
-        assert_eq!(edit_distance("abc", ""), 3);
-        assert_eq!(edit_distance("comand", "command"), 1);
-        assert_eq!(edit_distance("restart", "retsart"), 1);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
-
-    #[test]
     fn suggestions() {
         let task = || names(TASK_KEYS);
         assert_eq!(suggest("comand", task()), Some("command"));
+        // A swap of neighbours is one edit.
+        assert_eq!(suggest("retsart", task()), Some("restart"));
+        assert_eq!(suggest("cmomand", task()), Some("command"));
         assert_eq!(suggest("autolaunch", task()), Some("autoLaunch"));
         assert_eq!(suggest("AUTOLAUNCH", task()), Some("autoLaunch"));
         assert_eq!(suggest("stoppingSignal", task()), Some("stopingSignal"));
