@@ -51,6 +51,21 @@ pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// Removes a test's directory when the test passed; when it failed
+/// (the thread is panicking) keeps it for inspection and says where.
+pub fn remove_test_dir(dir: &Path) {
+    if std::thread::panicking() {
+        eprintln!("test failed: its files are kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// How long `Sup::cmd` waits for a reply: far more than any command takes,
+/// so only a hung supervisor reaches it, and the test fails instead of
+/// hanging.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A fresh directory for one test.
 pub fn test_dir(name: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -325,10 +340,22 @@ impl Sup {
 
     /// Sends one command over the socket: (success, reply text).
     pub fn cmd(&self, line: &str) -> (bool, String) {
+        self.cmd_within(line, REPLY_TIMEOUT)
+    }
+
+    /// `cmd` that fails the test when no whole reply comes within `timeout`.
+    pub fn cmd_within(&self, line: &str, timeout: Duration) -> (bool, String) {
         let mut s = UnixStream::connect(&self.socket).expect("connect to control socket");
+        s.set_read_timeout(Some(timeout)).unwrap();
+        s.set_write_timeout(Some(timeout)).unwrap();
         s.write_all(format!("{line}\n").as_bytes()).unwrap();
         let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
+        if let Err(e) = s.read_to_string(&mut reply) {
+            panic!(
+                "no whole reply to '{line}' within {timeout:?} ({e}); got {reply:?}\nstderr: {}",
+                self.err_text()
+            );
+        }
         let (status, text) = reply.split_once('\n').unwrap_or((&reply, ""));
         (status == "0", text.trim_end().to_string())
     }
@@ -504,7 +531,7 @@ impl Drop for Sup {
                 kill(pid, libc::SIGKILL);
             }
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        remove_test_dir(&self.dir);
     }
 }
 
@@ -536,4 +563,46 @@ pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     p
+}
+
+#[test]
+fn a_hung_supervisor_fails_a_command_instead_of_hanging_the_test() {
+    let sup = Sup::start("hung", "tasks:\n  a:\n    command: sleep 1000\n");
+    sup.ok("status");
+    sup.signal(libc::SIGSTOP);
+    let asked = Instant::now();
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sup.cmd_within("status", Duration::from_millis(300))
+    }));
+    sup.signal(libc::SIGCONT);
+    let message = failed.expect_err("a stopped supervisor gives no reply");
+    let text = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(text.contains("no whole reply to 'status'"), "{text}");
+    assert!(asked.elapsed() < Duration::from_secs(30));
+    sup.ok("status");
+}
+
+#[test]
+fn a_failing_tests_directory_is_kept_and_a_passing_ones_removed() {
+    let kept = test_dir("kept");
+    std::fs::write(kept.join("evidence"), "x").unwrap();
+    let dir = kept.clone();
+    let failed = std::thread::spawn(move || {
+        struct Cleanup(PathBuf);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                remove_test_dir(&self.0);
+            }
+        }
+        let _cleanup = Cleanup(dir);
+        panic!("a failing test");
+    })
+    .join();
+    assert!(failed.is_err());
+    assert!(kept.join("evidence").exists(), "kept for inspection");
+    remove_test_dir(&kept);
+    assert!(!kept.exists(), "removed when nothing failed");
 }

@@ -394,7 +394,7 @@ impl Drop for Container {
                 let _ = self.runc.wait();
             }
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        remove_test_dir(&self.dir);
     }
 }
 

@@ -286,7 +286,7 @@ impl Drop for Pane {
         if let Some(path) = &self.server_socket {
             let _ = std::fs::remove_file(path);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        remove_test_dir(&self.dir);
     }
 }
 
