@@ -112,14 +112,14 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
 ];
 
 /// Other words for commands, as supervisorctl users type them: (alias,
-/// what it means).
-pub const ALIASES: &[(&str, &str)] = &[
-    ("tail", "logs"),
-    ("update", "reload"),
-    ("reread", "reload"),
-    ("avail", "status"),
-    ("quit", "shutdown"),
-    ("exit", "shutdown"),
+/// the command word it stands for, what it means in full).
+pub const ALIASES: &[(&str, &str, &str)] = &[
+    ("tail", "logs", "logs"),
+    ("update", "reload", "reload"),
+    ("reread", "reload", "reload --dry-run"),
+    ("avail", "status", "status all"),
+    ("quit", "shutdown", "shutdown"),
+    ("exit", "shutdown", "shutdown"),
 ];
 
 /// The `help` text: every command and alias, or one.
@@ -133,7 +133,7 @@ pub fn help(topic: Option<&str>) -> Result<String, String> {
                 .collect();
             let aliases: Vec<String> = ALIASES
                 .iter()
-                .map(|(alias, word)| format!("{alias} = {word}"))
+                .map(|(alias, _, means)| format!("{alias} = {means}"))
                 .collect();
             rows.push(format!("aliases: {}", aliases.join(", ")));
             Ok(rows.join("\n"))
@@ -143,9 +143,11 @@ pub fn help(topic: Option<&str>) -> Result<String, String> {
             COMMANDS
                 .iter()
                 .find(|c| c.0 == word)
-                .map(|(_, usage, what)| match word == t {
-                    true => format!("{usage}  {what}"),
-                    false => format!("{usage}  {what} ('{t}' is an alias of '{word}')"),
+                .map(|(_, usage, what)| match ALIASES.iter().find(|a| a.0 == t) {
+                    None => format!("{usage}  {what}"),
+                    Some((_, _, means)) => {
+                        format!("{usage}  {what} ('{t}' is an alias of '{means}')")
+                    }
                 })
                 .ok_or_else(|| format!("unknown command '{}' (try 'help')", one_line(t)))
         }

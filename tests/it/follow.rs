@@ -232,7 +232,12 @@ fn clear_forgets_kept_lines_and_version_avail_update_answer() {
     );
     let help = sup.ok("help");
     let aliases = help.lines().last().unwrap();
-    for a in ["tail = logs", "update = reload", "avail = status"] {
+    for a in [
+        "tail = logs",
+        "update = reload",
+        "reread = reload --dry-run",
+        "avail = status all",
+    ] {
         assert!(aliases.contains(a), "{aliases}");
     }
 }
