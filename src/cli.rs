@@ -17,6 +17,7 @@ pub const DEFAULT_CONFIG: &str = "taskmaster.yaml";
 const USAGE: &str = "\
 usage: taskmaster [OPTIONS] [CONFIG]
        taskmaster ctl [--socket PATH] [--config FILE] COMMAND [ARGS...]
+       taskmaster import SUPERVISORD.CONF
 
 Supervises the tasks of CONFIG (default: ./taskmaster.yaml, written from a
 built-in example when missing).
@@ -28,6 +29,8 @@ options:
   --check         validate CONFIG, list its processes, exit 0 (valid) or 2
   -h, --help      show this help
   -V, --version   show the version
+
+import prints the taskmaster YAML equivalent of a supervisord config.
 
 ctl sends one command (see 'help' in the shell) to a running supervisor;
 exit status 0 success, 1 command failed, 2 usage error, 3 no supervisor.";
@@ -46,6 +49,10 @@ pub enum Invocation {
         socket: Option<PathBuf>,
         config: Option<PathBuf>,
         words: Vec<String>,
+    },
+    /// `import FILE`: print the YAML for a supervisord config.
+    Import {
+        path: PathBuf,
     },
     Help,
     Version,
@@ -73,6 +80,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
         let was_first = std::mem::replace(&mut first, false);
         if was_first && arg == "ctl" {
             return parse_ctl(it);
+        }
+        if was_first && arg == "import" {
+            return parse_import(it);
         }
         match arg.to_str() {
             Some("-h" | "--help") => return Ok(Invocation::Help),
@@ -115,6 +125,21 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
         no_socket,
         check,
     })
+}
+
+fn parse_import(mut it: impl Iterator<Item = OsString>) -> Result<Invocation, Error> {
+    let path = match (it.next(), it.next()) {
+        (Some(p), None) if p == "-h" || p == "--help" => return Ok(Invocation::Help),
+        (Some(p), None) => PathBuf::from(p),
+        (None, _) => return Err(Error::Usage("import: missing SUPERVISORD.CONF".into())),
+        (Some(_), Some(extra)) => {
+            return Err(Error::Usage(format!(
+                "import: unexpected argument '{}'",
+                extra.to_string_lossy()
+            )));
+        }
+    };
+    Ok(Invocation::Import { path })
 }
 
 fn parse_ctl(mut it: impl Iterator<Item = OsString>) -> Result<Invocation, Error> {
@@ -183,6 +208,16 @@ pub fn run(args: Vec<OsString>) -> u8 {
             config,
             words,
         } => ctl(socket, config, &words),
+        Invocation::Import { path } => match crate::import::run(&path) {
+            Ok(yaml) => {
+                print!("{yaml}");
+                0
+            }
+            Err(e) => {
+                eprintln!("taskmaster import: {e}");
+                e.exit_code()
+            }
+        },
         Invocation::Run {
             config,
             no_shell,

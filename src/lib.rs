@@ -9,6 +9,7 @@ pub mod console;
 pub mod control;
 pub mod error;
 pub mod escape;
+pub mod import;
 pub mod limits;
 pub mod logs;
 pub mod outbox;
