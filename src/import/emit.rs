@@ -264,7 +264,12 @@ fn supervisord<'a>(
     if logfile.is_some() && top.starts_with("logfile:") {
         // supervisord rotates its log by default; taskmaster only when told.
         let value = |key: &str, default: &'static str| match b.get(key) {
-            Some((s, e)) => (e.value.clone(), ctx.at(b, s, e)),
+            Some((s, e)) => (
+                expand::expand(&e.value, &vars(s), false)
+                    .map(|x| x.text)
+                    .unwrap_or_else(|_| e.value.clone()),
+                ctx.at(b, s, e),
+            ),
             None => (default.to_string(), String::new()),
         };
         let (max, at) = value("logfile_maxbytes", SUPERVISORD_MAXBYTES);
@@ -305,12 +310,26 @@ fn program(
         ));
     }
     let at = |src: usize, e: &Entry, m: String| format!("{}: {m}", ctx.at(b, src, e));
+    // Settings taskmaster reads as numbers, words or sizes: expanded now.
+    let lit = |src: usize, e: &Entry| -> Result<String, String> {
+        let vars = Vars {
+            here: &ctx.sources[src].here,
+            program_name: Some(name),
+            group_name: Some(group.unwrap_or(name)),
+            process_num: None,
+            host_node_name: ctx.host,
+            env: ctx.env,
+        };
+        expand::expand(&e.value, &vars, false)
+            .map(|x| x.text.trim().to_string())
+            .map_err(|m| at(src, e, m))
+    };
     let instances = match b.get("numprocs") {
-        Some((s, e)) => integer(&e.value).map_err(|m| at(s, e, m))?,
+        Some((s, e)) => integer(&lit(s, e)?).map_err(|m| at(s, e, m))?,
         None => 1,
     };
     let start = match b.get("numprocs_start") {
-        Some((s, e)) => integer(&e.value).map_err(|m| at(s, e, m))?,
+        Some((s, e)) => integer(&lit(s, e)?).map_err(|m| at(s, e, m))?,
         None => 0,
     };
     let num = if instances == 1 {
@@ -345,7 +364,7 @@ fn program(
         notes.push(not_imported("    ", None, e, why));
     };
     let redirect = match b.get("redirect_stderr") {
-        Some((s, e)) => boolean(&e.value).map_err(|m| at(s, e, m))?,
+        Some((s, e)) => boolean(&lit(s, e)?).map_err(|m| at(s, e, m))?,
         None => false,
     };
     let mut log = |stream: &str| -> Result<(Log, bool), String> {
@@ -397,6 +416,7 @@ fn program(
     for k in b.keys() {
         let (s, e) = b.get(k).expect("a listed key has a value");
         let fail = |m: String| at(s, e, m);
+        let v = || lit(s, e);
         match k {
             "command" => lines.push((0, format!("command: {}", quote(&expand_at(s, e, true)?)))),
             "numprocs" => lines.push((1, format!("instances: {instances}"))),
@@ -412,12 +432,11 @@ fn program(
                     note(&mut notes, e, &names);
                 }
             }
-            "autostart" => lines.push((
-                2,
-                format!("autoLaunch: {}", boolean(&e.value).map_err(fail)?),
-            )),
+            "autostart" => {
+                lines.push((2, format!("autoLaunch: {}", boolean(&v()?).map_err(fail)?)))
+            }
             "autorestart" => {
-                let policy = match e.value.trim().to_ascii_lowercase().as_str() {
+                let policy = match v()?.to_ascii_lowercase().as_str() {
                     "unexpected" => "on-failure",
                     v => match boolean(v) {
                         Ok(true) => "always",
@@ -448,27 +467,24 @@ fn program(
             }
             "startsecs" => lines.push((
                 5,
-                format!(
-                    "successfulStartTimeout: {}",
-                    integer(&e.value).map_err(fail)?
-                ),
+                format!("successfulStartTimeout: {}", integer(&v()?).map_err(fail)?),
             )),
             "startretries" => lines.push((
                 6,
-                format!("restartsAttempts: {}", integer(&e.value).map_err(fail)?),
+                format!("restartsAttempts: {}", integer(&v()?).map_err(fail)?),
             )),
             "stopsignal" => {
-                let v = e.value.trim();
-                let n = crate::signame::parse(v)
-                    .ok_or_else(|| fail(format!("'{}' is not a signal", one_line(v))))?;
+                let v = v()?;
+                let n = crate::signame::parse(&v)
+                    .ok_or_else(|| fail(format!("'{}' is not a signal", one_line(&v))))?;
                 lines.push((7, format!("stopingSignal: {}", crate::signame::name(n))));
             }
             "stopwaitsecs" => lines.push((
                 8,
-                format!("gracefulStopTimeout: {}", integer(&e.value).map_err(fail)?),
+                format!("gracefulStopTimeout: {}", integer(&v()?).map_err(fail)?),
             )),
             "stopasgroup" | "killasgroup" => {
-                if !boolean(&e.value).map_err(fail)? {
+                if !boolean(&v()?).map_err(fail)? {
                     note(
                         &mut notes,
                         e,
@@ -549,11 +565,11 @@ fn program(
                 format!("workingDirectory: {}", quote(&expand_at(s, e, true)?)),
             )),
             "umask" => {
-                let v = e.value.trim();
+                let v = v()?;
                 if v.is_empty() || !v.chars().all(|c| c.is_digit(8)) {
-                    return Err(fail(format!("'{}' is not an octal umask", one_line(v))));
+                    return Err(fail(format!("'{}' is not an octal umask", one_line(&v))));
                 }
-                lines.push((15, format!("umask: {}", quote(v))));
+                lines.push((15, format!("umask: {}", quote(&v))));
             }
             "user" => lines.push((
                 16,
@@ -583,22 +599,15 @@ fn program(
         lines.extend(path_line(10, "stderr", &err_log));
     }
     if let Some(stream) = rotated {
-        let pick = |suffix: &str, default: &str| {
-            b.get(&format!("{stream}_logfile_{suffix}"))
-                .map_or((None, default.to_string()), |(s, e)| {
-                    (Some((s, e)), e.value.clone())
-                })
+        // supervisord rotates at 50MB, 10 backups unless told otherwise.
+        let max = match b.get(&format!("{stream}_logfile_maxbytes")) {
+            Some((s, e)) => byte_size(&lit(s, e)?).map_err(|m| at(s, e, m))?,
+            None => byte_size(SUPERVISORD_MAXBYTES)?,
         };
-        let (w, max) = pick("maxbytes", SUPERVISORD_MAXBYTES);
-        let max = byte_size(&max).map_err(|m| match w {
-            Some((s, e)) => at(s, e, m),
-            None => m,
-        })?;
-        let (w, backups) = pick("backups", SUPERVISORD_BACKUPS);
-        let backups = integer(&backups).map_err(|m| match w {
-            Some((s, e)) => at(s, e, m),
-            None => m,
-        })?;
+        let backups = match b.get(&format!("{stream}_logfile_backups")) {
+            Some((s, e)) => integer(&lit(s, e)?).map_err(|m| at(s, e, m))?,
+            None => integer(SUPERVISORD_BACKUPS)?,
+        };
         lines.push((11, format!("logMaxSize: {}", size_text(max))));
         lines.push((12, format!("logBackups: {backups}")));
     }

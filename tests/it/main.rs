@@ -10,6 +10,7 @@ mod control;
 mod faults;
 mod follow;
 mod hardening;
+mod import;
 mod lifecycle;
 mod output;
 mod reload;
