@@ -173,6 +173,14 @@ fn write_spec(dir: &Path, args: &[&str], edit: impl FnOnce(&mut Value)) -> Resul
     Ok(())
 }
 
+/// Drops the mount at `dest` from a spec.
+fn without_mount(spec: &mut Value, dest: &str) {
+    spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != dest);
+}
+
 /// Adds capabilities to every set of a spec but the ambient one.
 fn with_caps(spec: &mut Value, caps: &[&str]) {
     for set in ["bounding", "effective", "permitted"] {
@@ -656,4 +664,30 @@ fn runc_user_nobody_with_default_capabilities_is_fatal_and_names_the_step() {
     );
     // Nothing else was affected: the supervisor still answers.
     assert_eq!(c.exec(&["taskmaster", "ctl", "pid"]).1.trim(), "1");
+}
+
+#[test]
+fn runc_read_only_root_without_a_run_tmpfs_runs_without_a_socket() {
+    need_runc!();
+    let mut c = Container::start(
+        "no-run",
+        "tasks:\n  say:\n    command: sh -c 'echo hello; exec sleep 1000'\n    successfulStartTimeout: 0\n",
+        |spec| without_mount(spec, "/run"),
+    );
+    c.wait_line("say | hello");
+    // One warning naming the path and why, then on without a socket.
+    let err = c.err_text();
+    let warning = err
+        .lines()
+        .find(|l| l.contains("/run/taskmaster.sock"))
+        .unwrap_or_else(|| panic!("no warning about the socket: {err}"));
+    assert!(
+        warning.contains("Read-only file system")
+            && warning.ends_with("; running without a control socket"),
+        "{warning}"
+    );
+    let (code, _, _) = c.exec(&["taskmaster", "ctl", "status"]);
+    assert_eq!(code, 3, "no supervisor reachable");
+    c.kill("TERM");
+    assert_eq!(c.wait_exit(secs(20)), 0, "{}", c.err_text());
 }
