@@ -31,7 +31,7 @@ pub mod timers;
 mod layers {
     const LAYERS: &[&[&str]] = &[
         &["text", "signame", "escape", "error", "timers", "outbox"],
-        &["config", "console"],
+        &["config", "console", "import"],
         &["process", "logs", "limits"],
         &["signals", "shell"],
         &["strays", "control"],
