@@ -1,0 +1,485 @@
+//! Health checks (`command`, `tcp`, `http`) and sd_notify readiness
+//! against real peers on 127.0.0.1: what `status` shows, when checks run,
+//! what a failing, hanging or flooding check does, restarts of unhealthy
+//! processes, READY=1 / STATUS= / WATCHDOG=1.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+use crate::peers::Peer;
+
+/// Waits until `name`'s `health` is `want`; its row.
+fn wait_health(sup: &Sup, name: &str, want: &str, timeout: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let row = sup.proc(name);
+        if row["health"] == want {
+            return row;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "timed out waiting for '{name}' to be {want}; last: {row}\nstderr: {}",
+                sup.err_text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The status table line of `name`.
+fn table_line(sup: &Sup, name: &str) -> String {
+    sup.ok("status")
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("no row for {name}"))
+        .to_string()
+}
+
+#[test]
+fn tcp_check_makes_healthy_and_a_closed_port_unhealthy() {
+    let mut peer = Peer::tcp();
+    let sup = Sup::start(
+        "tcp-check",
+        &format!(
+            "tasks:
+  db:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck: {{tcp: 127.0.0.1:{}, interval: 0.2, timeout: 1, retries: 2, onUnhealthy: none}}
+  plain:
+    command: sleep 1000
+    successfulStartTimeout: 0
+",
+            peer.port
+        ),
+    );
+    let row = wait_health(&sup, "db", "healthy", secs(10));
+    assert_eq!(row["state"], "RUNNING");
+    assert_eq!(row["ready"], true);
+    let pid = row["pid"].as_i64().unwrap();
+    let line = table_line(&sup, "db");
+    assert!(line.contains("RUNNING (healthy)"), "{line}");
+    // A task without a check shows exactly what it showed before.
+    let plain = sup.wait_state("plain", "RUNNING", secs(10));
+    assert_eq!(plain["health"], serde_json::Value::Null);
+    assert_eq!(plain["ready"], true);
+    let line = table_line(&sup, "plain");
+    assert!(line.contains("RUNNING") && !line.contains("RUNNING ("), "{line}");
+
+    peer.kill();
+    let row = wait_health(&sup, "db", "unhealthy", secs(10));
+    assert_eq!(row["state"], "RUNNING", "onUnhealthy: none keeps it");
+    assert_eq!(row["pid"].as_i64().unwrap(), pid);
+    assert_eq!(row["ready"], false);
+    let reason = row["reason"].as_str().unwrap();
+    assert!(reason.contains("Connection refused"), "{reason}");
+    assert!(table_line(&sup, "db").contains("RUNNING (unhealthy)"));
+    sup.wait_stderr("unhealthy", secs(5));
+    assert!(sup.err_text().contains("Connection refused"), "{}", sup.err_text());
+}
+
+#[test]
+fn checks_begin_once_running_and_the_first_pass_makes_healthy() {
+    let sup = Sup::start(
+        "checks-begin",
+        "tasks:
+  t:
+    command: sleep 1000
+    successfulStartTimeout: 1.5
+    healthCheck:
+      command: sh -c 'echo x >> $DIR/checks'
+      interval: 0.1
+",
+    );
+    loop {
+        let row = sup.proc("t");
+        let ran = sup.path("checks").exists();
+        match row["state"].as_str().unwrap() {
+            "STARTED" => {
+                assert!(!ran, "a check ran while STARTED");
+                assert_eq!(row["health"], "starting");
+                assert_eq!(row["ready"], false);
+            }
+            "RUNNING" => break,
+            other => panic!("unexpected state {other}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let row = wait_health(&sup, "t", "healthy", secs(10));
+    assert_eq!(row["ready"], true);
+    assert_eq!(row["reason"], serde_json::Value::Null);
+    // It goes on at the interval.
+    wait_until(secs(10), "further checks", || {
+        std::fs::read_to_string(sup.path("checks"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 3
+    });
+}
+
+#[test]
+fn a_command_check_runs_like_the_task_in_its_own_group() {
+    let sup = Sup::start(
+        "check-env",
+        "tasks:
+  t:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    workingDirectory: /tmp
+    environment: {FOO: bar}
+    healthCheck:
+      command: sh -c 'echo \"$TASKMASTER_PROCESS $FOO $(pwd) $$ $(cut -d\" \" -f5 /proc/$$/stat)\" > $DIR/seen'
+      interval: 0.2
+",
+    );
+    wait_health(&sup, "t", "healthy", secs(10));
+    let seen = std::fs::read_to_string(sup.path("seen")).unwrap();
+    let f: Vec<&str> = seen.split_whitespace().collect();
+    assert_eq!(&f[..3], ["t", "bar", "/tmp"], "{seen}");
+    assert_eq!(f[3], f[4], "the check leads its own process group: {seen}");
+    assert_ne!(f[3], sup.running_pid("t").to_string());
+    wait_until(secs(5), "no zombie checks", || sup.zombies().is_empty());
+}
+
+#[test]
+fn a_hanging_check_is_killed_with_its_whole_group_at_timeout() {
+    let sup = Sup::start(
+        "check-hang",
+        "tasks:
+  t:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck:
+      command: sh -c 'sleep 1000 & echo $! > $DIR/bg; echo $$ > $DIR/ck; echo still going; wait'
+      interval: 30
+      timeout: 0.5
+      retries: 1
+      onUnhealthy: none
+",
+    );
+    let row = wait_health(&sup, "t", "unhealthy", secs(10));
+    let reason = row["reason"].as_str().unwrap();
+    assert!(reason.contains("timed out after 0.5s"), "{reason}");
+    assert!(reason.contains("still going"), "{reason}");
+    let bg = read_pid_file(&sup.path("bg"));
+    let ck = read_pid_file(&sup.path("ck"));
+    wait_until(secs(5), "the check's group to be gone", || {
+        !alive(bg) && !alive(ck)
+    });
+    wait_until(secs(5), "no zombies", || sup.zombies().is_empty());
+    assert_eq!(sup.proc("t")["state"], "RUNNING");
+}
+
+#[test]
+fn a_failed_check_reason_has_its_last_output_line() {
+    let sup = Sup::start(
+        "check-fail",
+        "tasks:
+  t:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck:
+      command: sh -c 'echo first; echo \"db is down\" >&2; exit 3'
+      interval: 0.2
+      retries: 2
+      onUnhealthy: none
+",
+    );
+    let row = wait_health(&sup, "t", "unhealthy", secs(10));
+    let reason = row["reason"].as_str().unwrap();
+    assert!(reason.contains("exit status 3"), "{reason}");
+    assert!(reason.contains("db is down"), "{reason}");
+    sup.wait_stderr("db is down", secs(5));
+}
+
+#[test]
+fn a_missing_check_command_is_unhealthy_and_the_task_runs_until_retries() {
+    let sup = Sup::start(
+        "check-missing",
+        "tasks:
+  t:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck:
+      command: /nonexistent/pg_isready
+      interval: 0.3
+      retries: 3
+",
+    );
+    let first = sup.running_pid("t");
+    // One failure is not enough: it keeps running, with the reason shown.
+    let row = wait_for(secs(10), "a first failure", || {
+        let r = sup.proc("t");
+        r["reason"].as_str().is_some().then_some(r)
+    });
+    assert!(
+        row["reason"].as_str().unwrap().contains("No such file or directory"),
+        "{row}"
+    );
+    if row["restarts"] == 0 {
+        assert_eq!(row["pid"].as_i64().unwrap() as i32, first);
+    }
+    // After `retries` failures: restarted (onUnhealthy defaults to restart).
+    wait_until(secs(15), "a restart", || sup.proc("t")["restarts"] == 1);
+    assert!(!alive(first));
+    let second = sup.running_pid("t");
+    assert_ne!(second, first);
+}
+
+#[test]
+fn unhealthy_with_restart_stops_gracefully_and_starts_again_counted() {
+    let sup = Sup::start(
+        "check-restart",
+        "tasks:
+  t:
+    command: sh -c 'trap \"echo term >> $DIR/terms; exit 0\" TERM; echo $$ > $DIR/pid; while :; do sleep 0.05; done'
+    successfulStartTimeout: 0
+    healthCheck:
+      command: test -e $DIR/ok
+      interval: 0.2
+      retries: 2
+",
+    );
+    std::fs::write(sup.path("ok"), "").unwrap();
+    let row = wait_health(&sup, "t", "healthy", secs(10));
+    let first = row["pid"].as_i64().unwrap() as i32;
+    wait_for_trap(first, libc::SIGTERM);
+    std::fs::remove_file(sup.path("ok")).unwrap();
+    wait_until(secs(10), "a restart", || sup.proc("t")["restarts"] == 1);
+    let terms = std::fs::read_to_string(sup.path("terms")).unwrap_or_default();
+    assert_eq!(terms.trim(), "term", "stopped with its stop signal");
+    assert!(!alive(first));
+    let row = sup.wait_state("t", "RUNNING", secs(10));
+    assert_ne!(row["pid"].as_i64().unwrap() as i32, first);
+    assert_eq!(row["health"], "starting", "a new process starts over");
+    std::fs::write(sup.path("ok"), "").unwrap();
+    wait_health(&sup, "t", "healthy", secs(10));
+}
+
+#[test]
+fn failures_inside_the_start_period_do_not_count() {
+    let sup = Sup::start(
+        "check-start-period",
+        "tasks:
+  t:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck:
+      command: sh -c 'echo x >> $DIR/checks; exit 1'
+      interval: 0.1
+      retries: 1
+      startPeriod: 1.5
+      onUnhealthy: none
+",
+    );
+    sup.running_pid("t");
+    let seen_running = Instant::now();
+    wait_until(secs(10), "two failed checks", || {
+        std::fs::read_to_string(sup.path("checks"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 2
+    });
+    if seen_running.elapsed() < Duration::from_millis(1200) {
+        let row = sup.proc("t");
+        assert_eq!(row["health"], "starting", "{row}");
+    }
+    wait_health(&sup, "t", "unhealthy", secs(10));
+    assert!(seen_running.elapsed() >= Duration::from_millis(1400));
+}
+
+#[test]
+fn http_check_judges_the_status_line_and_sends_host_and_close() {
+    let peer = Peer::http();
+    let sup = Sup::start(
+        "http-check",
+        &format!(
+            "tasks:
+  web:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck:
+      http: http://127.0.0.1:{}/healthz
+      interval: 0.2
+      retries: 2
+      onUnhealthy: none
+",
+            peer.port
+        ),
+    );
+    wait_health(&sup, "web", "healthy", secs(10));
+    let req = peer.requests();
+    assert!(req.contains("GET /healthz HTTP/1.1"), "{req}");
+    assert!(req.contains(&format!("Host: 127.0.0.1:{}", peer.port)), "{req}");
+    assert!(req.contains("Connection: close"), "{req}");
+    peer.answer(503);
+    let row = wait_health(&sup, "web", "unhealthy", secs(10));
+    assert!(
+        row["reason"].as_str().unwrap().contains("HTTP status 503"),
+        "{row}"
+    );
+    peer.answer(302);
+    wait_health(&sup, "web", "healthy", secs(10));
+}
+
+#[test]
+fn an_http_endpoint_sending_10mb_or_never_answering_does_not_hurt() {
+    let peer = Peer::http();
+    let sup = Sup::start(
+        "http-hostile",
+        &format!(
+            "tasks:
+  big:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck: {{http: 'http://127.0.0.1:{p}/big', interval: 0.2}}
+  silent:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck: {{http: 'http://127.0.0.1:{p}/silent', interval: 0.2, timeout: 0.3, retries: 1, onUnhealthy: none}}
+",
+            p = peer.port
+        ),
+    );
+    wait_health(&sup, "big", "healthy", secs(10));
+    let row = wait_health(&sup, "silent", "unhealthy", secs(10));
+    assert!(
+        row["reason"].as_str().unwrap().contains("timed out"),
+        "{row}"
+    );
+    // The loop stays responsive while both go on.
+    for _ in 0..20 {
+        let t = Instant::now();
+        sup.status();
+        assert!(t.elapsed() < Duration::from_secs(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rss_kb: u64 = proc_status(sup.pid(), "VmRSS")
+        .unwrap()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(rss_kb < 64 * 1024, "supervisor RSS {rss_kb} kB");
+    assert_eq!(sup.proc("big")["health"], "healthy");
+}
+
+/// A python task that talks sd_notify over $NOTIFY_SOCKET.
+const NOTIFIER: &str = r#"
+import os, socket, sys, time
+d = sys.argv[1]
+addr = os.environ["NOTIFY_SOCKET"]
+open(os.path.join(d, "notify_socket"), "w").write(addr)
+if addr.startswith("@"):
+    addr = "\0" + addr[1:]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+def send(m):
+    s.sendto(m.encode(), addr)
+send("STATUS=warming up")
+while not os.path.exists(os.path.join(d, "go")):
+    time.sleep(0.05)
+send("READY=1\nSTATUS=serving")
+while True:
+    if os.path.exists(os.path.join(d, "ping")):
+        send("WATCHDOG=1")
+    time.sleep(0.1)
+"#;
+
+fn notifier_config(extra: &str) -> String {
+    format!(
+        "tasks:
+  api:
+    command: python3 $DIR/notifier.py $DIR
+    successfulStartTimeout: 0
+    autoLaunch: false
+    notify: true
+{extra}"
+    )
+}
+
+#[test]
+fn notify_ready_makes_it_ready_and_status_text_is_the_reason() {
+    let sup = Sup::start("notify-ready", &notifier_config(""));
+    std::fs::write(sup.path("notifier.py"), NOTIFIER).unwrap();
+    sup.ok("start api");
+    let row = wait_for(secs(10), "STATUS=warming up", || {
+        let r = sup.proc("api");
+        (r["reason"] == "warming up").then_some(r)
+    });
+    assert_eq!(row["state"], "RUNNING");
+    assert_eq!(row["health"], "starting");
+    assert_eq!(row["ready"], false);
+    let addr = std::fs::read_to_string(sup.path("notify_socket")).unwrap();
+    assert!(addr.starts_with('@'), "{addr}");
+    std::fs::write(sup.path("go"), "").unwrap();
+    let row = wait_health(&sup, "api", "healthy", secs(10));
+    assert_eq!(row["ready"], true);
+    assert_eq!(row["reason"], "serving");
+    assert!(table_line(&sup, "api").contains("RUNNING (healthy)"));
+}
+
+#[test]
+fn systemd_notify_works_from_a_wrapper_script() {
+    let sup = Sup::start(
+        "notify-systemd",
+        "tasks:
+  svc:
+    command: sh -c 'systemd-notify --ready --status=\"up and serving\"; exec sleep 1000'
+    successfulStartTimeout: 0
+    notify: true
+",
+    );
+    let row = wait_health(&sup, "svc", "healthy", secs(10));
+    assert_eq!(row["ready"], true);
+    assert_eq!(row["reason"], "up and serving");
+}
+
+#[test]
+fn a_watchdog_timeout_restarts_a_process_that_stops_pinging() {
+    let sup = Sup::start("notify-watchdog", &notifier_config("    watchdogTimeout: 1\n"));
+    std::fs::write(sup.path("notifier.py"), NOTIFIER).unwrap();
+    std::fs::write(sup.path("go"), "").unwrap();
+    std::fs::write(sup.path("ping"), "").unwrap();
+    sup.ok("start api");
+    let row = wait_health(&sup, "api", "healthy", secs(10));
+    let first = row["pid"].as_i64().unwrap() as i32;
+    // Pinging every 0.1 s keeps it for well past the timeout.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(2500) {
+        assert_eq!(sup.proc("api")["pid"].as_i64().unwrap() as i32, first);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::remove_file(sup.path("ping")).unwrap();
+    wait_until(secs(10), "a watchdog restart", || {
+        sup.proc("api")["restarts"].as_u64().unwrap() >= 1
+    });
+    assert!(!alive(first) || sup.proc("api")["pid"].as_i64() != Some(first as i64));
+    sup.wait_stderr("watchdog", secs(5));
+}
+
+#[test]
+fn notify_datagrams_from_strangers_or_malformed_are_ignored() {
+    use std::os::linux::net::SocketAddrExt;
+    let sup = Sup::start("notify-strangers", &notifier_config(""));
+    std::fs::write(sup.path("notifier.py"), NOTIFIER).unwrap();
+    sup.ok("start api");
+    let addr = wait_for(secs(10), "the task's NOTIFY_SOCKET", || {
+        std::fs::read_to_string(sup.path("notify_socket")).ok()
+    });
+    let name = addr.strip_prefix('@').unwrap();
+    let to = std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap();
+    let tx = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    // This test process is not in the task's group: a stranger.
+    tx.send_to_addr(b"READY=1\nSTATUS=forged", &to).unwrap();
+    tx.send_to_addr(&vec![b'A'; 70_000], &to).unwrap_or(0);
+    tx.send_to_addr(b"\xff\xfe garbage", &to).unwrap();
+    sup.wait_stderr("ignored", secs(5));
+    let row = sup.proc("api");
+    assert_eq!(row["ready"], false, "{row}");
+    assert_ne!(row["reason"], "forged");
+    assert_eq!(row["health"], "starting");
+    std::fs::write(sup.path("go"), "").unwrap();
+    wait_health(&sup, "api", "healthy", secs(10));
+}
