@@ -8,18 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What a task waits for in a task it depends on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Condition {
-    /// Spawned.
-    Started,
-    /// RUNNING.
-    Running,
-    /// Ready: RUNNING, healthy where it has a check, READY=1 with `notify`.
-    Healthy,
-    /// EXITED with an expected exit code.
-    Completed,
-}
+pub use crate::config::Condition;
 
 /// Each task's `dependsOn`: task name -> (dependency name -> condition).
 pub type Graph = BTreeMap<String, BTreeMap<String, Condition>>;

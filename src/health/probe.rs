@@ -5,109 +5,16 @@
 //! `http` probe writes `GET` with `Host` and `Connection: close` and reads
 //! at most [`HEAD_MAX`] bytes: enough for the status line, which `httparse`
 //! judges; a body, however long, is never read. Never blocks, never reads
-//! the clock, never resolves a name (targets are IP addresses or
-//! `localhost`, parsed when the config is read).
+//! the clock, never resolves a name (the config holds addresses).
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use mio::net::TcpStream;
 
 /// The most response bytes an http probe reads before it must have seen a
 /// whole status line.
 pub const HEAD_MAX: usize = 8 * 1024;
-
-/// What a check connects to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// Pass = a connection accepted.
-    Tcp(SocketAddr),
-    /// Pass = a status 2xx or 3xx for `GET path`.
-    Http {
-        addr: SocketAddr,
-        /// The `Host` header: the URL's host and port as written.
-        host: String,
-        /// The path and query, starting with `/`.
-        path: String,
-    },
-}
-
-/// Parses `host:port` for a `tcp` check: an IP address (`[::1]:80` for IPv6)
-/// or `localhost`.
-///
-/// Fails with a one-line message naming what is wrong.
-pub fn parse_tcp(text: &str) -> Result<SocketAddr, String> {
-    let (host, port) = split_host_port(text)
-        .ok_or_else(|| format!("'{text}' is not HOST:PORT (e.g. 127.0.0.1:5432)"))?;
-    let port: u16 = port
-        .parse()
-        .ok()
-        .filter(|&p| p != 0)
-        .ok_or_else(|| format!("'{text}': port '{port}' is not 1..65535"))?;
-    Ok(SocketAddr::new(ip(host, text)?, port))
-}
-
-/// Parses an `http` check URL `http://HOST[:PORT][/PATH]` (port 80 by
-/// default; HOST an IP address or `localhost`).
-///
-/// Fails for another scheme (`https` included: no TLS), a bad host or port.
-pub fn parse_http(url: &str) -> Result<Target, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("'{url}' is not an http:// URL (no TLS)"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() || authority.contains('@') {
-        return Err(format!("'{url}': no host"));
-    }
-    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(format!(
-            "'{url}': the path has spaces or control characters"
-        ));
-    }
-    let (host, port) = match split_host_port(authority) {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| format!("'{url}': port '{p}' is not 1..65535"))?,
-        ),
-        None => (authority, 80),
-    };
-    let path = match path.find('#') {
-        Some(i) => &path[..i],
-        None => path,
-    };
-    Ok(Target::Http {
-        addr: SocketAddr::new(ip(host, url)?, port),
-        host: authority.to_string(),
-        path: path.to_string(),
-    })
-}
-
-/// `host:port` or `[v6]:port`; `None` without a port.
-fn split_host_port(text: &str) -> Option<(&str, &str)> {
-    if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        return Some((host, after.strip_prefix(':')?));
-    }
-    let (host, port) = text.rsplit_once(':')?;
-    (!host.contains(':')).then_some((host, port))
-}
-
-fn ip(host: &str, whole: &str) -> Result<IpAddr, String> {
-    if host.eq_ignore_ascii_case("localhost") {
-        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    }
-    host.parse().map_err(|_| {
-        format!(
-            "'{whole}': host '{host}' is not an IP address or localhost (names are not resolved)"
-        )
-    })
-}
 
 /// Where a probe is.
 #[derive(Debug)]
@@ -140,22 +47,25 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Starts a non-blocking connect to `target`.
+    /// Starts a non-blocking connect for a `tcp` check.
     ///
     /// Fails when no socket can be made or the connect fails at once (e.g.
     /// no route); a refused connection shows up later through `advance`.
-    pub fn start(target: &Target) -> io::Result<Probe> {
-        let (addr, request) = match target {
-            Target::Tcp(addr) => (*addr, Vec::new()),
-            Target::Http { addr, host, path } => (
-                *addr,
-                format!(
-                    "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: taskmaster\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-                )
-                .into_bytes(),
-            ),
-        };
-        let http = matches!(target, Target::Http { .. });
+    pub fn tcp(addr: SocketAddr) -> io::Result<Probe> {
+        Probe::start(addr, Vec::new(), false)
+    }
+
+    /// Starts an `http` check: `GET path` with `Host: host`, once connected.
+    ///
+    /// Fails like [`Probe::tcp`].
+    pub fn http(addr: SocketAddr, host: &str, path: &str) -> io::Result<Probe> {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: taskmaster\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        );
+        Probe::start(addr, request.into_bytes(), true)
+    }
+
+    fn start(addr: SocketAddr, request: Vec<u8>, http: bool) -> io::Result<Probe> {
         Ok(Probe {
             stream: TcpStream::connect(addr)?,
             phase: Phase::Connecting,
@@ -274,54 +184,6 @@ mod tests {
     use std::time::{Duration, Instant};
 
     #[test]
-    fn parses_tcp_targets() {
-        assert_eq!(
-            parse_tcp("127.0.0.1:5432"),
-            Ok("127.0.0.1:5432".parse().unwrap())
-        );
-        assert_eq!(
-            parse_tcp("localhost:80"),
-            Ok("127.0.0.1:80".parse().unwrap())
-        );
-        assert_eq!(parse_tcp("[::1]:8080"), Ok("[::1]:8080".parse().unwrap()));
-        assert!(parse_tcp("127.0.0.1").unwrap_err().contains("HOST:PORT"));
-        assert!(parse_tcp("127.0.0.1:0").unwrap_err().contains("1..65535"));
-        assert!(
-            parse_tcp("db.internal:5432")
-                .unwrap_err()
-                .contains("not resolved")
-        );
-    }
-
-    #[test]
-    fn parses_http_urls() {
-        assert_eq!(
-            parse_http("http://127.0.0.1:8080/healthz?x=1#frag"),
-            Ok(Target::Http {
-                addr: "127.0.0.1:8080".parse().unwrap(),
-                host: "127.0.0.1:8080".into(),
-                path: "/healthz?x=1".into(),
-            })
-        );
-        assert_eq!(
-            parse_http("http://localhost"),
-            Ok(Target::Http {
-                addr: "127.0.0.1:80".parse().unwrap(),
-                host: "localhost".into(),
-                path: "/".into(),
-            })
-        );
-        assert!(
-            parse_http("https://127.0.0.1/")
-                .unwrap_err()
-                .contains("no TLS")
-        );
-        assert!(parse_http("http:///x").unwrap_err().contains("no host"));
-        assert!(parse_http("http://127.0.0.1:99999/").is_err());
-        assert!(parse_http("http://127.0.0.1/a b").is_err());
-    }
-
-    #[test]
     fn judges_status_lines() {
         assert_eq!(judge(b"HTTP/1.1 20"), None);
         assert_eq!(judge(b"HTTP/1.1"), None);
@@ -347,9 +209,9 @@ mod tests {
     }
 
     /// Drives a probe with a real mio poll until it ends or `limit` passes.
-    fn drive(target: &Target, limit: Duration) -> Outcome {
+    fn drive(start: impl FnOnce() -> io::Result<Probe>, limit: Duration) -> Outcome {
         let mut poll = mio::Poll::new().unwrap();
-        let mut probe = Probe::start(target).unwrap();
+        let mut probe = start().unwrap();
         poll.registry()
             .register(
                 probe.source(),
@@ -380,12 +242,12 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         assert_eq!(
-            drive(&Target::Tcp(addr), Duration::from_secs(5)),
+            drive(|| Probe::tcp(addr), Duration::from_secs(5)),
             Outcome::Passed
         );
         drop(l);
         assert_eq!(
-            drive(&Target::Tcp(addr), Duration::from_secs(5)),
+            drive(|| Probe::tcp(addr), Duration::from_secs(5)),
             Outcome::Failed("cannot connect: Connection refused".into())
         );
     }
@@ -421,12 +283,8 @@ mod tests {
     #[test]
     fn http_probe_sends_host_and_close_and_reads_only_the_head() {
         let (addr, server) = serve(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n", true);
-        let target = Target::Http {
-            addr,
-            host: format!("{addr}"),
-            path: "/healthz".into(),
-        };
-        assert_eq!(drive(&target, Duration::from_secs(5)), Outcome::Passed);
+        let target = || Probe::http(addr, &addr.to_string(), "/healthz");
+        assert_eq!(drive(target, Duration::from_secs(5)), Outcome::Passed);
         let req = String::from_utf8(server.join().unwrap()).unwrap();
         assert!(req.starts_with("GET /healthz HTTP/1.1\r\n"), "{req}");
         assert!(req.contains(&format!("\r\nHost: {addr}\r\n")), "{req}");
@@ -436,24 +294,16 @@ mod tests {
     #[test]
     fn http_probe_fails_on_5xx_and_on_a_silent_close() {
         let (addr, server) = serve(b"HTTP/1.1 500 Internal Server Error\r\n\r\n", false);
-        let target = Target::Http {
-            addr,
-            host: "x".into(),
-            path: "/".into(),
-        };
+        let target = || Probe::http(addr, "x", "/");
         assert_eq!(
-            drive(&target, Duration::from_secs(5)),
+            drive(target, Duration::from_secs(5)),
             Outcome::Failed("HTTP status 500 Internal Server Error".into())
         );
         server.join().unwrap();
         let (addr, server) = serve(b"", false);
-        let target = Target::Http {
-            addr,
-            host: "x".into(),
-            path: "/".into(),
-        };
+        let target = || Probe::http(addr, "x", "/");
         assert_eq!(
-            drive(&target, Duration::from_secs(5)),
+            drive(target, Duration::from_secs(5)),
             Outcome::Failed("connection closed with no response".into())
         );
         server.join().unwrap();
@@ -463,12 +313,8 @@ mod tests {
     fn http_probe_to_a_silent_server_stays_pending() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        let target = Target::Http {
-            addr,
-            host: "x".into(),
-            path: "/".into(),
-        };
-        assert_eq!(drive(&target, Duration::from_millis(300)), Outcome::Pending);
+        let target = || Probe::http(addr, "x", "/");
+        assert_eq!(drive(target, Duration::from_millis(300)), Outcome::Pending);
         drop(l);
     }
 }
