@@ -23,6 +23,8 @@ fn policy(start_timeout: Duration) -> Policy {
         stop_signal: libc::SIGTERM,
         stop_timeout: Duration::from_secs(10),
         essential: false,
+        restart_delay: Duration::ZERO,
+        has_dependencies: false,
     }
 }
 

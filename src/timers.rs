@@ -24,13 +24,24 @@ pub enum Due {
     Sweep,
     /// A write of the state file (`strays.rs`).
     StateFile,
+    /// The health check of the process with this slab key: the next one
+    /// is due, or the one running times out.
+    Check(usize),
+    /// The `watchdogTimeout` of the process with this slab key.
+    Watchdog(usize),
 }
+
+/// The grid periodic deadlines are rounded up to, so those due within
+/// the same window share one wake-up.
+pub const COALESCE: Duration = Duration::from_millis(1);
 
 /// A min-heap of deadlines behind one non-blocking timerfd.
 pub struct Timers {
     fd: OwnedFd,
     heap: BinaryHeap<Reverse<(Instant, Due)>>,
     armed: Option<Instant>,
+    /// The origin of the [`COALESCE`] grid.
+    epoch: Instant,
 }
 
 impl Timers {
@@ -44,7 +55,17 @@ impl Timers {
             fd,
             heap: BinaryHeap::new(),
             armed: None,
+            epoch: Instant::now(),
         })
+    }
+
+    /// `at` rounded up to the [`COALESCE`] grid: periodic deadlines (health
+    /// checks) due in the same millisecond fire in one wake-up.
+    pub fn coalesce(&self, at: Instant) -> Instant {
+        let since = at.saturating_duration_since(self.epoch).as_nanos();
+        let step = COALESCE.as_nanos();
+        let up = since.div_ceil(step) * step;
+        self.epoch + Duration::from_nanos(up as u64)
     }
 
     /// Adds a deadline.
@@ -176,6 +197,18 @@ mod tests {
         assert_eq!(t.armed(), None);
         let spec = rustix::time::timerfd_gettime(&t.fd).unwrap();
         assert_eq!((spec.it_value.tv_sec, spec.it_value.tv_nsec), (0, 0));
+    }
+
+    #[test]
+    fn coalesced_deadlines_share_a_millisecond() {
+        let t = Timers::new().unwrap();
+        let base = t.coalesce(Instant::now() + Duration::from_secs(1));
+        let a = t.coalesce(base + Duration::from_micros(10));
+        let b = t.coalesce(base + Duration::from_micros(990));
+        assert_eq!(a, b);
+        assert_eq!(a, base + COALESCE);
+        assert_eq!(t.coalesce(base), base, "on the grid stays");
+        assert!(t.coalesce(base + Duration::from_micros(1)) >= base);
     }
 
     #[test]

@@ -31,8 +31,10 @@ fn exit_while_running_tells_and_ends_for_good_without_restart() {
     let mut p = proc_in(State::Running { pid: 9 });
     p.want = Want::Up;
     p.policy.restart = RestartPolicy::Always;
+    // It lived 5 s: restarted at once.
+    p.since = Some(t0);
     assert_eq!(
-        run(&mut p, exited(3), t0),
+        run(&mut p, exited(3), t0 + secs(5.0)),
         [
             Action::Notice(Notice::Exited {
                 status,

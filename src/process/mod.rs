@@ -6,6 +6,7 @@
 
 pub mod notice;
 pub mod policy;
+pub mod proc;
 pub mod state;
 
 pub use notice::Notice;

@@ -26,6 +26,13 @@ pub enum Notice {
     },
     /// The process became FATAL.
     Fatal { reason: String },
+    /// A RUNNING process exited after `lived`; it starts again in `delay`
+    /// (BACKOFF).
+    RestartDelayed {
+        status: ExitStatus,
+        lived: Duration,
+        delay: Duration,
+    },
     /// A RUNNING process exited; `restarting` when it starts again.
     Exited {
         status: ExitStatus,
@@ -52,6 +59,15 @@ impl Notice {
                 attempts,
             } => format!("'{name}' failed to start: {reason}; retry {retry} of {attempts}"),
             Notice::Fatal { reason } => format!("'{name}' is FATAL: {reason}"),
+            Notice::RestartDelayed {
+                status,
+                lived,
+                delay,
+            } => format!(
+                "'{name}' exited ({status}) after {}; restarting in {}",
+                crate::text::secs(*lived),
+                crate::text::secs(*delay)
+            ),
             Notice::Exited {
                 status,
                 restarting: true,

@@ -20,6 +20,10 @@ pub struct Policy {
     pub stop_signal: i32,
     pub stop_timeout: Duration,
     pub essential: bool,
+    /// Fixed wait before every policy restart (`restartDelay`).
+    pub restart_delay: Duration,
+    /// The task has `dependsOn`: a start waits in WAITING until they hold.
+    pub has_dependencies: bool,
 }
 
 impl Policy {
@@ -33,7 +37,22 @@ impl Policy {
             stop_signal: task.stop_signal,
             stop_timeout: task.stop_timeout,
             essential: task.essential,
+            restart_delay: task.restart_delay,
+            has_dependencies: !task.depends_on.is_empty(),
         }
+    }
+
+    /// Whether `status` is a success: a code in `expectedExitCodes`, not
+    /// death by a signal.
+    pub fn expected(&self, status: super::ExitStatus) -> bool {
+        status.signal.is_none() && self.expected_exit_codes.contains(&status.code)
+    }
+
+    /// Whether a process that exited during its start grace period with
+    /// `status` has simply done its job: a one-shot (`restart` never or
+    /// on-failure) with an expected code.
+    pub fn one_shot_done(&self, status: super::ExitStatus) -> bool {
+        self.restart != RestartPolicy::Always && self.expected(status)
     }
 
     /// Whether a process that exited after reaching RUNNING starts again.
@@ -48,6 +67,12 @@ impl Policy {
         }
     }
 }
+
+/// A process that lived less than this before exiting is restarted after a
+/// growing delay, like a failed start.
+pub const RAPID_EXIT: Duration = Duration::from_secs(1);
+/// A process that lived this long starts the growing delay over.
+pub const RAPID_RESET: Duration = Duration::from_secs(10);
 
 /// Delay before retry number `retry` (1 for the first retry).
 pub fn backoff(retry: u32) -> Duration {
@@ -69,6 +94,8 @@ mod tests {
             stop_signal: libc::SIGTERM,
             stop_timeout: Duration::from_secs(10),
             essential: false,
+            restart_delay: Duration::ZERO,
+            has_dependencies: false,
         }
     }
 
@@ -100,5 +127,15 @@ mod tests {
         assert!(p.restarts_after(ok) && p.restarts_after(killed));
         let p = policy(RestartPolicy::Never);
         assert!(!p.restarts_after(one) && !p.restarts_after(killed));
+    }
+
+    #[test]
+    fn one_shot_success_needs_an_expected_code_and_no_always() {
+        let p = policy(RestartPolicy::OnFailure);
+        assert!(p.one_shot_done(ExitStatus::code(2)));
+        assert!(!p.one_shot_done(ExitStatus::code(1)));
+        assert!(!p.one_shot_done(ExitStatus::signal(libc::SIGTERM)));
+        assert!(policy(RestartPolicy::Never).one_shot_done(ExitStatus::code(0)));
+        assert!(!policy(RestartPolicy::Always).one_shot_done(ExitStatus::code(0)));
     }
 }

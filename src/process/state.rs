@@ -5,42 +5,11 @@
 //! calls the OS and never reads the clock, so every transition and every
 //! consequence is tested on a fake clock; the supervisor only performs.
 
-use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::notice::Notice;
-use super::policy::{Policy, backoff};
-
-/// How a process ended: its exit code, or 128+N after death by signal N.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExitStatus {
-    pub code: i32,
-    pub signal: Option<i32>,
-}
-
-impl ExitStatus {
-    /// A normal exit with `code`.
-    pub fn code(code: i32) -> ExitStatus {
-        ExitStatus { code, signal: None }
-    }
-
-    /// Death by signal `sig`.
-    pub fn signal(sig: i32) -> ExitStatus {
-        ExitStatus {
-            code: 128 + sig,
-            signal: Some(sig),
-        }
-    }
-}
-
-impl fmt::Display for ExitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.signal {
-            Some(sig) => write!(f, "killed by {}", crate::signame::name(sig)),
-            None => write!(f, "exit status {}", self.code),
-        }
-    }
-}
+use super::policy::{RAPID_EXIT, RAPID_RESET, backoff};
+pub use super::proc::{ExitStatus, Proc, Want};
 
 /// Where a process is. PIDs are those of the group leader, which is also the
 /// process group id.
@@ -48,6 +17,9 @@ impl fmt::Display for ExitStatus {
 pub enum State {
     /// Not running, and not to be started until asked.
     Stopped,
+    /// Asked to start, waiting for its dependencies (the supervisor keeps
+    /// the reason). `released`: they hold and a spawn is queued.
+    Waiting { released: bool },
     /// Alive, inside the start grace period that ends at `until`.
     Started { pid: i32, until: Instant },
     /// Alive past the grace period.
@@ -74,6 +46,7 @@ impl State {
     pub fn name(&self) -> &'static str {
         match self {
             State::Stopped => "STOPPED",
+            State::Waiting { .. } => "WAITING",
             State::Started { .. } => "STARTED",
             State::Running { .. } => "RUNNING",
             State::Backoff { .. } => "BACKOFF",
@@ -111,16 +84,13 @@ impl State {
     pub fn is_down(&self) -> bool {
         matches!(
             self,
-            State::Stopped | State::Exited { .. } | State::Fatal { .. } | State::Backoff { .. }
+            State::Stopped
+                | State::Waiting { .. }
+                | State::Exited { .. }
+                | State::Fatal { .. }
+                | State::Backoff { .. }
         )
     }
-}
-
-/// What the user wants of a process, apart from what it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Want {
-    Up,
-    Down,
 }
 
 /// Something that happened to a process.
@@ -150,6 +120,14 @@ pub enum Event {
     /// A queued spawn (`Action::Spawn`) reached the front of the queue: the
     /// state machine says whether it is still wanted (`Action::SpawnNow`).
     SpawnTurn,
+    /// Every `dependsOn` condition of a WAITING process holds.
+    DependenciesMet,
+    /// A dependency went FATAL or completed with an unexpected code (or
+    /// left the config): a WAITING process cannot start.
+    DependencyFailed { reason: String },
+    /// Its health check (or watchdog) found it unhealthy and the task
+    /// restarts unhealthy processes.
+    Unhealthy,
 }
 
 /// What the supervisor must do for a process.
@@ -180,89 +158,11 @@ pub enum Action {
     /// coming, or FATAL); `code` is its last exit code (1 if it never ran).
     /// An `essential` one ends the supervisor.
     EndedForGood { code: i32, essential: bool },
-}
-
-/// One supervised process. Only `step` changes it (and a reload its
-/// policy), so what it is and what follows from it never part.
-#[derive(Debug, Clone)]
-pub struct Proc {
-    state: State,
-    want: Want,
-    policy: Policy,
-    /// Spawns after the first one that the user did not ask for.
-    restarts: u32,
-    /// Failed starts since the process last reached RUNNING.
-    retries: u32,
-    /// How the last run ended.
-    last_exit: Option<ExitStatus>,
-    /// When the live leader was spawned.
-    since: Option<Instant>,
-}
-
-impl Proc {
-    /// A process that has never run.
-    pub fn new(policy: Policy) -> Proc {
-        Proc {
-            state: State::Stopped,
-            want: Want::Down,
-            policy,
-            restarts: 0,
-            retries: 0,
-            last_exit: None,
-            since: None,
-        }
-    }
-
-    /// Where the process is.
-    pub fn state(&self) -> &State {
-        &self.state
-    }
-
-    /// What the user wants of it.
-    pub fn want(&self) -> Want {
-        self.want
-    }
-
-    /// The rules it follows.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
-    /// A reload changed the task's policy: it applies from the next event.
-    pub fn set_policy(&mut self, policy: Policy) {
-        self.policy = policy;
-    }
-
-    /// Spawns after the first one that the user did not ask for.
-    pub fn restarts(&self) -> u32 {
-        self.restarts
-    }
-
-    /// Failed starts since the process last reached RUNNING.
-    pub fn retries(&self) -> u32 {
-        self.retries
-    }
-
-    /// How the last run ended.
-    pub fn last_exit(&self) -> Option<ExitStatus> {
-        self.last_exit
-    }
-
-    /// When the live leader was spawned.
-    pub fn since(&self) -> Option<Instant> {
-        self.since
-    }
-
-    /// The process ended for good while wanted up: say so, once, as it
-    /// enters EXITED or FATAL.
-    fn ended_for_good(&self, out: &mut Vec<Action>) {
-        if self.want == Want::Up {
-            out.push(Action::EndedForGood {
-                code: self.last_exit.map_or(1, |s| s.code),
-                essential: self.policy.essential,
-            });
-        }
-    }
+    /// The process waits for its dependencies: report `DependenciesMet` or
+    /// `DependencyFailed` once they hold or never will.
+    AwaitDependencies,
+    /// The process became RUNNING: its health checks and watchdog begin.
+    BeginChecks,
 }
 
 /// Applies `ev` at `now` to `p`, appending the actions it calls for to `out`.
@@ -276,9 +176,18 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
         ) => {
             p.want = Want::Up;
             p.retries = 0;
-            out.push(Action::Spawn);
+            p.rapid = 0;
+            if p.policy.has_dependencies {
+                p.state = S::Waiting { released: false };
+                out.push(Action::AwaitDependencies);
+            } else {
+                out.push(Action::Spawn);
+            }
         }
-        (S::Started { .. } | S::Running { .. } | S::Stopping { .. }, Event::StartRequested) => {
+        (
+            S::Waiting { .. } | S::Started { .. } | S::Running { .. } | S::Stopping { .. },
+            Event::StartRequested,
+        ) => {
             // Stopping: the wish is kept and the process starts once down.
             p.want = Want::Up;
         }
@@ -286,26 +195,9 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
         // --- stop
         (&S::Started { pid, .. } | &S::Running { pid }, Event::StopRequested) => {
             p.want = Want::Down;
-            let kill_at = now + p.policy.stop_timeout;
-            p.state = S::Stopping {
-                pid,
-                kill_at: Some(kill_at),
-                leader_gone: false,
-            };
-            out.push(Action::SignalGroup {
-                pgid: pid,
-                sig: p.policy.stop_signal,
-            });
-            if continues_after(p.policy.stop_signal) {
-                // A stopped process acts on its signal only once continued.
-                out.push(Action::SignalGroup {
-                    pgid: pid,
-                    sig: libc::SIGCONT,
-                });
-            }
-            out.push(Action::ArmDeadline(kill_at));
+            stop_now(p, pid, now, out);
         }
-        (S::Backoff { .. }, Event::StopRequested) => {
+        (S::Backoff { .. } | S::Waiting { .. }, Event::StopRequested) => {
             p.want = Want::Down;
             p.state = S::Stopped;
         }
@@ -330,7 +222,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             p.want = Want::Down;
             kill_now(p, pid, leader_gone, out);
         }
-        (S::Backoff { .. }, Event::KillRequested) => {
+        (S::Backoff { .. } | S::Waiting { .. }, Event::KillRequested) => {
             p.want = Want::Down;
             p.state = S::Stopped;
         }
@@ -340,13 +232,14 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
 
         // --- spawn results (only after a Spawn action, from a state with no pid)
         (
-            S::Stopped | S::Exited { .. } | S::Fatal { .. } | S::Backoff { .. },
+            S::Stopped | S::Waiting { .. } | S::Exited { .. } | S::Fatal { .. } | S::Backoff { .. },
             Event::Spawned { pid },
         ) => {
             p.since = Some(now);
             if p.policy.start_timeout.is_zero() {
                 p.retries = 0;
                 p.state = S::Running { pid };
+                out.push(Action::BeginChecks);
             } else {
                 let until = now + p.policy.start_timeout;
                 p.state = S::Started { pid, until };
@@ -354,7 +247,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             }
         }
         (
-            S::Stopped | S::Exited { .. } | S::Fatal { .. } | S::Backoff { .. },
+            S::Stopped | S::Waiting { .. } | S::Exited { .. } | S::Fatal { .. } | S::Backoff { .. },
             Event::SpawnFailed { reason, transient },
         ) => {
             p.since = None;
@@ -400,6 +293,14 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             ended(p, pid, status, group_alive, now, out);
             if p.want == Want::Down {
                 p.state = S::Exited { status };
+            } else if p.policy.one_shot_done(status) {
+                // A one-shot job that finished inside the grace period.
+                p.state = S::Exited { status };
+                out.push(Action::Notice(Notice::Exited {
+                    status,
+                    restarting: false,
+                }));
+                p.ended_for_good(out);
             } else if p.retries < p.policy.restart_attempts {
                 let until = retry_later(p, now, format!("{status} during start"), out);
                 out.push(Action::Notice(Notice::ExitedDuringStart {
@@ -429,15 +330,45 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                 group_alive,
             },
         ) => {
+            let lived = p
+                .since
+                .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
             ended(p, pid, status, group_alive, now, out);
             p.state = S::Exited { status };
             let restarting = p.want == Want::Up && p.policy.restarts_after(status);
-            out.push(Action::Notice(Notice::Exited { status, restarting }));
-            if restarting {
+            if !restarting {
+                out.push(Action::Notice(Notice::Exited { status, restarting }));
+                p.ended_for_good(out);
+                return;
+            }
+            // Never a hot loop: a short life grows the delay, a long one
+            // starts it over.
+            if lived >= RAPID_RESET {
+                p.rapid = 0;
+            }
+            let mut delay = p.policy.restart_delay;
+            if lived < RAPID_EXIT {
+                p.rapid += 1;
+                delay += backoff(p.rapid);
+            }
+            if delay.is_zero() {
+                out.push(Action::Notice(Notice::Exited { status, restarting }));
                 p.restarts += 1;
                 out.push(Action::Spawn);
             } else {
-                p.ended_for_good(out);
+                let until = now + delay;
+                let reason = format!(
+                    "{status} after {}; restarting in {}",
+                    crate::text::secs(lived),
+                    crate::text::secs(delay)
+                );
+                p.state = S::Backoff { until, reason };
+                out.push(Action::ArmDeadline(until));
+                out.push(Action::Notice(Notice::RestartDelayed {
+                    status,
+                    lived,
+                    delay,
+                }));
             }
         }
         (
@@ -469,6 +400,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                 leader_gone: true, ..
             }
             | S::Stopped
+            | S::Waiting { .. }
             | S::Backoff { .. }
             | S::Exited { .. }
             | S::Fatal { .. },
@@ -489,6 +421,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                 leader_gone: false, ..
             }
             | S::Stopped
+            | S::Waiting { .. }
             | S::Started { .. }
             | S::Running { .. }
             | S::Backoff { .. }
@@ -501,6 +434,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
         (&S::Started { pid, until }, Event::DeadlineReached) if now >= until => {
             p.retries = 0;
             p.state = S::Running { pid };
+            out.push(Action::BeginChecks);
         }
         (&S::Backoff { until, .. }, Event::DeadlineReached) if now >= until => {
             if p.want == Want::Up {
@@ -523,6 +457,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             | S::Backoff { .. }
             | S::Stopping { .. }
             | S::Stopped
+            | S::Waiting { .. }
             | S::Running { .. }
             | S::Exited { .. }
             | S::Fatal { .. },
@@ -536,7 +471,73 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                 out.push(Action::SpawnNow);
             }
         }
-        (S::Started { .. } | S::Running { .. } | S::Stopping { .. }, Event::SpawnTurn) => {}
+        (S::Waiting { released: true }, Event::SpawnTurn) => {
+            if p.want == Want::Up {
+                out.push(Action::SpawnNow);
+            }
+        }
+        (
+            S::Waiting { released: false }
+            | S::Started { .. }
+            | S::Running { .. }
+            | S::Stopping { .. },
+            Event::SpawnTurn,
+        ) => {}
+
+        // --- dependencies
+        (S::Waiting { released: false }, Event::DependenciesMet) => {
+            if p.want == Want::Up {
+                p.state = S::Waiting { released: true };
+                out.push(Action::Spawn);
+            } else {
+                p.state = S::Stopped;
+            }
+        }
+        (S::Waiting { .. }, Event::DependencyFailed { reason }) => {
+            p.state = S::Fatal {
+                reason: reason.clone(),
+            };
+            out.push(Action::Notice(Notice::Fatal { reason }));
+            p.ended_for_good(out);
+        }
+        (
+            S::Waiting { released: true }
+            | S::Stopped
+            | S::Started { .. }
+            | S::Running { .. }
+            | S::Backoff { .. }
+            | S::Stopping { .. }
+            | S::Exited { .. }
+            | S::Fatal { .. },
+            Event::DependenciesMet,
+        )
+        | (
+            S::Stopped
+            | S::Started { .. }
+            | S::Running { .. }
+            | S::Backoff { .. }
+            | S::Stopping { .. }
+            | S::Exited { .. }
+            | S::Fatal { .. },
+            Event::DependencyFailed { .. },
+        ) => {}
+
+        // --- health: an unhealthy process is stopped gracefully, then
+        // started again (a restart, counted)
+        (&S::Running { pid }, Event::Unhealthy) => {
+            p.restarts += 1;
+            stop_now(p, pid, now, out);
+        }
+        (
+            S::Stopped
+            | S::Waiting { .. }
+            | S::Started { .. }
+            | S::Backoff { .. }
+            | S::Stopping { .. }
+            | S::Exited { .. }
+            | S::Fatal { .. },
+            Event::Unhealthy,
+        ) => {}
     }
 }
 
@@ -578,6 +579,28 @@ fn ended(
     }
 }
 
+/// The stop signal (and SIGCONT) for the group now, SIGKILL at the deadline.
+fn stop_now(p: &mut Proc, pid: i32, now: Instant, out: &mut Vec<Action>) {
+    let kill_at = now + p.policy.stop_timeout;
+    p.state = State::Stopping {
+        pid,
+        kill_at: Some(kill_at),
+        leader_gone: false,
+    };
+    out.push(Action::SignalGroup {
+        pgid: pid,
+        sig: p.policy.stop_signal,
+    });
+    if continues_after(p.policy.stop_signal) {
+        // A stopped process acts on its signal only once continued.
+        out.push(Action::SignalGroup {
+            pgid: pid,
+            sig: libc::SIGCONT,
+        });
+    }
+    out.push(Action::ArmDeadline(kill_at));
+}
+
 /// SIGKILL for the group now; what is left is waited for in STOPPING.
 fn kill_now(p: &mut Proc, pid: i32, leader_gone: bool, out: &mut Vec<Action>) {
     p.state = State::Stopping {
@@ -617,3 +640,7 @@ mod tests;
 #[cfg(test)]
 #[path = "consequence_tests.rs"]
 mod consequence_tests;
+
+#[cfg(test)]
+#[path = "stack_tests.rs"]
+mod stack_tests;

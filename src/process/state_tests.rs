@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::config::RestartPolicy;
+use crate::process::Policy;
 
 pub(super) fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -18,6 +19,8 @@ pub(super) fn policy() -> Policy {
         stop_signal: libc::SIGTERM,
         stop_timeout: secs(10.0),
         essential: false,
+        restart_delay: Duration::ZERO,
+        has_dependencies: false,
     }
 }
 
@@ -72,7 +75,10 @@ fn zero_grace_is_running_at_once() {
     let mut p = Proc::new(policy());
     p.policy.start_timeout = Duration::ZERO;
     run(&mut p, Event::StartRequested, t0);
-    assert!(run(&mut p, Event::Spawned { pid: 5 }, t0).is_empty());
+    assert_eq!(
+        run(&mut p, Event::Spawned { pid: 5 }, t0),
+        [Action::BeginChecks]
+    );
     assert_eq!(p.state, State::Running { pid: 5 });
 }
 
@@ -182,13 +188,15 @@ fn exit_while_running_follows_restart_policy() {
         let mut p = proc_in(State::Running { pid: 9 });
         p.want = Want::Up;
         p.policy.restart = restart;
+        // Long enough a life for an immediate restart (see rapid_exits).
+        p.since = Some(t0);
         let acts = run(
             &mut p,
             Event::Exited {
                 status,
                 group_alive: false,
             },
-            t0,
+            t0 + secs(5.0),
         );
         assert_eq!(p.state, State::Exited { status }, "{restart:?} {status}");
         assert_eq!(acts.contains(&Action::Spawn), again, "{restart:?} {status}");
@@ -440,6 +448,8 @@ fn every_state_and_event_keeps_invariants() {
     let states = || {
         vec![
             State::Stopped,
+            State::Waiting { released: false },
+            State::Waiting { released: true },
             State::Started {
                 pid: 10,
                 until: t0 + secs(1.0),
@@ -494,10 +504,20 @@ fn every_state_and_event_keeps_invariants() {
         Event::GroupGone,
         Event::DeadlineReached,
         Event::SpawnTurn,
+        Event::DependenciesMet,
+        Event::DependencyFailed {
+            reason: "dependency 'db' failed".into(),
+        },
+        Event::Unhealthy,
     ];
     let mut pairs = 0;
     for state in states() {
-        for want in [Want::Up, Want::Down] {
+        for (want, deps) in [
+            (Want::Up, false),
+            (Want::Down, false),
+            (Want::Up, true),
+            (Want::Down, true),
+        ] {
             for ev in &events {
                 // Spawn results come only to states without a leader, and
                 // exits only to states with one: skip what cannot happen.
@@ -517,9 +537,14 @@ fn every_state_and_event_keeps_invariants() {
                 pairs += 1;
                 let mut p = proc_in(state.clone());
                 p.want = want;
+                p.policy.has_dependencies = deps;
+                p.since = Some(t0);
                 let before_pid = p.state.pid();
                 let acts = run(&mut p, ev.clone(), later);
-                let ctx = format!("{state:?} {want:?} {ev:?} -> {:?} {acts:?}", p.state);
+                let ctx = format!(
+                    "{state:?} {want:?} deps={deps} {ev:?} -> {:?} {acts:?}",
+                    p.state
+                );
                 for a in &acts {
                     match a {
                         Action::Spawn => {
@@ -534,8 +559,18 @@ fn every_state_and_event_keeps_invariants() {
                         Action::ReleaseGroup { pgid, .. } => {
                             assert_eq!(Some(*pgid), before_pid, "{ctx}")
                         }
+                        Action::AwaitDependencies => {
+                            assert_eq!(p.state, State::Waiting { released: false }, "{ctx}");
+                            assert!(deps, "waits only with dependencies: {ctx}");
+                        }
+                        Action::BeginChecks => {
+                            assert!(matches!(p.state, State::Running { .. }), "{ctx}")
+                        }
                         Action::SpawnNow => {
                             assert!(matches!(ev, Event::SpawnTurn), "{ctx}");
+                            if let State::Waiting { released } = state {
+                                assert!(released, "a held start never spawns: {ctx}");
+                            }
                             assert_eq!(p.want, Want::Up, "{ctx}");
                             assert!(p.state.pid().is_none(), "{ctx}");
                             assert!(!matches!(p.state, State::Stopping { .. }), "{ctx}");
@@ -546,7 +581,9 @@ fn every_state_and_event_keeps_invariants() {
                         ),
                         Action::Notice(n) => {
                             let fits = match n {
-                                Notice::ExitedDuringStart { .. } | Notice::FailedToStart { .. } => {
+                                Notice::ExitedDuringStart { .. }
+                                | Notice::FailedToStart { .. }
+                                | Notice::RestartDelayed { .. } => {
                                     matches!(p.state, State::Backoff { .. })
                                 }
                                 Notice::Fatal { reason } => {
@@ -585,6 +622,33 @@ fn every_state_and_event_keeps_invariants() {
                 }
                 if let Some(pid) = p.state.pid() {
                     assert!(pid == 10 || pid == 20, "{ctx}");
+                }
+                if matches!(state, State::Waiting { .. }) && p.state.pid().is_none() {
+                    assert!(
+                        matches!(
+                            p.state,
+                            State::Waiting { .. } | State::Stopped | State::Fatal { .. }
+                        ) || matches!(ev, Event::SpawnFailed { .. }),
+                        "WAITING leaves only to a spawn, a stop or FATAL: {ctx}"
+                    );
+                }
+                let heeds = match ev {
+                    Event::DependenciesMet => matches!(state, State::Waiting { released: false }),
+                    Event::DependencyFailed { .. } => matches!(state, State::Waiting { .. }),
+                    _ => true,
+                };
+                if !heeds {
+                    assert_eq!(p.state, state, "only WAITING heeds dependencies: {ctx}");
+                    assert!(acts.is_empty(), "{ctx}");
+                }
+                if matches!(ev, Event::Unhealthy) {
+                    match state {
+                        State::Running { .. } => assert!(
+                            matches!(p.state, State::Stopping { pid: 10, .. }) && p.want == want,
+                            "an unhealthy process is stopped, its wish kept: {ctx}"
+                        ),
+                        _ => assert_eq!(p.state, state, "{ctx}"),
+                    }
                 }
                 if let State::Backoff { reason, .. } = &p.state {
                     assert!(!reason.is_empty(), "BACKOFF says why: {ctx}");

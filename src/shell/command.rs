@@ -19,8 +19,12 @@ pub enum Command {
         json: bool,
     },
     Start(Vec<String>),
+    /// `start --wait`: reply once each is ready, EXITED or FATAL.
+    StartWait(Vec<String>),
     Stop(Vec<String>),
     Restart(Vec<String>),
+    /// `restart --wait`.
+    RestartWait(Vec<String>),
     /// With `dry_run`, only say what a reload would do.
     Reload {
         dry_run: bool,
@@ -70,7 +74,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "status [--json] [NAME...]",
         "show processes: state, PID, uptime, restarts",
     ),
-    ("start", "start NAME...|all", "start processes"),
+    (
+        "start",
+        "start [--wait] NAME...|all",
+        "start processes (--wait: reply once ready, EXITED or FATAL)",
+    ),
     (
         "stop",
         "stop NAME...|all",
@@ -78,8 +86,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "restart",
-        "restart NAME...|all",
-        "stop, then start processes",
+        "restart [--wait] NAME...|all",
+        "stop, then start processes (--wait: reply once ready)",
     ),
     (
         "reload",
@@ -165,6 +173,16 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
     let Some((first, args)) = words.split_first() else {
         return Ok(None);
     };
+    // `start` and `restart` take `--wait` anywhere among the names.
+    let wait =
+        matches!(canonical(first), "start" | "restart") && args.iter().any(|a| a == "--wait");
+    let kept: Vec<String>;
+    let args = if wait {
+        kept = args.iter().filter(|a| *a != "--wait").cloned().collect();
+        &kept[..]
+    } else {
+        args
+    };
     let names = |cmd: &str| -> Result<Vec<String>, String> {
         if args.is_empty() {
             return Err(format!(
@@ -203,8 +221,10 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             check_names("status", &list)?;
             Command::Status { names: list, json }
         }
+        "start" if wait => Command::StartWait(names("start")?),
         "start" => Command::Start(names("start")?),
         "stop" => Command::Stop(names("stop")?),
+        "restart" if wait => Command::RestartWait(names("restart")?),
         "restart" => Command::Restart(names("restart")?),
         "reload" if *first == "reread" => {
             no_args(first)?;
@@ -352,8 +372,10 @@ impl fmt::Display for Command {
                 names.iter().try_for_each(|n| write!(f, " {n}"))
             }
             Command::Start(n) => list(f, "start", n),
+            Command::StartWait(n) => list(f, "start --wait", n),
             Command::Stop(n) => list(f, "stop", n),
             Command::Restart(n) => list(f, "restart", n),
+            Command::RestartWait(n) => list(f, "restart --wait", n),
             Command::Reload { dry_run: false } => write!(f, "reload"),
             Command::Reload { dry_run: true } => write!(f, "reload --dry-run"),
             Command::Logs {
@@ -415,6 +437,15 @@ mod tests {
         );
         assert_eq!(ok("stop all"), Command::Stop(vec!["all".into()]));
         assert_eq!(ok("restart w"), Command::Restart(vec!["w".into()]));
+        assert_eq!(
+            ok("start --wait db web"),
+            Command::StartWait(vec!["db".into(), "web".into()])
+        );
+        assert_eq!(
+            ok("restart db --wait"),
+            Command::RestartWait(vec!["db".into()])
+        );
+        assert!(parse("start --wait").is_err());
         assert_eq!(ok("reload"), Command::Reload { dry_run: false });
         assert_eq!(ok("reload --dry-run"), Command::Reload { dry_run: true });
         let logs = |name: &str, lines, follow, streams| Command::Logs {
@@ -560,6 +591,8 @@ mod tests {
             "start a b",
             "stop all",
             "restart x",
+            "start --wait a b",
+            "restart --wait x",
             "reload",
             "logs w 3",
             "logs -f w",

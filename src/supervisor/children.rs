@@ -69,7 +69,11 @@ impl Supervisor {
                 }
             };
             let Some(key) = self.by_pid.remove(&pid) else {
-                orphans = true;
+                if self.check_pids.contains_key(&pid) {
+                    self.check_exited(pid, status, now);
+                } else {
+                    orphans = true;
+                }
                 continue;
             };
             // Output written before the exit comes before its notice.
@@ -180,12 +184,16 @@ impl Supervisor {
     /// log files, registers the new pipes.
     fn spawn_entry(&mut self, key: usize) -> Result<i32, SpawnError> {
         let name = &self.procs[key].name;
-        let Some(task) = self.spec(key).map(|t| t.for_process(name)) else {
+        let Some(mut task) = self.spec(key).map(|t| t.for_process(name)) else {
             return Err(SpawnError {
                 reason: "task is no longer configured".into(),
                 transient: false,
             });
         };
+        if let (true, Some(n)) = (task.notify, &self.notify) {
+            task.environment
+                .insert("NOTIFY_SOCKET".into(), n.address().to_string());
+        }
         // What the last child (or its group) wrote is read before its pipes
         // close: the log files lose nothing.
         self.drain_pipes(key);

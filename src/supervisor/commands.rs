@@ -28,10 +28,20 @@ impl Supervisor {
                 self.status(&names, json, colour, now)
             }
             Command::Start(names) => self.resolve(&names).map(|keys| {
-                let lines: Vec<String> = keys.iter().map(|&k| self.start_one(k, now)).collect();
+                let lines: Vec<String> =
+                    keys.iter().flat_map(|&k| self.start_one(k, now)).collect();
                 let ok = !lines.iter().any(|l| l.contains("failed to start"));
                 (ok, lines.join("\n"))
             }),
+            Command::StartWait(names) => match self.resolve(&names) {
+                Ok(keys) => {
+                    for &k in &keys {
+                        self.start_one(k, now);
+                    }
+                    return self.wait_ready(&keys, to);
+                }
+                Err(e) => Err(e),
+            },
             Command::Stop(names) => match self.resolve(&names) {
                 Ok(keys) => return self.stop_then(keys, Then::Reply, to, now),
                 Err(e) => Err(e),
@@ -40,6 +50,15 @@ impl Supervisor {
                 Ok(keys) => {
                     let then = self.start_later(&keys);
                     return self.stop_then(keys, then, to, now);
+                }
+                Err(e) => Err(e),
+            },
+            Command::RestartWait(names) => match self.resolve(&names) {
+                Ok(keys) => {
+                    let Then::Start(named) = self.start_later(&keys) else {
+                        unreachable!("start_later makes a start")
+                    };
+                    return self.stop_then(keys, Then::StartWait(named), to, now);
                 }
                 Err(e) => Err(e),
             },
@@ -233,6 +252,10 @@ impl Supervisor {
                 let p = &e.proc;
                 let reason = match p.state() {
                     State::Fatal { reason } | State::Backoff { reason, .. } => Some(reason.clone()),
+                    State::Waiting { .. } => {
+                        e.waiting_for.as_ref().map(|w| format!("waiting for {w}"))
+                    }
+                    State::Started { .. } | State::Running { .. } => self.health_reason(k),
                     _ => None,
                 };
                 Row {
@@ -246,6 +269,8 @@ impl Supervisor {
                         .and(p.since())
                         .map(|s| now.saturating_duration_since(s)),
                     restarts: p.restarts(),
+                    health: self.health(k).map(|h| h.name()),
+                    ready: self.is_ready(k),
                     exit_code: p.last_exit().map(|s| s.code),
                     reason,
                     command: self
@@ -266,8 +291,16 @@ impl Supervisor {
         ))
     }
 
-    /// Starts process `key`; returns its reply line.
-    pub(super) fn start_one(&mut self, key: usize, now: Instant) -> String {
+    /// Starts process `key` and what it depends on that is not up; returns
+    /// the reply lines, the dependencies' first.
+    pub(super) fn start_one(&mut self, key: usize, now: Instant) -> Vec<String> {
+        let mut lines = self.pull_in(&[key], true, now);
+        lines.push(self.start_key(key, now));
+        lines
+    }
+
+    /// Starts process `key` alone; returns its reply line.
+    pub(super) fn start_key(&mut self, key: usize, now: Instant) -> String {
         let e = &self.procs[key];
         let name = e.name.clone();
         if e.retiring {
@@ -284,6 +317,9 @@ impl Supervisor {
             _ => {}
         }
         self.apply(key, Event::StartRequested, now);
+        if matches!(self.procs[key].proc.state(), State::Waiting { .. }) {
+            self.evaluate_waiting(key, now);
+        }
         // Not behind the queued start storm: the reply names the PID.
         self.spawn_now(key, now);
         let e = &self.procs[key];
@@ -295,6 +331,10 @@ impl Supervisor {
             State::Backoff { reason, .. } => {
                 format!("Process '{name}' failed to start: {reason}; retrying")
             }
+            State::Waiting { released: false } => format!(
+                "Process '{name}' is waiting for {}",
+                e.waiting_for.as_deref().unwrap_or("its dependencies")
+            ),
             other => format!("Process '{name}' is {}", other.name()),
         }
     }
@@ -308,9 +348,13 @@ impl Supervisor {
             ok: true,
             then,
         });
-        for &k in &keys {
-            let was_backoff = matches!(self.procs[k].proc.state(), State::Backoff { .. });
-            self.apply(k, Event::StopRequested, now);
+        let was_backoff: Vec<bool> = keys
+            .iter()
+            .map(|&k| matches!(self.procs[k].proc.state(), State::Backoff { .. }))
+            .collect();
+        // Dependents first; what waits for them is held meanwhile.
+        self.request_stops(&keys, now);
+        for (&k, was_backoff) in keys.iter().zip(was_backoff) {
             let e = &mut self.procs[k];
             if e.proc.state().is_down() {
                 let line = if was_backoff {
@@ -353,7 +397,23 @@ impl Supervisor {
 
     fn finish_wait(&mut self, w: usize, now: Instant) {
         let mut wait = self.waits.remove(w);
-        if let Then::Start(keys) = std::mem::replace(&mut wait.then, Then::Reply) {
+        let then = std::mem::replace(&mut wait.then, Then::Reply);
+        if let Then::StartWait(keys) = then {
+            let live: Vec<usize> = keys
+                .iter()
+                .filter(|(k, name)| {
+                    self.procs
+                        .get(*k)
+                        .is_some_and(|e| e.name == *name && !e.retiring)
+                })
+                .map(|&(k, _)| k)
+                .collect();
+            for &k in &live {
+                self.start_one(k, now);
+            }
+            return self.wait_ready(&live, wait.to);
+        }
+        if let Then::Start(keys) = then {
             for (k, name) in keys {
                 // A key freed and reused meanwhile (a reload removed the
                 // process) is not the process that was named.
@@ -362,9 +422,10 @@ impl Supervisor {
                     .get(k)
                     .is_some_and(|e| e.name == name && !e.retiring);
                 if same {
-                    let line = self.start_one(k, now);
-                    wait.ok &= !line.contains("failed to start");
-                    wait.lines.push(line);
+                    for line in self.start_one(k, now) {
+                        wait.ok &= !line.contains("failed to start");
+                        wait.lines.push(line);
+                    }
                 }
             }
         }

@@ -11,6 +11,7 @@
 //! `commands`, `conns` (control connections), `reload`, `render` and
 //! `token`.
 
+mod checks;
 mod children;
 mod commands;
 mod conns;
@@ -20,9 +21,10 @@ mod output;
 mod reload;
 pub mod render;
 mod shutdown;
+mod stacks;
 pub mod token;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -91,6 +93,10 @@ struct Entry {
     retiring: bool,
     /// The followers (`logs -f`) of its output.
     followers: Vec<usize>,
+    /// Health and readiness of the current run.
+    vitals: checks::Vitals,
+    /// WAITING: what it waits for (`db (healthy), migrate (completed)`).
+    waiting_for: Option<String>,
 }
 
 /// Where a reply goes.
@@ -109,6 +115,9 @@ enum Then {
     Reply,
     /// `restart`: start these processes, then reply.
     Start(Vec<(usize, String)>),
+    /// `restart --wait`: start these processes, then reply once each is
+    /// ready, EXITED or FATAL.
+    StartWait(Vec<(usize, String)>),
 }
 
 /// A reply waiting for processes to go down.
@@ -165,6 +174,26 @@ pub struct Supervisor {
     log_files: crate::logs::shared::Sinks,
     /// Lines of the chunk being read, for its process's followers.
     fresh: follow::Fresh,
+    /// Command checks in flight: leader pid -> (process key, generation).
+    check_pids: HashMap<i32, (usize, u64)>,
+    /// The sd_notify socket, once a task has `notify: true`.
+    notify: Option<crate::notify::NotifySocket>,
+    /// Notify datagrams ignored (malformed, oversized, from strangers).
+    notify_ignored: u64,
+    /// Some process changed: dependencies, held stops and `--wait`
+    /// replies are looked at again (`settle`).
+    dirty: bool,
+    /// Processes WAITING for their dependencies.
+    waiting: BTreeSet<usize>,
+    /// Stops held until the processes' dependents are down.
+    stop_held: BTreeSet<usize>,
+    /// Stops of an ordered group stop sent and not yet complete.
+    stop_pending: BTreeSet<usize>,
+    /// `start --wait` replies waiting for readiness.
+    ready_waits: Slab<stacks::ReadyWait>,
+    /// Each task's `dependsOn`, and who depends on each task.
+    graph: crate::deps::Graph,
+    dependents: BTreeMap<String, Vec<String>>,
 }
 
 impl Supervisor {
@@ -247,6 +276,16 @@ impl Supervisor {
             followers: Slab::new(),
             log_files: Default::default(),
             fresh: follow::Fresh::default(),
+            check_pids: HashMap::new(),
+            notify: None,
+            notify_ignored: 0,
+            dirty: false,
+            waiting: BTreeSet::new(),
+            stop_held: BTreeSet::new(),
+            stop_pending: BTreeSet::new(),
+            ready_waits: Slab::new(),
+            graph: crate::deps::Graph::new(),
+            dependents: BTreeMap::new(),
         };
         sup.recover_strays();
         if let Some(w) = warning {
@@ -256,6 +295,8 @@ impl Supervisor {
             stdin.register(sup.poll.registry(), Source::Stdin.token());
         }
         sup.config = config;
+        sup.rebuild_graph();
+        sup.ensure_notify();
         let tasks: Vec<TaskSpec> = sup.config.tasks.values().cloned().collect();
         for task in &tasks {
             for name in task.process_names() {
@@ -277,6 +318,8 @@ impl Supervisor {
             retiring: false,
             spawn_queued: false,
             followers: Vec::new(),
+            vitals: checks::Vitals::default(),
+            waiting_for: None,
         });
         self.by_name.insert(name.to_string(), key);
         key
@@ -292,9 +335,12 @@ impl Supervisor {
             .copied()
             .filter(|&k| self.spec(k).is_some_and(|t| t.auto_launch))
             .collect();
+        // What they depend on starts too, autoLaunch or not.
+        self.pull_in(&auto, false, now);
         for key in auto {
             self.apply(key, Event::StartRequested, now);
         }
+        self.settle(now);
         self.prompt();
         self.read_stdin(now);
         let result = self.event_loop();
@@ -350,6 +396,7 @@ impl Supervisor {
             if std::mem::take(&mut self.stdin_resume) {
                 self.read_stdin(now);
             }
+            self.settle(now);
             self.sweep_removed();
         }
     }
@@ -373,6 +420,10 @@ impl Supervisor {
             Source::Stderr(k) => self.read_pipe(k, Stream::Stderr),
             Source::Conn(k) => self.on_conn(k, readable, writable, now),
             Source::Console(_) => self.console.flush(),
+            Source::Notify => self.on_notify(now),
+            Source::Probe(k) => self.on_probe(k, now),
+            Source::CheckOut(k) => self.read_check_pipe(k, 0),
+            Source::CheckErr(k) => self.read_check_pipe(k, 1),
         }
         Ok(())
     }
@@ -425,8 +476,19 @@ impl Supervisor {
         let Some(e) = self.procs.get_mut(key) else {
             return actions;
         };
+        self.dirty = true;
+        let spawned = matches!(ev, Event::Spawned { .. });
         let was_down = e.proc.state().is_down();
         step(&mut e.proc, ev, now, &mut actions);
+        if spawned {
+            e.vitals.reset(now);
+        }
+        if !matches!(e.proc.state(), crate::process::State::Running { .. }) {
+            self.end_checks(key);
+        }
+        let Some(e) = self.procs.get_mut(key) else {
+            return actions;
+        };
         let is_down = e.proc.state().is_down();
         match (was_down, is_down) {
             (true, false) => self.alive += 1,
@@ -498,6 +560,11 @@ impl Supervisor {
                     self.begin_shutdown(code, None, now);
                 }
             }
+            Action::AwaitDependencies => {
+                self.waiting.insert(key);
+                self.dirty = true;
+            }
+            Action::BeginChecks => self.begin_checks(key, now),
         }
     }
 
@@ -524,6 +591,8 @@ impl Supervisor {
                         self.notice(&err);
                     }
                 }
+                Due::Check(key) => self.fire_check(key, now),
+                Due::Watchdog(key) => self.fire_watchdog(key, now),
             }
         }
     }
@@ -541,6 +610,8 @@ impl Supervisor {
                 .is_some_and(|c| c.idle_at == at && c.phase == crate::control::Phase::Reading),
             Due::Sweep => self.shutdown.deadline() == Some(at),
             Due::StateFile => self.state.as_ref().is_some_and(|s| s.is_scheduled(at)),
+            Due::Check(key) => self.check_stands(key, at),
+            Due::Watchdog(key) => self.watchdog_stands(key, at),
         }
     }
 
@@ -575,6 +646,10 @@ impl Supervisor {
             for s in Stream::BOTH {
                 self.close_pipe(k, s);
             }
+            self.end_checks(k);
+            self.waiting.remove(&k);
+            self.stop_held.remove(&k);
+            self.stop_pending.remove(&k);
             let mut e = self.procs.remove(k);
             e.out.release(&mut self.log_files);
             if self.by_name.get(&e.name) == Some(&k) {

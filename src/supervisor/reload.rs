@@ -36,6 +36,23 @@ impl Supervisor {
         }
         let d = diff::diff(&self.config, &new);
         let old = std::mem::replace(&mut self.config, new);
+        self.rebuild_graph();
+        // Removed tasks still stop in order: their old edges stay known.
+        for r in &d.removed {
+            for dep in old
+                .tasks
+                .get(r)
+                .into_iter()
+                .flat_map(|t| t.depends_on.keys())
+            {
+                self.dependents
+                    .entry(dep.clone())
+                    .or_default()
+                    .push(r.clone());
+            }
+        }
+        self.ensure_notify();
+        self.fail_orphaned_waiters(&old, &d.removed, now);
         // One pass over the processes, not one per task.
         let mut by_task: HashMap<String, Vec<usize>> = HashMap::new();
         for &k in self.by_name.values() {
@@ -44,10 +61,13 @@ impl Supervisor {
                 by_task.entry(e.task.clone()).or_default().push(k);
             }
         }
+        let mut gone = Vec::new();
         for name in &d.removed {
-            let keys = by_task.remove(name).unwrap_or_default();
-            self.retire(keys, now);
+            gone.extend(by_task.remove(name).unwrap_or_default());
         }
+        // Removed tasks stop dependents first, all in one ordered stop.
+        self.retire(gone, now);
+        let mut started = Vec::new();
         let mut restart = Vec::new();
         let tasks: Vec<TaskSpec> = self.config.tasks.values().cloned().collect();
         for task in &tasks {
@@ -56,7 +76,7 @@ impl Supervisor {
                     for name in task.process_names() {
                         let k = self.insert(&name, task);
                         if task.auto_launch {
-                            self.apply(k, Event::StartRequested, now);
+                            started.push(k);
                         }
                     }
                 }
@@ -65,6 +85,11 @@ impl Supervisor {
                     self.apply_task(before, task, keys, &mut restart, now);
                 }
             }
+        }
+        // What new tasks depend on starts with them.
+        self.pull_in(&started, false, now);
+        for k in started {
+            self.apply(k, Event::StartRequested, now);
         }
         if !restart.is_empty() {
             self.restart_quietly(restart, now);
@@ -116,11 +141,11 @@ impl Supervisor {
     /// Stops processes whose place in the config is gone; they stay in
     /// `status` until down, then disappear (`sweep_removed`).
     fn retire(&mut self, keys: Vec<usize>, now: Instant) {
-        for k in keys {
+        for &k in &keys {
             self.procs[k].retiring = true;
-            self.apply(k, Event::StopRequested, now);
             self.removing.push(k);
         }
+        self.request_stops(&keys, now);
     }
 
     /// Applies the new definition of a task that was there before.

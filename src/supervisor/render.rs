@@ -21,6 +21,11 @@ pub struct Row<'a> {
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
     pub command: &'a str,
+    /// `starting`, `healthy` or `unhealthy` for a task with a check or
+    /// `notify`; `None` for the rest.
+    pub health: Option<&'static str>,
+    /// RUNNING, and healthy where it has a check or `notify`.
+    pub ready: bool,
 }
 
 fn whole_seconds<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -50,8 +55,9 @@ pub fn table(rows: &[Row]) -> String {
 /// STARTED, BACKOFF, STOPPING yellow; FATAL red; STOPPED, EXITED dim.
 pub fn state_colour(state: &str) -> Option<&'static str> {
     match state {
-        "RUNNING" => Some("32"),
-        "STARTED" | "BACKOFF" | "STOPPING" => Some("33"),
+        "RUNNING" | "RUNNING (healthy)" => Some("32"),
+        "STARTED" | "BACKOFF" | "STOPPING" | "WAITING" | "RUNNING (starting)" => Some("33"),
+        "RUNNING (unhealthy)" => Some("31"),
         "FATAL" => Some("31"),
         "STOPPED" | "EXITED" => Some("2"),
         _ => None,
@@ -69,9 +75,13 @@ pub fn table_styled(rows: &[Row], colour: bool) -> String {
             if let Some(reason) = &r.reason {
                 let _ = write!(command, "  ({reason})");
             }
+            let state = match r.health {
+                Some(h) if r.state == "RUNNING" => format!("{} ({h})", r.state),
+                _ => r.state.to_string(),
+            };
             [
                 r.name.to_string(),
-                r.state.to_string(),
+                state,
                 r.pid.map_or("-".into(), |p| p.to_string()),
                 r.uptime.map_or("-".into(), uptime),
                 r.restarts.to_string(),
@@ -138,6 +148,8 @@ mod tests {
             exit_code: None,
             reason: None,
             command: "sleep 100",
+            health: None,
+            ready: pid.is_some(),
         }
     }
 
@@ -223,14 +235,33 @@ mod tests {
     }
 
     #[test]
+    fn health_shows_with_running_only() {
+        let mut r = row("db", "RUNNING", Some(7));
+        r.health = Some("healthy");
+        let mut s = row("db2", "STARTED", Some(8));
+        s.health = Some("starting");
+        let t = table(&[r, s, row("plain", "RUNNING", Some(9))]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[1].contains("RUNNING (healthy)"), "{t}");
+        assert!(
+            lines[2].contains("STARTED ") && !lines[2].contains("("),
+            "{t}"
+        );
+        assert!(
+            lines[3].contains("RUNNING ") && !lines[3].contains("RUNNING ("),
+            "{t}"
+        );
+    }
+
+    #[test]
     fn json_rows() {
         let mut r = row("w\"1", "EXITED", None);
         r.exit_code = Some(143);
         let j = json(&[row("a", "RUNNING", Some(7)), r]);
         assert_eq!(
             j,
-            "[{\"name\":\"a\",\"task\":\"t\",\"state\":\"RUNNING\",\"pid\":7,\"uptime_secs\":135,\"restarts\":2,\"exit_code\":null,\"reason\":null,\"command\":\"sleep 100\"},\
-             {\"name\":\"w\\\"1\",\"task\":\"t\",\"state\":\"EXITED\",\"pid\":null,\"uptime_secs\":null,\"restarts\":2,\"exit_code\":143,\"reason\":null,\"command\":\"sleep 100\"}]"
+            "[{\"name\":\"a\",\"task\":\"t\",\"state\":\"RUNNING\",\"pid\":7,\"uptime_secs\":135,\"restarts\":2,\"exit_code\":null,\"reason\":null,\"command\":\"sleep 100\",\"health\":null,\"ready\":true},\
+             {\"name\":\"w\\\"1\",\"task\":\"t\",\"state\":\"EXITED\",\"pid\":null,\"uptime_secs\":null,\"restarts\":2,\"exit_code\":143,\"reason\":null,\"command\":\"sleep 100\",\"health\":null,\"ready\":false}]"
         );
         assert_eq!(json(&[]), "[]");
         let mut r = row("a\u{1}\n", "RUNNING", Some(7));

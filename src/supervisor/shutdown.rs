@@ -114,6 +114,7 @@ impl Supervisor {
                 *sweep = Sweep::Term(now);
             }
             self.notice("second shutdown request: killing every process");
+            self.forget_held_stops();
             let keys: Vec<usize> = self.procs.iter().map(|(k, _)| k).collect();
             for k in keys {
                 self.apply(k, Event::KillRequested, now);
@@ -135,10 +136,9 @@ impl Supervisor {
         if let Some(stdin) = &mut self.stdin {
             stdin.stop(self.poll.registry(), &mut self.console);
         }
+        // Dependents first, independent ones together.
         let keys: Vec<usize> = self.procs.iter().map(|(k, _)| k).collect();
-        for k in keys {
-            self.apply(k, Event::StopRequested, now);
-        }
+        self.request_stops(&keys, now);
     }
 
     /// The exit status once shutdown is complete: every managed process and

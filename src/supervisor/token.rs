@@ -1,4 +1,4 @@
-//! mio tokens: a source kind in the low three bits and a slab key above.
+//! mio tokens: a source kind in the low four bits and a slab key above.
 //! Fixed sources (signals, timer, stdin, listener, console) use key 0 or a
 //! small fixed key. Pure.
 
@@ -19,9 +19,17 @@ pub enum Source {
     Conn(usize),
     /// The supervisor's own stdout (0) or stderr (1) became writable.
     Console(usize),
+    /// The sd_notify datagram socket.
+    Notify,
+    /// The socket of a `tcp` or `http` check; the key is the process's.
+    Probe(usize),
+    /// The stdout pipe of a `command` check; the key is the process's.
+    CheckOut(usize),
+    /// The stderr pipe of a `command` check.
+    CheckErr(usize),
 }
 
-const KIND_BITS: usize = 3;
+const KIND_BITS: usize = 4;
 const KIND_MASK: usize = (1 << KIND_BITS) - 1;
 
 impl Source {
@@ -36,6 +44,10 @@ impl Source {
             Source::Stderr(k) => (k, 5),
             Source::Conn(k) => (k, 6),
             Source::Console(k) => (k, 7),
+            Source::Notify => (0, 8),
+            Source::Probe(k) => (k, 9),
+            Source::CheckOut(k) => (k, 10),
+            Source::CheckErr(k) => (k, 11),
         };
         Token(key << KIND_BITS | kind)
     }
@@ -52,6 +64,10 @@ impl Source {
             (5, k) => Source::Stderr(k),
             (6, k) => Source::Conn(k),
             (7, k) => Source::Console(k),
+            (8, 0) => Source::Notify,
+            (9, k) => Source::Probe(k),
+            (10, k) => Source::CheckOut(k),
+            (11, k) => Source::CheckErr(k),
             _ => return None,
         })
     }
@@ -69,6 +85,7 @@ mod tests {
             Source::Timer,
             Source::Stdin,
             Source::Listener,
+            Source::Notify,
         ];
         for k in keys {
             all.extend([
@@ -76,6 +93,9 @@ mod tests {
                 Source::Stderr(k),
                 Source::Conn(k),
                 Source::Console(k),
+                Source::Probe(k),
+                Source::CheckOut(k),
+                Source::CheckErr(k),
             ]);
         }
         for s in all {
@@ -87,5 +107,7 @@ mod tests {
     fn fixed_kinds_reject_keys() {
         assert_eq!(Source::decode(Token(1 << KIND_BITS)), None);
         assert_eq!(Source::decode(Token(3 << KIND_BITS | 3)), None);
+        assert_eq!(Source::decode(Token(1 << KIND_BITS | 8)), None);
+        assert_eq!(Source::decode(Token(12)), None);
     }
 }

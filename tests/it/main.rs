@@ -2,6 +2,7 @@
 //! real child processes and checks what a user sees.
 
 mod harness;
+mod peers;
 
 mod cli;
 mod config;
@@ -10,6 +11,7 @@ mod control;
 mod faults;
 mod follow;
 mod hardening;
+mod health;
 mod import;
 mod lifecycle;
 mod output;
@@ -19,4 +21,5 @@ mod runc;
 mod shell;
 mod shutdown;
 mod spawn;
+mod stacks;
 mod terminal;

@@ -1,0 +1,552 @@
+//! Health checks and sd_notify readiness inside the loop. A `command` check
+//! is spawned through the same spawner as tasks (its own process group,
+//! the task's user, environment and directory), its pipes read into a
+//! `LastLine`, its group SIGKILLed at `timeout`, and it is reaped by the
+//! same reap loop; `tcp` and `http` checks are `health::probe::Probe`
+//! sockets registered with mio. Every check deadline (next check, timeout)
+//! and every watchdog is an entry of the one timer heap, rounded to the
+//! coalescing grid. Notify datagrams are matched to a process by the
+//! sender's process group. Nothing here blocks or sleeps.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use mio::Interest;
+use mio::unix::SourceFd;
+
+use super::Supervisor;
+use super::token::Source;
+use crate::config::{OnUnhealthy, Probe as CheckSpec};
+use crate::health::probe::{Outcome, Probe};
+use crate::health::{Change, Health, LastLine, Rules, Tracker};
+use crate::notify::{Datagram, NotifySocket};
+use crate::process::{Event, ExitStatus, State};
+use crate::signals;
+use crate::timers::Due;
+
+/// A check in flight.
+enum Run {
+    /// A `command` check: its leader (also its pgid), output pipes and last
+    /// line. `timed_out` once its group got SIGKILL at the timeout.
+    Exec {
+        pid: i32,
+        pipes: [Option<OwnedFd>; 2],
+        last: LastLine,
+        timed_out: bool,
+    },
+    /// A `tcp` or `http` check.
+    Net(Probe),
+}
+
+/// Health and readiness of the current run of one process.
+#[derive(Default)]
+pub(super) struct Vitals {
+    /// Check results so far (reset at each spawn).
+    tracker: Option<Tracker>,
+    /// READY=1 arrived during this run.
+    notified_ready: bool,
+    /// The last STATUS= text of this run.
+    status_text: Option<String>,
+    /// The watchdog missed: unhealthy until the next run.
+    watchdog_missed: bool,
+    run: Option<Run>,
+    /// The check deadline on the heap: the next check, or the timeout of
+    /// the one in flight.
+    due: Option<Instant>,
+    /// When the watchdog expires.
+    watchdog: Option<Instant>,
+    /// Tells a command check's reap apart from an older run's.
+    generation: u64,
+}
+
+impl Vitals {
+    /// A fresh run spawned at `now`.
+    pub(super) fn reset(&mut self, now: Instant) {
+        let generation = self.generation + 1;
+        *self = Vitals {
+            tracker: Some(Tracker::new(now)),
+            generation,
+            ..Vitals::default()
+        };
+    }
+}
+
+impl Supervisor {
+    /// Whether process `key`'s task has a check or `notify`: then it has a
+    /// health and is ready only when healthy.
+    pub(super) fn watched(&self, key: usize) -> bool {
+        self.spec(key)
+            .is_some_and(|t| t.health_check.is_some() || t.notify)
+    }
+
+    /// The health `status` shows: `None` for a task without check or
+    /// notify.
+    pub(super) fn health(&self, key: usize) -> Option<Health> {
+        if !self.watched(key) {
+            return None;
+        }
+        let e = self.procs.get(key)?;
+        let task = self.spec(key)?;
+        let v = &e.vitals;
+        let check = v.tracker.as_ref().map_or(Health::Starting, |t| t.health());
+        Some(
+            if v.watchdog_missed || (task.health_check.is_some() && check == Health::Unhealthy) {
+                Health::Unhealthy
+            } else if (task.health_check.is_none() || check == Health::Healthy)
+                && (!task.notify || v.notified_ready)
+            {
+                Health::Healthy
+            } else {
+                Health::Starting
+            },
+        )
+    }
+
+    /// Whether process `key` is ready: RUNNING, and healthy where it has a
+    /// check or `notify`.
+    pub(super) fn is_ready(&self, key: usize) -> bool {
+        let Some(e) = self.procs.get(key) else {
+            return false;
+        };
+        matches!(e.proc.state(), State::Running { .. })
+            && self.health(key).is_none_or(|h| h == Health::Healthy)
+    }
+
+    /// The reason `status` shows for a live process with a check or
+    /// notify: the last check failure, else the STATUS= text.
+    pub(super) fn health_reason(&self, key: usize) -> Option<String> {
+        let e = self.procs.get(key)?;
+        e.proc.state().pid()?;
+        let v = &e.vitals;
+        v.tracker
+            .as_ref()
+            .and_then(|t| t.last_failure())
+            .map(str::to_string)
+            .or_else(|| v.status_text.clone())
+    }
+
+    /// The process became RUNNING: its first check now, its watchdog from
+    /// now.
+    pub(super) fn begin_checks(&mut self, key: usize, now: Instant) {
+        let Some(task) = self.spec(key) else { return };
+        let check = task.health_check.is_some();
+        let watchdog =
+            (task.notify && !task.watchdog_timeout.is_zero()).then(|| now + task.watchdog_timeout);
+        let at = self.timers.coalesce(now);
+        let e = &mut self.procs[key];
+        if e.vitals.tracker.is_none() {
+            e.vitals.reset(now);
+        }
+        if check && e.vitals.run.is_none() {
+            e.vitals.due = Some(at);
+            self.timers.push(at, Due::Check(key));
+        }
+        if let Some(w) = watchdog {
+            e.vitals.watchdog = Some(w);
+            self.timers.push(w, Due::Watchdog(key));
+        }
+    }
+
+    /// Ends checks of process `key` (it left RUNNING or is being removed):
+    /// a command check's group is killed, a probe closed.
+    pub(super) fn end_checks(&mut self, key: usize) {
+        let Some(e) = self.procs.get_mut(key) else {
+            return;
+        };
+        e.vitals.due = None;
+        e.vitals.watchdog = None;
+        match e.vitals.run.take() {
+            Some(Run::Exec { pid, pipes, .. }) => {
+                let _ = signals::signal_group(pid, libc::SIGKILL);
+                for fd in pipes.iter().flatten() {
+                    let _ = self
+                        .poll
+                        .registry()
+                        .deregister(&mut SourceFd(&fd.as_raw_fd()));
+                }
+                // Still reaped by the reap loop; its result is ignored.
+            }
+            Some(Run::Net(mut probe)) => {
+                let _ = self.poll.registry().deregister(probe.source());
+            }
+            None => {}
+        }
+    }
+
+    /// A check deadline fired: start the next check, or time out the one
+    /// running.
+    pub(super) fn fire_check(&mut self, key: usize, now: Instant) {
+        let Some(e) = self.procs.get_mut(key) else {
+            return;
+        };
+        e.vitals.due = None;
+        if !matches!(e.proc.state(), State::Running { .. }) {
+            return;
+        }
+        let Some(check) = self.spec(key).and_then(|t| t.health_check.clone()) else {
+            return;
+        };
+        let timeout = format!("timed out after {}", crate::text::secs(check.timeout));
+        match self.procs[key].vitals.run.take() {
+            Some(Run::Exec {
+                pid, pipes, last, ..
+            }) => {
+                // The result comes with the reap.
+                let _ = signals::signal_group(pid, libc::SIGKILL);
+                self.procs[key].vitals.run = Some(Run::Exec {
+                    pid,
+                    pipes,
+                    last,
+                    timed_out: true,
+                });
+            }
+            Some(Run::Net(mut probe)) => {
+                let _ = self.poll.registry().deregister(probe.source());
+                self.check_done(key, Err(timeout), now);
+            }
+            None => self.start_check(key, &check.probe, check.timeout, now),
+        }
+    }
+
+    fn start_check(&mut self, key: usize, spec: &CheckSpec, timeout: Duration, now: Instant) {
+        let started = match spec {
+            CheckSpec::Command { argv, .. } => self.spawn_check(key, argv),
+            CheckSpec::Tcp(addr) => self.watch_probe(key, Probe::tcp(*addr)),
+            CheckSpec::Http { addr, host, path } => {
+                self.watch_probe(key, Probe::http(*addr, host, path))
+            }
+        };
+        match started {
+            Ok(()) => {
+                let at = self.timers.coalesce(now + timeout);
+                self.procs[key].vitals.due = Some(at);
+                self.timers.push(at, Due::Check(key));
+            }
+            Err(reason) => self.check_done(key, Err(reason), now),
+        }
+    }
+
+    fn watch_probe(&mut self, key: usize, probe: std::io::Result<Probe>) -> Result<(), String> {
+        let mut probe = probe.map_err(|e| format!("cannot connect: {e}"))?;
+        self.poll
+            .registry()
+            .register(
+                probe.source(),
+                Source::Probe(key).token(),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(|e| format!("cannot watch the check's socket: {e}"))?;
+        self.procs[key].vitals.run = Some(Run::Net(probe));
+        Ok(())
+    }
+
+    fn spawn_check(&mut self, key: usize, argv: &[String]) -> Result<(), String> {
+        let name = self.procs[key].name.clone();
+        let Some(mut task) = self.spec(key).map(|t| t.for_process(&name)) else {
+            return Err("task is no longer configured".into());
+        };
+        task.argv = argv.to_vec();
+        if let Some(n) = &self.notify {
+            task.environment
+                .insert("NOTIFY_SOCKET".into(), n.address().to_string());
+        }
+        let child = self.spawner.spawn(&task).map_err(|e| e.reason)?;
+        let generation = self.procs[key].vitals.generation;
+        self.check_pids.insert(child.pid, (key, generation));
+        let mut pipes = [Some(child.stdout), Some(child.stderr)];
+        for (fd, src) in pipes
+            .iter_mut()
+            .zip([Source::CheckOut(key), Source::CheckErr(key)])
+        {
+            let ok = fd.as_ref().is_some_and(|f| {
+                self.poll
+                    .registry()
+                    .register(
+                        &mut SourceFd(&f.as_raw_fd()),
+                        src.token(),
+                        Interest::READABLE,
+                    )
+                    .is_ok()
+            });
+            if !ok {
+                // Unwatched, it is closed: the check's writes fail, not hang.
+                *fd = None;
+            }
+        }
+        self.procs[key].vitals.run = Some(Run::Exec {
+            pid: child.pid,
+            pipes,
+            last: LastLine::default(),
+            timed_out: false,
+        });
+        Ok(())
+    }
+
+    /// The socket of process `key`'s check is ready.
+    pub(super) fn on_probe(&mut self, key: usize, now: Instant) {
+        let Some(e) = self.procs.get_mut(key) else {
+            return;
+        };
+        let Some(Run::Net(probe)) = &mut e.vitals.run else {
+            return;
+        };
+        let result = match probe.advance() {
+            Outcome::Pending => return,
+            Outcome::Passed => Ok(()),
+            Outcome::Failed(reason) => Err(reason),
+        };
+        if let Some(Run::Net(mut probe)) = e.vitals.run.take() {
+            let _ = self.poll.registry().deregister(probe.source());
+        }
+        self.check_done(key, result, now);
+    }
+
+    /// Reads what a command check wrote on pipe `i` (0 stdout, 1 stderr).
+    pub(super) fn read_check_pipe(&mut self, key: usize, i: usize) {
+        let Some(e) = self.procs.get_mut(key) else {
+            return;
+        };
+        let Some(Run::Exec { pipes, last, .. }) = &mut e.vitals.run else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        loop {
+            let Some(fd) = &pipes[i] else { return };
+            match rustix::io::read(fd, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => last.feed(&buf[..n]),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) => return,
+                Err(_) => break,
+            }
+        }
+        if let Some(fd) = pipes[i].take() {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+    }
+
+    /// A command check with leader `pid` was reaped.
+    pub(super) fn check_exited(&mut self, pid: i32, status: ExitStatus, now: Instant) {
+        let Some((key, generation)) = self.check_pids.remove(&pid) else {
+            return;
+        };
+        // Members it left behind go with it.
+        if signals::group_alive(pid) {
+            let _ = signals::signal_group(pid, libc::SIGKILL);
+        }
+        let current = self.procs.get(key).is_some_and(|e| {
+            e.vitals.generation == generation
+                && matches!(e.vitals.run, Some(Run::Exec { pid: p, .. }) if p == pid)
+        });
+        if !current {
+            return;
+        }
+        self.read_check_pipe(key, 0);
+        self.read_check_pipe(key, 1);
+        let Some(Run::Exec {
+            pipes,
+            mut last,
+            timed_out,
+            ..
+        }) = self.procs[key].vitals.run.take()
+        else {
+            return;
+        };
+        for fd in pipes.iter().flatten() {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+        let timeout = self
+            .spec(key)
+            .and_then(|t| t.health_check.as_ref())
+            .map_or(Duration::ZERO, |c| c.timeout);
+        let what = if timed_out {
+            format!("timed out after {}", crate::text::secs(timeout))
+        } else {
+            format!("check {status}")
+        };
+        let result = match (timed_out, status.code, last.get()) {
+            (false, 0, _) if status.signal.is_none() => Ok(()),
+            (_, _, Some(line)) => Err(format!("{what}: {line}")),
+            (_, _, None) => Err(what),
+        };
+        self.check_done(key, result, now);
+    }
+
+    /// One check of process `key` ended: count it, tell health changes,
+    /// restart an unhealthy process if the task says so, schedule the next.
+    fn check_done(&mut self, key: usize, result: Result<(), String>, now: Instant) {
+        let Some(check) = self.spec(key).and_then(|t| t.health_check.clone()) else {
+            return;
+        };
+        let rules = Rules {
+            retries: check.retries,
+            start_period: check.start_period,
+        };
+        let Some(e) = self.procs.get_mut(key) else {
+            return;
+        };
+        if !matches!(e.proc.state(), State::Running { .. }) {
+            return;
+        }
+        let since = e.proc.since().unwrap_or(now);
+        let change = e
+            .vitals
+            .tracker
+            .get_or_insert_with(|| Tracker::new(since))
+            .record(rules, result, now);
+        let at = self.timers.coalesce(now + check.interval);
+        e.vitals.due = Some(at);
+        self.timers.push(at, Due::Check(key));
+        self.dirty = true;
+        let name = e.name.clone();
+        match change {
+            Change::Same => {}
+            Change::Healthy => self.notice(&format!("'{name}' is healthy")),
+            Change::Unhealthy(reason) => {
+                let restart = check.on_unhealthy == OnUnhealthy::Restart;
+                self.notice(&format!(
+                    "'{name}' is unhealthy: {reason}{}",
+                    if restart { "; restarting" } else { "" }
+                ));
+                if restart {
+                    self.apply(key, Event::Unhealthy, now);
+                }
+            }
+        }
+    }
+
+    /// The watchdog of process `key` expired: unhealthy, restarted.
+    pub(super) fn fire_watchdog(&mut self, key: usize, now: Instant) {
+        let Some(timeout) = self.spec(key).map(|t| t.watchdog_timeout) else {
+            return;
+        };
+        let Some(e) = self.procs.get_mut(key) else {
+            return;
+        };
+        e.vitals.watchdog = None;
+        if !matches!(e.proc.state(), State::Running { .. }) {
+            return;
+        }
+        e.vitals.watchdog_missed = true;
+        self.dirty = true;
+        let name = e.name.clone();
+        self.notice(&format!(
+            "'{name}' is unhealthy: no WATCHDOG=1 for {} (watchdog); restarting",
+            crate::text::secs(timeout)
+        ));
+        self.apply(key, Event::Unhealthy, now);
+    }
+
+    /// Opens the notify socket once some task has `notify: true`.
+    pub(super) fn ensure_notify(&mut self) {
+        if self.notify.is_some() || !self.config.tasks.values().any(|t| t.notify) {
+            return;
+        }
+        let salt = Instant::now().elapsed().as_nanos() as u64 ^ u64::from(std::process::id());
+        match NotifySocket::bind(salt) {
+            Ok(sock) => {
+                let fd = sock.raw_fd();
+                if let Err(e) = self.poll.registry().register(
+                    &mut SourceFd(&fd),
+                    Source::Notify.token(),
+                    Interest::READABLE,
+                ) {
+                    self.notice(&format!("cannot watch the notify socket: {e}"));
+                    return;
+                }
+                self.notify = Some(sock);
+            }
+            Err(e) => self.notice(&format!("cannot create the notify socket: {e}")),
+        }
+    }
+
+    /// Handles every datagram waiting on the notify socket.
+    pub(super) fn on_notify(&mut self, now: Instant) {
+        loop {
+            let Some(sock) = &mut self.notify else { return };
+            let (pid, message, fds) = match sock.recv() {
+                Ok(None) => return,
+                Ok(Some(Datagram::Message { pid, message, fds })) => (pid, message, fds),
+                Ok(Some(Datagram::Dropped)) => {
+                    self.notify_dropped(None);
+                    continue;
+                }
+                Err(e) => {
+                    self.notice(&format!("notify socket failed: {e}"));
+                    return;
+                }
+            };
+            // SAFETY: getpgid only reads another process's group id.
+            let pgid = unsafe { libc::getpgid(pid) };
+            let key = self.by_pid.get(&pgid).copied().filter(|&k| {
+                self.spec(k).is_some_and(|t| t.notify)
+                    && self.procs[k].proc.state().pid() == Some(pgid)
+            });
+            let Some(key) = key else {
+                self.notify_dropped(Some(pid));
+                continue;
+            };
+            let e = &mut self.procs[key];
+            if message.ready && !e.vitals.notified_ready {
+                e.vitals.notified_ready = true;
+                let name = e.name.clone();
+                self.notice(&format!("'{name}' is ready (READY=1)"));
+            }
+            let e = &mut self.procs[key];
+            if let Some(text) = message.status {
+                e.vitals.status_text = Some(text);
+            }
+            if message.watchdog && e.vitals.watchdog.is_some() {
+                let timeout = self
+                    .spec(key)
+                    .map_or(Duration::ZERO, |t| t.watchdog_timeout);
+                let at = now + timeout;
+                self.procs[key].vitals.watchdog = Some(at);
+                self.timers.push(at, Due::Watchdog(key));
+            }
+            self.dirty = true;
+            // The sender may wait for these to close (BARRIER=1).
+            drop(fds);
+        }
+    }
+
+    /// Counts an ignored datagram; tells at 1, 10, 100, ...
+    fn notify_dropped(&mut self, stranger: Option<i32>) {
+        self.notify_ignored += 1;
+        let n = self.notify_ignored;
+        if is_power_of_ten(n) {
+            let why = match stranger {
+                Some(pid) => format!("the last from pid {pid}, not in a notify process's group"),
+                None => "the last malformed or oversized".into(),
+            };
+            self.notice(&format!("ignored {n} notify datagram(s) so far ({why})"));
+        }
+    }
+
+    /// Whether a check deadline still stands.
+    pub(super) fn check_stands(&self, key: usize, at: Instant) -> bool {
+        self.procs
+            .get(key)
+            .is_some_and(|e| e.vitals.due == Some(at))
+    }
+
+    /// Whether a watchdog deadline still stands.
+    pub(super) fn watchdog_stands(&self, key: usize, at: Instant) -> bool {
+        self.procs
+            .get(key)
+            .is_some_and(|e| e.vitals.watchdog == Some(at))
+    }
+}
+
+fn is_power_of_ten(mut n: u64) -> bool {
+    while n >= 10 && n.is_multiple_of(10) {
+        n /= 10;
+    }
+    n == 1
+}
