@@ -64,9 +64,9 @@ impl Notice {
                 lived,
                 delay,
             } => format!(
-                "'{name}' exited ({status}) after {}; restarting in {}",
-                crate::text::secs(*lived),
-                crate::text::secs(*delay)
+                "'{name}' exited ({status}); restarting in {} (it ran {})",
+                crate::text::secs(*delay),
+                crate::text::secs(*lived)
             ),
             Notice::Exited {
                 status,
