@@ -35,7 +35,7 @@ mod layers {
     const LAYERS: &[&[&str]] = &[
         &["text", "signame", "escape", "error", "timers", "outbox"],
         &["config", "console", "import"],
-        &["process", "logs", "limits"],
+        &["process", "logs", "limits", "deps", "health", "notify"],
         &["signals", "shell"],
         &["strays", "control"],
         &["spawn"],
