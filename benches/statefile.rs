@@ -11,6 +11,12 @@
 //! - churn: N `sleep 0.5` with restart always: spawns per second and the
 //!   supervisor's CPU over a window, after a warm-up.
 //!
+//! On a shared machine wall times move with the load; the supervisor's own
+//! CPU time (to bring N up; per 1000 spawns in churn) moves much less, so
+//! both are shown. Last, the state file's own operations are timed in
+//! process: recording N groups, one whole write of the file with N groups,
+//! and forgetting them.
+//!
 //! Run: `cargo bench --bench statefile`. Knobs: `BENCH_N=1000,9968`
 //! (default; N is capped to what the hard RLIMIT_NOFILE allows),
 //! `BENCH_REPS=3`, `BENCH_CHURN=10` (seconds). Every process started is
@@ -191,6 +197,10 @@ impl Drop for Sup {
 #[derive(Default, Clone)]
 struct Run {
     up: f64,
+    /// Supervisor CPU seconds until all were RUNNING.
+    up_cpu: f64,
+    /// Supervisor CPU milliseconds per 1000 spawns in churn.
+    churn_cpu_per_k: f64,
     down: f64,
     state_bytes: u64,
     spawns_per_sec: f64,
@@ -209,6 +219,7 @@ fn run_up(work: &Path, n: usize, state: bool) -> Run {
         std::thread::sleep(Duration::from_millis(20));
     }
     r.up = t0.elapsed().as_secs_f64();
+    r.up_cpu = cpu_ticks(sup.pid) as f64 / clk_tck();
     // Let the last write land, then note the file's size.
     std::thread::sleep(Duration::from_millis(300));
     r.state_bytes = std::fs::metadata(sup.dir.join("tm.sock.state")).map_or(0, |m| m.len());
@@ -241,6 +252,8 @@ fn run_churn(work: &Path, n: usize, state: bool, window: Duration, into: &mut Ru
     let span = t0.elapsed().as_secs_f64();
     into.spawns_per_sec = s1.saturating_sub(s0) as f64 / span;
     into.cpu_pct = c1.saturating_sub(c0) as f64 / clk_tck() / span * 100.0;
+    let spawns = s1.saturating_sub(s0).max(1) as f64;
+    into.churn_cpu_per_k = c1.saturating_sub(c0) as f64 / clk_tck() * 1000.0 / spawns * 1000.0;
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -273,7 +286,7 @@ fn main() {
         window.as_secs_f64()
     );
     let mut table = String::from(
-        "| N | state file | up s | down s | file bytes | churn spawns/s | churn CPU % |\n|---|---|---|---|---|---|---|\n",
+        "| N | state file | up s | up CPU s | down s | file bytes | churn spawns/s | churn CPU % | churn CPU ms / 1000 spawns |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for &n in &ns {
         let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
@@ -287,8 +300,14 @@ fn main() {
                 let mut r = run_up(&work, n, state);
                 run_churn(&work, n, state, window, &mut r);
                 println!(
-                    "N={n} rep {rep} state={state}: up {:.3} s, down {:.3} s, file {} B, churn {:.0}/s at {:.1} % CPU",
-                    r.up, r.down, r.state_bytes, r.spawns_per_sec, r.cpu_pct
+                    "N={n} rep {rep} state={state}: up {:.3} s ({:.2} s CPU), down {:.3} s, file {} B, churn {:.0}/s at {:.1} % CPU ({:.0} ms CPU per 1000 spawns)",
+                    r.up,
+                    r.up_cpu,
+                    r.down,
+                    r.state_bytes,
+                    r.spawns_per_sec,
+                    r.cpu_pct,
+                    r.churn_cpu_per_k
                 );
                 runs[usize::from(!state)].push(r);
             }
@@ -296,15 +315,55 @@ fn main() {
         for (i, label) in ["with", "without"].iter().enumerate() {
             let m = |f: fn(&Run) -> f64| median(runs[i].iter().map(f).collect());
             table.push_str(&format!(
-                "| {n} | {label} | {:.3} | {:.3} | {:.0} | {:.0} | {:.1} |\n",
+                "| {n} | {label} | {:.3} | {:.2} | {:.3} | {:.0} | {:.0} | {:.1} | {:.0} |\n",
                 m(|r| r.up),
+                m(|r| r.up_cpu),
                 m(|r| r.down),
                 m(|r| r.state_bytes as f64),
                 m(|r| r.spawns_per_sec),
-                m(|r| r.cpu_pct)
+                m(|r| r.cpu_pct),
+                m(|r| r.churn_cpu_per_k)
             ));
         }
     }
+    table.push_str(&micro(&ns, &work));
     let _ = std::fs::remove_dir_all(&work);
     println!("\nmedians:\n\n{table}");
+}
+
+/// The state file's operations alone, median of 11 rounds each.
+fn micro(ns: &[usize], work: &Path) -> String {
+    use taskmaster::strays::{StateFile, path_for};
+    let mut out = String::from(
+        "\n| N | record N spawns | one write of the file | forget N exits |\n|---|---|---|---|\n",
+    );
+    let _ = std::fs::create_dir_all(work);
+    for &n in ns {
+        let (mut rec, mut write, mut forget) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..11 {
+            let (mut s, _) = StateFile::create(path_for(&work.join("micro.sock")));
+            let t = Instant::now();
+            for pid in 0..n as i32 {
+                s.started(100_000 + pid, (1, 2), 15, Duration::from_secs(10), "s_1234");
+            }
+            rec.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let _ = s.flush(Instant::now());
+            write.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            for pid in 0..n as i32 {
+                s.leader_exited(100_000 + pid, false);
+            }
+            forget.push(t.elapsed().as_secs_f64());
+            s.finish(true);
+        }
+        let us = |v: Vec<f64>| format!("{:.0} µs", median(v) * 1e6);
+        out.push_str(&format!(
+            "| {n} | {} | {} | {} |\n",
+            us(rec),
+            us(write),
+            us(forget)
+        ));
+    }
+    out
 }
