@@ -102,7 +102,7 @@ mod existing {
                 health_check: None,
                 notify: false,
                 watchdog_timeout: Duration::ZERO,
-                per_process: false,
+                per_process: None,
             }
         );
     }
@@ -1545,7 +1545,7 @@ mod expansion {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let w = &c.tasks["w"];
-        assert!(!w.per_process);
+        assert!(w.per_process.is_none());
         assert_eq!(w.argv, ["run", "--port", "801", &home, "${lit}", "$x"]);
         assert_eq!(w.environment["PORT"], "801");
         assert_eq!(w.environment["URL"], "http://localhost:801/f");
@@ -1565,7 +1565,10 @@ mod expansion {
         )
         .unwrap();
         let w = &c.tasks["w"];
-        assert!(w.per_process);
+        assert!(w.per_process.is_some());
+        // The fields show the first process.
+        assert_eq!(w.argv, ["echo", "w_1"]);
+        assert_eq!(w.stdout, Some(PathBuf::from("/etc/tm/logs/w_1.log")));
         let w2 = w.for_process("w_2");
         assert_eq!(w2.argv, ["echo", "w_2"]);
         assert_eq!(w2.stdout, Some(PathBuf::from("/etc/tm/logs/w_2.log")));
@@ -1573,8 +1576,18 @@ mod expansion {
         assert_eq!(w2.environment["TASKMASTER_PROCESS"], "w_2");
         assert_eq!(w2.environment["TASKMASTER_INSTANCE"], "2");
         assert_eq!(w2.environment["TASKMASTER_TASK"], "w");
+        // A literal `$` stays one `$` in every process.
+        let c2 = parse(
+            "tasks:\n  d:\n    command: sh -c 'echo $HOME $${x}' ${TASKMASTER_INSTANCE}\n    instances: 2\n",
+            Path::new("/etc/tm/t.yaml"),
+            false,
+        )
+        .unwrap();
+        let d = &c2.tasks["d"];
+        assert_eq!(d.command, "sh -c 'echo $HOME ${x}' 1");
+        assert_eq!(d.for_process("d_2").argv, ["sh", "-c", "echo $HOME ${x}", "2"]);
         let one = &c.tasks["one"];
-        assert!(!one.per_process);
+        assert!(one.per_process.is_none());
         assert_eq!(one.argv, ["echo", "one"]);
         assert_eq!(
             one.for_process("one").environment["TASKMASTER_INSTANCE"],

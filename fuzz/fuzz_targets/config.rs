@@ -1,8 +1,9 @@
 //! Fuzzes configuration parsing and validation: `config::parse` never
 //! panics, every error is one line, and every accepted config, written
-//! back as YAML (every key spelled out, every string double-quoted) and
-//! parsed again from another directory, means the same: the same `Config`
-//! apart from `path`.
+//! back as YAML (every key spelled out, every string double-quoted, `${`
+//! escaped) and parsed again from another directory, means the same: the
+//! same `Config` apart from `path`. Tasks whose text differs per process
+//! are finished for each of their first processes instead (no panic).
 
 #![no_main]
 
@@ -11,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use taskmaster::config::{Config, RestartPolicy, parse};
+use taskmaster::config::{Condition, Config, OnUnhealthy, Probe, RestartPolicy, parse};
 
 const FIRST: &str = "/etc/tm/taskmaster.yaml";
 const SECOND: &str = "/srv/elsewhere/again.yaml";
@@ -37,6 +38,15 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
+    if config.tasks.values().any(|t| t.per_process.is_some()) {
+        for t in config.tasks.values() {
+            for name in t.process_names().iter().take(3) {
+                let p = t.for_process(name);
+                assert!(!p.argv.is_empty());
+            }
+        }
+        return;
+    }
     let yaml = to_yaml(&config);
     let again = parse(&yaml, Path::new(SECOND), is_root)
         .unwrap_or_else(|e| panic!("re-serialised config rejected:\n{yaml}\n{e}"));
@@ -51,13 +61,19 @@ fuzz_target!(|data: &[u8]| {
 fn to_yaml(config: &Config) -> String {
     let mut y = String::new();
     if let Some(s) = &config.socket {
-        writeln!(
-            y,
-            "socket: {}",
-            quoted(s.to_str().expect("paths come from text"))
-        )
-        .unwrap();
+        writeln!(y, "socket: {}", quoted(s.to_str().expect("paths come from text"))).unwrap();
     }
+    if !config.socket_enabled {
+        y.push_str("socket: false\n");
+    }
+    if let Some(m) = &config.metrics {
+        writeln!(y, "metrics: {}", quoted(&m.to_string())).unwrap();
+    }
+    if let Some(l) = &config.logfile {
+        writeln!(y, "logfile: {}", quoted(l.to_str().expect("paths come from text"))).unwrap();
+    }
+    writeln!(y, "logMaxSize: {}", config.log_max_size).unwrap();
+    writeln!(y, "logBackups: {}", config.log_backups).unwrap();
     if config.tasks.is_empty() {
         y.push_str("tasks: {}\n");
         return y;
@@ -66,7 +82,7 @@ fn to_yaml(config: &Config) -> String {
     for (name, t) in &config.tasks {
         assert_eq!(name, &t.name);
         writeln!(y, "  {}:", quoted(name)).unwrap();
-        writeln!(y, "    command: {}", quoted(&t.command)).unwrap();
+        writeln!(y, "    command: {}", expandable(&t.command)).unwrap();
         writeln!(y, "    instances: {}", t.instances).unwrap();
         writeln!(y, "    autoLaunch: {}", t.auto_launch).unwrap();
         let restart = match t.restart {
@@ -86,22 +102,23 @@ fn to_yaml(config: &Config) -> String {
         writeln!(y, "    restartsAttempts: {}", t.restart_attempts).unwrap();
         writeln!(y, "    stopingSignal: {}", t.stop_signal).unwrap();
         writeln!(y, "    gracefulStopTimeout: {}", seconds(t.stop_timeout)).unwrap();
-        for (key, path) in [
+        for (key, p) in [
             ("stdout", &t.stdout),
             ("stderr", &t.stderr),
             ("workingDirectory", &t.working_directory),
         ] {
-            if let Some(p) = path {
-                let p = p.to_str().expect("paths come from text");
-                writeln!(y, "    {key}: {}", quoted(p)).unwrap();
+            if let Some(p) = p {
+                writeln!(y, "    {key}: {}", path(p)).unwrap();
             }
         }
+        let files: Vec<String> = t.env_files.iter().map(|p| path(p)).collect();
+        writeln!(y, "    envFile: [{}]", files.join(", ")).unwrap();
         if t.environment.is_empty() {
             y.push_str("    environment: {}\n");
         } else {
             y.push_str("    environment:\n");
             for (k, v) in &t.environment {
-                writeln!(y, "      {}: {}", quoted(k), quoted(v)).unwrap();
+                writeln!(y, "      {}: {}", quoted(k), expandable(v)).unwrap();
             }
         }
         if let Some(u) = t.umask {
@@ -111,8 +128,60 @@ fn to_yaml(config: &Config) -> String {
             writeln!(y, "    user: {}", quoted(u)).unwrap();
         }
         writeln!(y, "    essential: {}", t.essential).unwrap();
+        writeln!(y, "    restartDelay: {}", seconds(t.restart_delay)).unwrap();
+        writeln!(y, "    logMaxSize: {}", t.log_max_size).unwrap();
+        writeln!(y, "    logBackups: {}", t.log_backups).unwrap();
+        writeln!(y, "    notify: {}", t.notify).unwrap();
+        writeln!(y, "    watchdogTimeout: {}", seconds(t.watchdog_timeout)).unwrap();
+        let deps: Vec<String> = t
+            .depends_on
+            .iter()
+            .map(|(k, c)| {
+                let c = match c {
+                    Condition::Started => "started",
+                    Condition::Running => "running",
+                    Condition::Healthy => "healthy",
+                    Condition::Completed => "completed",
+                };
+                format!("{}: {c}", quoted(k))
+            })
+            .collect();
+        writeln!(y, "    dependsOn: {{{}}}", deps.join(", ")).unwrap();
+        if let Some(h) = &t.health_check {
+            let probe = match &h.probe {
+                Probe::Command { command, .. } => format!("command: {}", quoted(command)),
+                Probe::Tcp(a) => format!("tcp: {}", quoted(&a.to_string())),
+                Probe::Http { host, path, .. } => {
+                    format!("http: {}", quoted(&format!("http://{host}{path}")))
+                }
+            };
+            let on = match h.on_unhealthy {
+                OnUnhealthy::Restart => "restart",
+                OnUnhealthy::None => "none",
+            };
+            writeln!(
+                y,
+                "    healthCheck: {{{probe}, interval: {}, timeout: {}, retries: {}, startPeriod: {}, onUnhealthy: {on}}}",
+                seconds(h.interval),
+                seconds(h.timeout),
+                h.retries,
+                seconds(h.start_period)
+            )
+            .unwrap();
+        }
     }
     y
+}
+
+/// A path, quoted and with `${` escaped.
+fn path(p: &std::path::Path) -> String {
+    expandable(p.to_str().expect("paths come from text"))
+}
+
+/// Text of a key that takes `${NAME}` expansion, so that it expands to
+/// itself.
+fn expandable(s: &str) -> String {
+    quoted(&s.replace("${", "$${"))
 }
 
 /// A YAML double-quoted scalar holding exactly `s`.

@@ -188,11 +188,24 @@ pub struct TaskSpec {
     pub notify: bool,
     /// Restart when no WATCHDOG=1 came for this long; zero = off.
     pub watchdog_timeout: Duration,
-    /// `command`, `environment` values, `stdout`, `stderr` and
-    /// `workingDirectory` name `TASKMASTER_PROCESS` or
-    /// `TASKMASTER_INSTANCE`: they are kept in `expand`'s intermediate form
-    /// and [`TaskSpec::for_process`] finishes them.
-    pub per_process: bool,
+    /// Set when `command`, `environment` values, `stdout`, `stderr` or
+    /// `workingDirectory` name `TASKMASTER_PROCESS` or `TASKMASTER_INSTANCE`
+    /// (of a task with several instances): the fields above then hold the
+    /// first process's text, and [`TaskSpec::for_process`] makes each
+    /// process's from this.
+    pub per_process: Option<Box<PerProcess>>,
+}
+
+/// The text of a task that differs per process, in `expand`'s intermediate
+/// form (`$$` a literal `$`, `${TASKMASTER_PROCESS}` still to fill in).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerProcess {
+    pub command: String,
+    pub environment: BTreeMap<String, String>,
+    /// Absolute paths.
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+    pub working_directory: Option<String>,
 }
 
 impl TaskSpec {
@@ -225,7 +238,7 @@ impl TaskSpec {
             health_check: None,
             notify: false,
             watchdog_timeout: Duration::ZERO,
-            per_process: false,
+            per_process: None,
         }
     }
 
@@ -241,21 +254,28 @@ impl TaskSpec {
             _ => 1,
         };
         let mut t = self.clone();
-        if self.per_process {
+        if let Some(pp) = t.per_process.take() {
             let fin = |s: &str| expand::finish(s, process, instance);
-            let path =
-                |p: &Option<PathBuf>| p.as_ref().map(|p| PathBuf::from(fin(&p.to_string_lossy())));
-            t.command = fin(&self.command);
-            if let Ok(argv) = words::split(&t.command) {
-                t.argv = argv;
+            if !pp.command.is_empty() {
+                t.command = fin(&pp.command);
+                if let Ok(argv) = words::split(&t.command) {
+                    t.argv = argv;
+                }
             }
-            for v in t.environment.values_mut() {
-                *v = fin(v);
+            t.environment = pp
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), fin(v)))
+                .collect();
+            for (field, text) in [
+                (&mut t.stdout, &pp.stdout),
+                (&mut t.stderr, &pp.stderr),
+                (&mut t.working_directory, &pp.working_directory),
+            ] {
+                if let Some(text) = text {
+                    *field = Some(PathBuf::from(fin(text)));
+                }
             }
-            t.stdout = path(&self.stdout);
-            t.stderr = path(&self.stderr);
-            t.working_directory = path(&self.working_directory);
-            t.per_process = false;
         }
         for (k, v) in [
             (expand::TASK_VAR, self.name.clone()),

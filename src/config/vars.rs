@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use super::expand::{self, Scope};
 use super::validate::{Item, Validator, clean, quote, read_regular};
 use super::yaml::{Id, Typed, Value};
-use super::{TaskSpec, words};
+use super::{PerProcess, TaskSpec, words};
 
 /// The most bytes read from one env file.
 const MAX_ENV_FILE: u64 = 1 << 20;
@@ -63,19 +63,13 @@ impl Validator<'_> {
                 ok &= paths[i].is_some();
             }
         }
-        // One text per process from here: final now unless it names one.
-        spec.per_process = per_process;
+        // The fields hold the text of the first process; text that differs
+        // per process is also kept whole for `TaskSpec::for_process`.
         let first = spec.process_names().into_iter().next().unwrap_or_default();
-        let fin = |s: &str| {
-            if per_process {
-                s.to_string()
-            } else {
-                expand::finish(s, &first, 1)
-            }
-        };
+        let fin = |s: &str| expand::finish(s, &first, 1);
         spec.environment = vars.iter().map(|(k, v)| (k.clone(), fin(v))).collect();
-        if let (Some(it), Some(text)) = (keys.command, command) {
-            match words::split(&expand::finish(&text, &first, 1)) {
+        if let (Some(it), Some(text)) = (keys.command, &command) {
+            match words::split(&fin(text)) {
                 Err(e) => {
                     self.fail(it, e);
                     ok = false;
@@ -88,15 +82,11 @@ impl Validator<'_> {
                     self.fail(it, "command contains a NUL character".to_string());
                     ok = false;
                 }
-                Ok(argv) => (spec.command, spec.argv) = (fin(&text), argv),
+                Ok(argv) => (spec.command, spec.argv) = (fin(text), argv),
             }
         }
-        let base = self.base.to_string_lossy().into_owned();
-        let base = if per_process {
-            expand::escape(&base)
-        } else {
-            base
-        };
+        let escaped_base = PathBuf::from(expand::escape(&self.base.to_string_lossy()));
+        let mut templates: [Option<String>; 3] = [None, None, None];
         let keys3 = [keys.stdout, keys.stderr, keys.working_directory];
         for (i, (key, text)) in keys3.into_iter().zip(paths).enumerate() {
             let (Some(it), Some(text)) = (key, text) else {
@@ -106,13 +96,24 @@ impl Validator<'_> {
                 ok = false;
                 continue;
             };
-            let path = PathBuf::from(&base).join(path);
+            let path = self.base.join(path);
             let path = Some(std::path::absolute(&path).unwrap_or(path));
+            templates[i] = Some(escaped_base.join(&text).to_string_lossy().into_owned());
             match i {
                 0 => spec.stdout = path,
                 1 => spec.stderr = path,
                 _ => spec.working_directory = path,
             }
+        }
+        if per_process {
+            let [stdout, stderr, working_directory] = templates;
+            spec.per_process = Some(Box::new(PerProcess {
+                command: command.unwrap_or_default(),
+                environment: vars,
+                stdout,
+                stderr,
+                working_directory,
+            }));
         }
         if spec.working_directory.is_none() {
             spec.working_directory = Some(self.base.clone());
