@@ -1585,7 +1585,10 @@ mod expansion {
         .unwrap();
         let d = &c2.tasks["d"];
         assert_eq!(d.command, "sh -c 'echo $HOME ${x}' 1");
-        assert_eq!(d.for_process("d_2").argv, ["sh", "-c", "echo $HOME ${x}", "2"]);
+        assert_eq!(
+            d.for_process("d_2").argv,
+            ["sh", "-c", "echo $HOME ${x}", "2"]
+        );
         let one = &c.tasks["one"];
         assert!(one.per_process.is_none());
         assert_eq!(one.argv, ["echo", "one"]);
