@@ -504,3 +504,86 @@ fn notify_datagrams_from_strangers_or_malformed_are_ignored() {
     std::fs::write(sup.path("go"), "").unwrap();
     wait_health(&sup, "api", "healthy", secs(10));
 }
+
+#[test]
+fn a_command_check_runs_as_the_tasks_user() {
+    let sup = Sup::start(
+        "check-user",
+        "tasks:
+  t:
+    command: sleep 1000
+    user: nobody
+    successfulStartTimeout: 0
+    healthCheck:
+      command: sh -c 'id -u > /tmp/tm-check-user-$PPID-$$.uid; test $(id -u) != 0'
+      interval: 30
+      onUnhealthy: none
+",
+    );
+    // As root, a check that ran as root would fail (`test ... != 0`).
+    let row = wait_health(&sup, "t", "healthy", secs(10));
+    assert_eq!(row["state"], "RUNNING");
+    let nobody = std::process::Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+        .unwrap();
+    let nobody = String::from_utf8_lossy(&nobody.stdout).trim().to_string();
+    let written: Vec<std::path::PathBuf> = std::fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("tm-check-user-"))
+        })
+        .collect();
+    assert!(!written.is_empty());
+    for p in written {
+        let uid = std::fs::read_to_string(&p).unwrap_or_default();
+        let _ = std::fs::remove_file(&p);
+        assert_eq!(uid.trim(), nobody);
+    }
+}
+
+#[test]
+fn changing_notify_at_reload_restarts_the_process_checks_apply_in_place() {
+    let yaml = |notify: bool, interval: &str| {
+        format!(
+            "tasks:
+  svc:
+    command: sh -c 'echo \"$${{NOTIFY_SOCKET:-none}}\" > $DIR/sock; exec sleep 1000'
+    successfulStartTimeout: 0
+    notify: {notify}
+    healthCheck: {{command: 'true', interval: {interval}}}
+"
+        )
+    };
+    let sup = Sup::start("notify-reload", &yaml(false, "0.2"));
+    let first = sup.running_pid("svc");
+    wait_health(&sup, "svc", "healthy", secs(10));
+    assert_eq!(
+        std::fs::read_to_string(sup.path("sock")).unwrap().trim(),
+        "none"
+    );
+    let dir = sup.dir.to_str().unwrap().to_string();
+    std::fs::write(&sup.config, yaml(false, "0.5").replace("$DIR", &dir)).unwrap();
+    let reply = sup.ok("reload");
+    assert!(reply.contains("in place"), "{reply}");
+    assert_eq!(
+        sup.running_pid("svc"),
+        first,
+        "a check change keeps the process"
+    );
+    std::fs::write(&sup.config, yaml(true, "0.5").replace("$DIR", &dir)).unwrap();
+    let reply = sup.ok("reload");
+    assert!(reply.contains("restarted"), "{reply}");
+    let second = wait_for(secs(10), "a new process", || {
+        let r = sup.proc("svc");
+        let p = r["pid"].as_i64()? as i32;
+        (p != first && r["state"] == "RUNNING").then_some(p)
+    });
+    assert_ne!(second, first);
+    wait_until(secs(10), "NOTIFY_SOCKET set", || {
+        std::fs::read_to_string(sup.path("sock")).is_ok_and(|s| s.starts_with('@'))
+    });
+}
