@@ -279,7 +279,8 @@ fn a_failed_dependency_makes_waiting_dependents_fatal() {
     );
     let row = sup.wait_state("web", "FATAL", secs(10));
     assert_eq!(row["reason"], "dependency 'db' failed");
-    assert_eq!(sup.proc("mig")["exit_code"], 3);
+    let mig = sup.wait_state("mig", "EXITED", secs(10));
+    assert_eq!(mig["exit_code"], 3);
     let row = sup.wait_state("api", "FATAL", secs(10));
     assert_eq!(row["reason"], "dependency 'mig' failed");
 }
