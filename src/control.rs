@@ -371,6 +371,11 @@ impl Conn {
 }
 
 impl Conn {
+    /// While streaming: sends whole lines (`Outbox::send_lines`).
+    pub fn send_lines(&mut self, block: &[u8], ends: &[usize]) -> Flushed {
+        self.outbox.send_lines(&self.stream, block, ends)
+    }
+
     /// While streaming: writes what the socket takes of the outbox.
     pub fn write_stream(&mut self) -> Flushed {
         self.outbox.write_to(&self.stream)

@@ -60,12 +60,11 @@ impl Outbox {
         if self.dropped > 0 {
             // The marker goes first, where the lost lines were; it needs its
             // room too, or the queue would grow past the bound.
-            let marker = marker(self.dropped);
-            if self.buf.len() + marker.len() + len > self.cap {
+            if self.buf.len() + marker_len(self.dropped) + len > self.cap {
                 self.drop_one();
                 return false;
             }
-            self.buf.extend(marker.as_bytes());
+            self.buf.extend(marker(self.dropped).as_bytes());
             self.dropped = 0;
         } else if self.buf.len() + len > self.cap {
             self.drop_one();
@@ -76,6 +75,63 @@ impl Outbox {
         }
         self.buf.push_back(b'\n');
         true
+    }
+
+    /// Queues whole lines given as one buffer: `block` holds them one
+    /// after another, each ending in `\n`, and `ends` the offset just past
+    /// each newline. What fits goes in at once; past the bound, lines are
+    /// dropped and counted as by `push_line`. Returns how many were queued.
+    pub fn push_lines(&mut self, block: &[u8], ends: &[usize]) -> usize {
+        if self.dropped == 0 && self.buf.len() + block.len() <= self.cap {
+            self.buf.extend(block);
+            return ends.len();
+        }
+        if self.dropped > 0
+            && self.buf.len() + marker_len(self.dropped + ends.len() as u64) >= self.cap
+        {
+            // Not even the marker fits: none of these lines can.
+            self.dropped += ends.len() as u64;
+            self.dropped_total += ends.len() as u64;
+            return 0;
+        }
+        let mut start = 0;
+        let mut queued = 0;
+        for &end in ends {
+            queued += usize::from(self.push_line(&[&block[start..end - 1]]));
+            start = end;
+        }
+        queued
+    }
+
+    /// `push_lines`, then `write_to`, without copying into the queue what
+    /// the fd takes at once: when nothing waits, the block is written
+    /// straight from `block`, and only what the fd did not take is queued
+    /// (the rest of a line it took in part, always, so no line is torn;
+    /// whole lines as `push_lines` does).
+    pub fn send_lines(&mut self, fd: impl AsFd, block: &[u8], ends: &[usize]) -> Flushed {
+        if !self.buf.is_empty() || self.dropped > 0 {
+            self.push_lines(block, ends);
+            return self.write_to(fd);
+        }
+        let mut written = 0;
+        while written < block.len() {
+            match rustix::io::write(&fd, &block[written..]) {
+                Ok(n) => written += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) => break,
+                Err(_) => return Flushed::Gone,
+            }
+        }
+        if written == block.len() {
+            return Flushed::Empty;
+        }
+        // The line the fd took in part goes on whole.
+        let i = ends.partition_point(|&e| e <= written);
+        self.buf.extend(&block[written..ends[i]]);
+        let rest: Vec<usize> = ends[i + 1..].iter().map(|&e| e - ends[i]).collect();
+        self.push_lines(&block[ends[i]..], &rest);
+        self.push_marker();
+        Flushed::Blocked
     }
 
     fn drop_one(&mut self) {
@@ -158,6 +214,13 @@ impl Outbox {
             self.buf = VecDeque::new();
         }
     }
+}
+
+/// The length of `marker(n)`, without making it.
+fn marker_len(n: u64) -> usize {
+    let digits = n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    let plural = usize::from(n != 1);
+    "[... ".len() + digits + " line".len() + plural + " dropped]\n".len()
 }
 
 /// The line that stands for `n` dropped lines.
@@ -250,6 +313,63 @@ mod tests {
             }
         }
         assert_eq!(seen, 5000);
+    }
+
+    #[test]
+    fn a_block_of_lines_goes_in_whole_or_line_by_line() {
+        let block = b"one\ntwo\nthree\n";
+        let ends = [4, 8, 14];
+        let mut o = Outbox::new(26);
+        assert_eq!(o.push_lines(block, &ends), 3);
+        assert_eq!(o.push_lines(block, &ends), 2, "'three' no longer fits");
+        assert_eq!(o.pending_drops(), 1);
+        assert_eq!(text(&mut o), "one\ntwo\nthree\none\ntwo\n");
+        assert_eq!(
+            o.push_lines(block, &ends),
+            1,
+            "the marker first, then what fits"
+        );
+        assert_eq!(text(&mut o), "[... 1 line dropped]\none\n");
+        assert_eq!(o.pending_drops(), 2);
+    }
+
+    #[test]
+    fn send_lines_writes_directly_and_queues_only_the_rest() {
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK).unwrap();
+        let mut o = Outbox::new(200 * 1024);
+        let mut block = Vec::new();
+        let mut ends = Vec::new();
+        for i in 0..20_000 {
+            block.extend(format!("{i:09}\n").as_bytes());
+            ends.push(block.len());
+        }
+        // 200 000 bytes: the pipe takes 64 KiB, the rest waits, the
+        // first line it took in part included.
+        assert_eq!(o.send_lines(&w, &block, &ends), Flushed::Blocked);
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match rustix::io::read(&r, &mut buf) {
+                Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+                _ => {}
+            }
+            if o.write_to(&w) == Flushed::Empty {
+                if let Ok(n) = rustix::io::read(&r, &mut buf) {
+                    got.extend_from_slice(&buf[..n]);
+                }
+                break;
+            }
+        }
+        assert_eq!(got, block, "every line once, whole, in order");
+        assert_eq!(o.send_lines(&w, b"x\n", &[2]), Flushed::Empty);
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn marker_length_is_known_without_making_it() {
+        for n in [1, 2, 9, 10, 99, 100, 12345, u64::MAX] {
+            assert_eq!(marker_len(n), marker(n).len(), "{n}");
+        }
     }
 
     #[test]

@@ -4,9 +4,13 @@
 //! file so that a rotation only ever happens at a line boundary; it is pure.
 //! `shift` renames the files. The write path itself only compares two
 //! counters: the renames happen once per `max` bytes, never per write, and
-//! nothing is ever `stat`ed to find the size (it is counted).
+//! nothing is ever `stat`ed to find the size (it is counted). The oldest
+//! file, whose deletion would free its pages inside the loop's turn, is
+//! freed a slice per turn instead (`Doomed`).
 
+use std::fs::File;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// When and how a log file is rotated (`logMaxSize`, `logBackups`).
@@ -63,29 +67,93 @@ pub fn backup_path(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Moves `path` to `path.1`, `path.1` to `path.2`, and so on, deleting
-/// `path.N`; with no backups, deletes `path`. The caller then opens a new
-/// `path`. Missing files in the chain are fine. Fails when the current
-/// file cannot be moved away (then nothing should be reopened).
-pub fn shift(path: &Path, backups: u32) -> io::Result<()> {
+/// Moves `path` to `path.1`, `path.1` to `path.2`, and so on, taking
+/// `path.N` out of the chain; with no backups, takes `path` out. The caller
+/// then opens a new `path`. Missing files in the chain are fine. Fails
+/// when the current file cannot be moved away (then nothing should be
+/// reopened).
+///
+/// The file taken out is returned open, already unlinked, when it could
+/// be opened: freeing a big file's pages costs milliseconds (about 1 ms per
+/// MiB here), so the caller frees it a slice at a time (`Doomed`) instead
+/// of inside this call.
+pub fn shift(path: &Path, backups: u32) -> io::Result<Option<File>> {
+    let oldest = match backups {
+        0 => path.to_path_buf(),
+        n => backup_path(path, n),
+    };
+    let doomed = open_doomed(&oldest);
     if backups == 0 {
-        return ignore_missing(std::fs::remove_file(path));
+        std::fs::remove_file(path).or_else(|e| match e.kind() {
+            io::ErrorKind::NotFound => Ok(()),
+            _ => Err(e),
+        })?;
+        return Ok(doomed);
     }
     // rename() replaces the target atomically: the oldest goes first by
     // being overwritten, with no moment where a reader sees a gap.
+    let mut replaced = false;
     for n in (1..backups).rev() {
-        ignore_missing(std::fs::rename(
-            backup_path(path, n),
-            backup_path(path, n + 1),
-        ))?;
+        match std::fs::rename(backup_path(path, n), backup_path(path, n + 1)) {
+            Ok(()) => replaced |= n + 1 == backups,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
     }
-    std::fs::rename(path, backup_path(path, 1))
+    std::fs::rename(path, backup_path(path, 1))?;
+    // Only a file that left the chain may be freed: one that stayed (a gap
+    // below it) is still a kept backup.
+    Ok(doomed.filter(|_| replaced || backups == 1))
 }
 
-fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
-    match r {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
+/// `path` opened for truncation, if it is a regular file (a symlink is
+/// never followed; it is then just unlinked by the rename).
+fn open_doomed(path: &Path) -> Option<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .ok()
+        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
+}
+
+/// Files taken out of a chain, freed a slice at a time.
+#[derive(Debug, Default)]
+pub struct Doomed {
+    files: Vec<(File, u64)>,
+}
+
+/// How much of a doomed file is freed per step.
+pub const FREE_STEP: u64 = 1 << 20;
+/// Doomed files kept waiting at most; past this the oldest is freed at
+/// once (a flood rotating faster than the loop turns).
+const MAX_DOOMED: usize = 4;
+
+impl Doomed {
+    /// Takes `file` to free later.
+    pub fn push(&mut self, file: File) {
+        let len = file.metadata().map_or(0, |m| m.len());
+        if self.files.len() >= MAX_DOOMED {
+            self.files.remove(0);
+        }
+        self.files.push((file, len));
+    }
+
+    /// Frees up to `FREE_STEP` bytes of the oldest file; closes it once
+    /// empty. Returns whether more is left to free.
+    pub fn step(&mut self) -> bool {
+        if let Some((file, len)) = self.files.first_mut() {
+            *len = len.saturating_sub(FREE_STEP);
+            if *len == 0 || file.set_len(*len).is_err() {
+                self.files.remove(0);
+            }
+        }
+        !self.files.is_empty()
+    }
+
+    /// Whether a file waits to be freed.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
     }
 }
 
@@ -167,10 +235,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("x.log");
         let read = |p: PathBuf| std::fs::read_to_string(p).ok();
+        let mut doomed = 0;
         for g in 0..5 {
             std::fs::write(&path, format!("gen {g}\n")).unwrap();
-            shift(&path, 3).unwrap();
+            doomed += usize::from(shift(&path, 3).unwrap().is_some());
         }
+        assert_eq!(doomed, 2, "gen 0 and gen 1 were taken out, open");
         assert_eq!(read(path.clone()), None);
         assert_eq!(read(backup_path(&path, 1)).as_deref(), Some("gen 4\n"));
         assert_eq!(read(backup_path(&path, 2)).as_deref(), Some("gen 3\n"));
@@ -179,7 +249,10 @@ mod tests {
         std::fs::write(&path, "only\n").unwrap();
         shift(&path, 0).unwrap();
         assert_eq!(read(path.clone()), None);
-        assert!(shift(&path, 0).is_ok(), "nothing to remove is fine");
+        assert!(
+            shift(&path, 0).unwrap().is_none(),
+            "nothing to remove is fine"
+        );
         assert!(shift(&path, 2).is_err(), "no current file to move");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -216,6 +289,34 @@ mod tests {
         joined.extend(std::fs::read(&path).unwrap());
         assert_eq!(joined, all, "every byte once, in order");
         assert!(backup_path(&path, 20).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn doomed_files_are_freed_a_slice_at_a_time() {
+        let dir = std::env::temp_dir().join(format!("tm-doomed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.log");
+        std::fs::write(backup_path(&path, 1), vec![b'x'; 3 << 20]).unwrap();
+        std::fs::write(&path, b"new\n").unwrap();
+        let file = shift(&path, 1).unwrap().expect("the old .1, open");
+        assert_eq!(std::fs::read(backup_path(&path, 1)).unwrap(), b"new\n");
+        let probe = file.try_clone().unwrap();
+        let mut d = Doomed::default();
+        d.push(file);
+        assert!(d.step());
+        assert_eq!(probe.metadata().unwrap().len(), 2 << 20);
+        assert!(d.step());
+        assert!(!d.step(), "3 MiB in three steps");
+        assert!(d.is_empty());
+        // A backup below a gap in the chain stays: it is not freed.
+        std::fs::write(backup_path(&path, 3), b"kept\n").unwrap();
+        std::fs::remove_file(backup_path(&path, 1)).unwrap();
+        std::fs::write(&path, b"newer\n").unwrap();
+        assert!(shift(&path, 3).unwrap().is_none());
+        assert_eq!(std::fs::read(backup_path(&path, 3)).unwrap(), b"kept\n");
+        assert_eq!(std::fs::read(backup_path(&path, 1)).unwrap(), b"newer\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -174,6 +174,18 @@ impl Sinks {
         failed
     }
 
+    /// Frees a slice of every file rotation took out; returns whether more
+    /// is left (then the loop comes back without sleeping).
+    pub fn free_step(&mut self) -> bool {
+        let mut more = false;
+        for (_, slot) in self.slots.iter_mut() {
+            if slot.sink.freeing() {
+                more |= slot.sink.free_step();
+            }
+        }
+        more
+    }
+
     /// How many files are open.
     pub fn len(&self) -> usize {
         self.slots.len()

@@ -62,6 +62,8 @@ pub struct Sink {
     /// After a failed rotation, the next try waits until the file is this
     /// big (one more `max`), so a failure costs nothing per write.
     retry_at: u64,
+    /// Rotated-out files still to be freed (`free_step`).
+    doomed: rotate::Doomed,
 }
 
 /// What a write has to report.
@@ -243,6 +245,7 @@ impl Sink {
             rotation: None,
             line_open: false,
             retry_at: 0,
+            doomed: rotate::Doomed::default(),
         })
     }
 
@@ -250,6 +253,17 @@ impl Sink {
     pub fn set_rotation(&mut self, rotation: Option<Rotation>) {
         self.rotation = rotation.filter(|r| r.max > 0);
         self.retry_at = 0;
+    }
+
+    /// Frees a slice of a file rotation took out (the loop calls this once
+    /// per turn while `freeing`). Returns whether more is left.
+    pub fn free_step(&mut self) -> bool {
+        self.doomed.step()
+    }
+
+    /// Whether a rotated-out file waits to be freed.
+    pub fn freeing(&self) -> bool {
+        !self.doomed.is_empty()
     }
 
     /// The rotation in force.
@@ -302,7 +316,10 @@ impl Sink {
     /// Moves the file to `path.1` (and so on) and starts a new one. On
     /// failure the current file stays in use.
     fn rotate(&mut self, r: Rotation) -> Result<(), String> {
-        rotate::shift(&self.path, r.backups).map_err(|e| os_error(&e).reason)?;
+        let doomed = rotate::shift(&self.path, r.backups).map_err(|e| os_error(&e).reason)?;
+        if let Some(f) = doomed {
+            self.doomed.push(f);
+        }
         // The old file is gone from the path: whatever happens, the next
         // bytes must not go to it.
         let file = open_append(&self.path).map_err(|e| e.reason)?;

@@ -37,6 +37,18 @@ pub(super) struct Follower {
 pub(super) struct Fresh {
     text: Vec<u8>,
     ends: Vec<usize>,
+    /// The lines as followers get them, plain and with the name, each
+    /// made once per chunk when first asked for.
+    plain: Formatted,
+    named: Formatted,
+}
+
+/// Lines formatted for a follower: one buffer, each line's end.
+#[derive(Debug, Default)]
+struct Formatted {
+    ready: bool,
+    block: Vec<u8>,
+    ends: Vec<usize>,
 }
 
 impl Fresh {
@@ -55,11 +67,44 @@ impl Fresh {
         })
     }
 
+    /// The lines as `[time] line` (or `[time] NAME | line` with `name`),
+    /// each with its newline, in one buffer, and where each ends.
+    fn formatted(&mut self, time: &str, name: Option<&str>) -> (&[u8], &[usize]) {
+        let f = match name {
+            Some(_) => &mut self.named,
+            None => &mut self.plain,
+        };
+        if !f.ready {
+            let mut start = 0;
+            for &end in &self.ends {
+                f.block.push(b'[');
+                f.block.extend_from_slice(time.as_bytes());
+                f.block.extend_from_slice(b"] ");
+                if let Some(n) = name {
+                    f.block.extend_from_slice(n.as_bytes());
+                    f.block.extend_from_slice(b" | ");
+                }
+                f.block.extend_from_slice(&self.text[start..end]);
+                f.block.push(b'\n');
+                f.ends.push(f.block.len());
+                start = end;
+            }
+            f.ready = true;
+        }
+        (&f.block, &f.ends)
+    }
+
     fn clear(&mut self) {
         self.text.clear();
         self.ends.clear();
+        for f in [&mut self.plain, &mut self.named] {
+            f.ready = false;
+            f.block.clear();
+            f.ends.clear();
+        }
+        // A burst's buffers are not kept for ever.
         if self.text.capacity() > 1 << 20 {
-            self.text = Vec::new();
+            *self = Fresh::default();
         }
     }
 }
@@ -179,7 +224,7 @@ impl Supervisor {
         }
         let time = local_time(at);
         let mut shell = None;
-        let mut flush = Vec::new();
+        let mut gone = Vec::new();
         for &fid in &e.followers {
             let Some(f) = followers.get(fid) else {
                 continue;
@@ -187,18 +232,15 @@ impl Supervisor {
             if !f.streams.shows(stderr) {
                 continue;
             }
-            let (name, bar): (&[u8], &[u8]) = match f.named {
-                true => (e.name.as_bytes(), b" | "),
-                false => (b"", b""),
-            };
             match f.to {
                 FollowTo::Conn(k) => {
                     let Some(c) = conns.get_mut(k) else { continue };
-                    for line in fresh.lines() {
-                        c.outbox
-                            .push_line(&[b"[", time.as_bytes(), b"] ", name, bar, line]);
+                    // Formatted once per chunk, written to each follower
+                    // (queued only where its socket is full).
+                    let (block, ends) = fresh.formatted(&time, f.named.then_some(&e.name));
+                    if c.send_lines(block, ends) == Flushed::Gone {
+                        gone.push(k);
                     }
-                    flush.push(k);
                 }
                 FollowTo::Shell => {
                     let named = f.named.then_some(e.name.as_str());
@@ -211,8 +253,8 @@ impl Supervisor {
             }
         }
         fresh.clear();
-        for k in flush {
-            self.flush_stream(k);
+        for k in gone {
+            self.drop_conn(k);
         }
         if let Some(text) = shell {
             self.say(Stream::Out, &text);

@@ -172,6 +172,8 @@ pub struct Supervisor {
     followers: Slab<follow::Follower>,
     /// Every open log file, shared by the processes that name it.
     log_files: crate::logs::shared::Sinks,
+    /// A rotated-out log file is being freed: the loop does not sleep.
+    freeing_logs: bool,
     /// Lines of the chunk being read, for its process's followers.
     fresh: follow::Fresh,
     /// Command checks in flight: leader pid -> (process key, generation).
@@ -275,6 +277,7 @@ impl Supervisor {
             line_seq: 0,
             followers: Slab::new(),
             log_files: Default::default(),
+            freeing_logs: false,
             fresh: follow::Fresh::default(),
             check_pids: HashMap::new(),
             notify: None,
@@ -359,11 +362,12 @@ impl Supervisor {
             self.timers
                 .arm_earliest(now)
                 .map_err(|e| Error::io("cannot arm timerfd", e))?;
-            let timeout = if self.backlog.is_empty() && self.spawn_queue.is_empty() {
-                None
-            } else {
-                Some(Duration::ZERO)
-            };
+            let timeout =
+                if self.backlog.is_empty() && self.spawn_queue.is_empty() && !self.freeing_logs {
+                    None
+                } else {
+                    Some(Duration::ZERO)
+                };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -398,6 +402,9 @@ impl Supervisor {
             }
             self.settle(now);
             self.sweep_removed();
+            // A rotated-out log file is freed a slice per turn, never all
+            // at once inside one (see logs/rotate.rs).
+            self.freeing_logs = self.log_files.free_step();
         }
     }
 
