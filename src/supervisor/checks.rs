@@ -22,7 +22,10 @@ use crate::health::{Change, Health, LastLine, Rules, Tracker};
 use crate::notify::{Datagram, NotifySocket};
 use crate::process::{Event, ExitStatus, State};
 use crate::signals;
-use crate::timers::Due;
+use crate::timers::{COALESCE, Due};
+
+/// Checks started per loop iteration, like spawns (`SPAWN_BATCH`).
+const CHECK_BATCH: usize = 32;
 
 /// A check in flight.
 enum Run {
@@ -204,7 +207,17 @@ impl Supervisor {
                 let _ = self.poll.registry().deregister(probe.source());
                 self.check_done(key, Err(timeout), now);
             }
-            None => self.start_check(key, &check.probe, check.timeout, now),
+            None if self.checks_started >= CHECK_BATCH => {
+                // A wave of checks due together is spread over iterations,
+                // so replies and output are served in between.
+                let at = self.timers.coalesce(now + COALESCE);
+                self.procs[key].vitals.due = Some(at);
+                self.timers.push(at, Due::Check(key));
+            }
+            None => {
+                self.checks_started += 1;
+                self.start_check(key, &check.probe, check.timeout, now);
+            }
         }
     }
 

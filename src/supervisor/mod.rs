@@ -182,6 +182,8 @@ pub struct Supervisor {
     notify: Option<crate::notify::NotifySocket>,
     /// Notify datagrams ignored (malformed, oversized, from strangers).
     notify_ignored: u64,
+    /// Checks started in this loop iteration (at most `CHECK_BATCH`).
+    checks_started: usize,
     /// Some process changed: dependencies, held stops and `--wait`
     /// replies are looked at again (`settle`).
     dirty: bool,
@@ -282,6 +284,7 @@ impl Supervisor {
             check_pids: HashMap::new(),
             notify: None,
             notify_ignored: 0,
+            checks_started: 0,
             dirty: false,
             waiting: BTreeSet::new(),
             stop_held: BTreeSet::new(),
@@ -355,6 +358,7 @@ impl Supervisor {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
+            self.checks_started = 0;
             if let Some(code) = self.finished(now) {
                 return Ok(code);
             }
