@@ -26,6 +26,7 @@ options:
   --no-shell      do not read commands from stdin (implied as PID 1)
   --socket PATH   control socket path
   --no-socket     run without a control socket
+  --logfile PATH  the supervisor's own event log (overrides 'logfile:')
   --check         validate CONFIG, list its processes, exit 0 (valid) or 2
   -h, --help      show this help
   -V, --version   show the version
@@ -44,6 +45,8 @@ pub enum Invocation {
         socket: Option<PathBuf>,
         no_socket: bool,
         check: bool,
+        /// `--logfile PATH`.
+        logfile: Option<PathBuf>,
     },
     Ctl {
         socket: Option<PathBuf>,
@@ -76,6 +79,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
     let mut socket = None;
     let mut no_socket = false;
     let mut check = false;
+    let mut logfile = None;
     while let Some(arg) = it.next() {
         let was_first = std::mem::replace(&mut first, false);
         if was_first && arg == "ctl" {
@@ -98,6 +102,15 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
             }
             Some(s) if s.starts_with("--socket=") => {
                 socket = Some(PathBuf::from(&s["--socket=".len()..]))
+            }
+            Some("--logfile") => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| Error::Usage("--logfile needs a PATH".into()))?;
+                logfile = Some(PathBuf::from(v));
+            }
+            Some(s) if s.starts_with("--logfile=") => {
+                logfile = Some(PathBuf::from(&s["--logfile=".len()..]))
             }
             Some(s) if s.starts_with('-') && s != "-" => {
                 return Err(Error::Usage(format!("unknown option '{s}'")));
@@ -124,6 +137,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
         socket,
         no_socket,
         check,
+        logfile,
     })
 }
 
@@ -224,7 +238,8 @@ pub fn run(args: Vec<OsString>) -> u8 {
             socket,
             no_socket,
             check,
-        } => match supervise(config, no_shell, socket, no_socket, check) {
+            logfile,
+        } => match supervise(config, no_shell, socket, no_socket, check, logfile) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("{}", prefixed(&e));
@@ -336,6 +351,7 @@ fn supervise(
     socket: Option<PathBuf>,
     no_socket: bool,
     check: bool,
+    logfile: Option<PathBuf>,
 ) -> Result<u8, Error> {
     if check {
         let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
@@ -393,6 +409,8 @@ fn supervise(
         child_nofile: limits.child_nofile,
         // Only to measure what the state file costs (BENCHMARKS.md).
         state_file: std::env::var_os("TASKMASTER_NO_STATE_FILE").is_none_or(|v| v.is_empty()),
+        logfile: logfile.or_else(|| c.logfile.clone()),
+        metrics: c.metrics,
     };
     let stdin = shell.then(Stdin::new);
     let sup = Supervisor::new(c, opts, stdin)?;
@@ -417,7 +435,8 @@ mod tests {
                 no_shell: true,
                 socket: Some("/s".into()),
                 no_socket: false,
-                check: false
+                check: false,
+                logfile: None,
             }
         );
         assert_eq!(
@@ -427,9 +446,15 @@ mod tests {
                 no_shell: false,
                 socket: None,
                 no_socket: false,
-                check: true
+                check: true,
+                logfile: None,
             }
         );
+        assert!(matches!(
+            parse(args(&["--logfile", "sup.log"])).unwrap(),
+            Invocation::Run { logfile: Some(p), .. } if p == std::path::Path::new("sup.log")
+        ));
+        assert!(matches!(parse(args(&["--logfile"])), Err(Error::Usage(_))));
         assert_eq!(parse(args(&["-V"])).unwrap(), Invocation::Version);
         assert!(matches!(parse(args(&["--bogus"])), Err(Error::Usage(_))));
         assert!(matches!(parse(args(&["a", "b"])), Err(Error::Usage(_))));

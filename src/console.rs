@@ -174,21 +174,22 @@ impl Console {
         out.flush();
     }
 
-    /// Writes what the fds take after one became writable. Reports lines
-    /// dropped since the last report.
-    pub fn flush(&mut self) {
-        for i in 0..2 {
-            let out = &mut self.outs[i];
+    /// Writes what the fds take after one became writable. Once a stream
+    /// that dropped lines is drained, one line in it says how many, where
+    /// they were lost; the count is returned for the supervisor's log.
+    pub fn flush(&mut self) -> u64 {
+        let mut total = 0;
+        for out in &mut self.outs {
             if out.flush() && out.dropped > 0 {
-                let msg = format!(
-                    "taskmaster: {} lines dropped: output was not read fast enough",
-                    out.dropped
-                );
-                out.dropped = 0;
+                let dropped = std::mem::take(&mut out.dropped);
+                let msg =
+                    format!("taskmaster: {dropped} lines dropped: output was not read fast enough");
                 out.push_line(&[msg.as_bytes()]);
                 out.flush();
+                total += dropped;
             }
         }
+        total
     }
 
     /// Writes what remains, waiting up to a second for a slow reader (at

@@ -10,10 +10,12 @@ pub mod control;
 pub mod deps;
 pub mod error;
 pub mod escape;
+pub mod events;
 pub mod health;
 pub mod import;
 pub mod limits;
 pub mod logs;
+pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod process;
@@ -34,9 +36,9 @@ pub mod timers;
 mod layers {
     const LAYERS: &[&[&str]] = &[
         &["text", "signame", "escape", "error", "timers", "outbox"],
-        &["config", "console", "import"],
+        &["config", "console", "import", "metrics"],
         &["process", "logs", "limits", "deps", "health", "notify"],
-        &["signals", "shell"],
+        &["signals", "shell", "events"],
         &["strays", "control"],
         &["spawn"],
         &["supervisor"],

@@ -29,6 +29,8 @@ pub enum Due {
     Check(usize),
     /// The `watchdogTimeout` of the process with this slab key.
     Watchdog(usize),
+    /// The close deadline of the metrics connection with this slab key.
+    Http(usize),
 }
 
 /// The grid periodic deadlines are rounded up to, so those due within

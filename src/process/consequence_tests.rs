@@ -20,7 +20,8 @@ fn exit_while_running_tells_and_ends_for_good_without_restart() {
         [
             Action::Notice(Notice::Exited {
                 status,
-                restarting: false
+                restarting: false,
+                expected: false,
             }),
             Action::EndedForGood {
                 code: 3,
@@ -38,16 +39,20 @@ fn exit_while_running_tells_and_ends_for_good_without_restart() {
         [
             Action::Notice(Notice::Exited {
                 status,
-                restarting: true
+                restarting: true,
+                expected: false,
             }),
             Action::Spawn
         ],
         "a restart coming is no end"
     );
-    // Stopped on request: no notice, no end.
+    // Stopped on request: told as stopped, no end.
     let mut p = proc_in(State::Running { pid: 9 });
     run(&mut p, Event::StopRequested, t0);
-    assert!(run(&mut p, exited(143), t0).is_empty());
+    assert_eq!(
+        run(&mut p, exited(143), t0),
+        [Action::Notice(Notice::Stopped)]
+    );
 }
 
 #[test]
@@ -133,50 +138,4 @@ fn a_failure_repeated_in_the_same_state_is_told_once() {
     // `start` on the FATAL process fails the same way: nothing new to tell.
     run(&mut p, Event::StartRequested, t0);
     assert!(run(&mut p, fatal(), t0).is_empty());
-}
-
-#[test]
-fn notices_read_as_one_line_about_the_process() {
-    let cases = [
-        (
-            Notice::ExitedDuringStart {
-                status: ExitStatus::code(1),
-                retry: 2,
-                attempts: 3,
-                delay: secs(1.0),
-            },
-            "'web' exited during start (exit status 1); retry 2 of 3 in 1s",
-        ),
-        (
-            Notice::FailedToStart {
-                reason: "cannot spawn x: Out of memory".into(),
-                retry: 1,
-                attempts: 3,
-            },
-            "'web' failed to start: cannot spawn x: Out of memory; retry 1 of 3",
-        ),
-        (
-            Notice::Fatal {
-                reason: "cannot spawn x: No such file or directory".into(),
-            },
-            "'web' is FATAL: cannot spawn x: No such file or directory",
-        ),
-        (
-            Notice::Exited {
-                status: ExitStatus::signal(libc::SIGKILL),
-                restarting: true,
-            },
-            "'web' exited (killed by SIGKILL); restarting",
-        ),
-        (
-            Notice::Exited {
-                status: ExitStatus::code(0),
-                restarting: false,
-            },
-            "'web' exited (exit status 0)",
-        ),
-    ];
-    for (notice, text) in cases {
-        assert_eq!(notice.text("web"), text);
-    }
 }

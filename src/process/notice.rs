@@ -1,14 +1,19 @@
-//! What the user is told about a process's transitions: `step` emits a
-//! `Notice` as data, the supervisor prints `text` under the process's name.
-//! Pure.
+//! What happened to a process, as `step` tells it: each transition worth
+//! telling emits one `Notice` as data. The supervisor turns it into the
+//! event record (`events::Record`) that the log file, the shell's notices
+//! and the `events` stream show; no text is made here. Pure.
 
 use std::time::Duration;
 
 use super::state::ExitStatus;
 
-/// A transition the user hears about on stderr.
+/// A transition of one process.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
+    /// A child was spawned with this pid.
+    Spawned { pid: i32 },
+    /// The start grace period passed: RUNNING.
+    Running,
     /// The process exited within its start grace period; retry number
     /// `retry` of `attempts` follows in `delay`.
     ExitedDuringStart {
@@ -32,50 +37,23 @@ pub enum Notice {
         status: ExitStatus,
         lived: Duration,
         delay: Duration,
+        expected: bool,
     },
-    /// A RUNNING process exited; `restarting` when it starts again.
+    /// A RUNNING process exited; `restarting` when it starts again;
+    /// `expected`: a normal exit with a code in `expectedExitCodes`.
     Exited {
         status: ExitStatus,
         restarting: bool,
+        expected: bool,
     },
-}
-
-impl Notice {
-    /// The notice as one line about process `name`.
-    pub fn text(&self, name: &str) -> String {
-        match self {
-            Notice::ExitedDuringStart {
-                status,
-                retry,
-                attempts,
-                delay,
-            } => format!(
-                "'{name}' exited during start ({status}); retry {retry} of {attempts} in {}",
-                crate::text::secs(*delay)
-            ),
-            Notice::FailedToStart {
-                reason,
-                retry,
-                attempts,
-            } => format!("'{name}' failed to start: {reason}; retry {retry} of {attempts}"),
-            Notice::Fatal { reason } => format!("'{name}' is FATAL: {reason}"),
-            Notice::RestartDelayed {
-                status,
-                lived,
-                delay,
-            } => format!(
-                "'{name}' exited ({status}); restarting in {} (it ran {})",
-                crate::text::secs(*delay),
-                crate::text::secs(*lived)
-            ),
-            Notice::Exited {
-                status,
-                restarting: true,
-            } => format!("'{name}' exited ({status}); restarting"),
-            Notice::Exited {
-                status,
-                restarting: false,
-            } => format!("'{name}' exited ({status})"),
-        }
-    }
+    /// A process exited within its start grace period and is not retried
+    /// (a stop was asked meanwhile).
+    ExitedDuringStartForGood { status: ExitStatus, expected: bool },
+    /// A stop began: `signal` went to the group.
+    Stopping { signal: i32 },
+    /// SIGKILL went to the group: its stop deadline passed, or (`forced`)
+    /// a second shutdown request came.
+    Killed { forced: bool },
+    /// The process and its group are gone after a stop.
+    Stopped,
 }

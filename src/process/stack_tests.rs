@@ -10,7 +10,13 @@ use crate::config::RestartPolicy;
 
 fn spawned_running(p: &mut Proc, at: Instant) {
     let acts = run(p, Event::Spawned { pid: 10 }, at);
-    assert_eq!(acts, [Action::BeginChecks]);
+    assert_eq!(
+        acts,
+        [
+            Action::Notice(Notice::Spawned { pid: 10 }),
+            Action::BeginChecks
+        ]
+    );
     assert_eq!(p.state, State::Running { pid: 10 });
 }
 
@@ -32,7 +38,8 @@ fn a_one_shot_that_succeeds_during_start_is_exited_once() {
             [
                 Action::Notice(Notice::Exited {
                     status,
-                    restarting: false
+                    restarting: false,
+                    expected: true,
                 }),
                 Action::EndedForGood {
                     code: 0,
@@ -254,7 +261,10 @@ fn a_failed_dependency_makes_a_waiting_process_fatal() {
         [Action::AwaitDependencies]
     );
     // A stop ends the wait.
-    assert!(run(&mut p, Event::StopRequested, t0).is_empty());
+    assert_eq!(
+        run(&mut p, Event::StopRequested, t0),
+        [Action::Notice(Notice::Stopped)]
+    );
     assert_eq!((p.state.clone(), p.want), (State::Stopped, Want::Down));
 }
 
@@ -280,6 +290,9 @@ fn an_unhealthy_process_is_stopped_gracefully_and_started_again() {
     assert_eq!(
         acts,
         [
+            Action::Notice(Notice::Stopping {
+                signal: libc::SIGTERM
+            }),
             Action::SignalGroup {
                 pgid: 10,
                 sig: libc::SIGTERM
@@ -293,7 +306,10 @@ fn an_unhealthy_process_is_stopped_gracefully_and_started_again() {
     );
     assert_eq!(p.want, Want::Up);
     assert_eq!(p.restarts, 1, "a restart, counted");
-    assert_eq!(run(&mut p, exited(143), t0 + secs(1.0)), [Action::Spawn]);
+    assert_eq!(
+        run(&mut p, exited(143), t0 + secs(1.0)),
+        [Action::Notice(Notice::Stopped), Action::Spawn]
+    );
     assert_eq!(p.state, State::Stopped);
     // Not RUNNING: nothing to do.
     for state in [
@@ -317,10 +333,13 @@ fn checks_begin_when_running_is_reached() {
     run(&mut p, Event::StartRequested, t0);
     assert_eq!(
         run(&mut p, Event::Spawned { pid: 10 }, t0),
-        [Action::ArmDeadline(t0 + secs(1.0))]
+        [
+            Action::Notice(Notice::Spawned { pid: 10 }),
+            Action::ArmDeadline(t0 + secs(1.0))
+        ]
     );
     assert_eq!(
         run(&mut p, Event::DeadlineReached, t0 + secs(1.0)),
-        [Action::BeginChecks]
+        [Action::Notice(Notice::Running), Action::BeginChecks]
     );
 }

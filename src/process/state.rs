@@ -200,6 +200,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
         (S::Backoff { .. } | S::Waiting { .. }, Event::StopRequested) => {
             p.want = Want::Down;
             p.state = S::Stopped;
+            out.push(Action::Notice(Notice::Stopped));
         }
         (
             S::Stopped | S::Exited { .. } | S::Fatal { .. } | S::Stopping { .. },
@@ -211,7 +212,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
         // --- forced shutdown
         (&S::Started { pid, .. } | &S::Running { pid }, Event::KillRequested) => {
             p.want = Want::Down;
-            kill_now(p, pid, false, out);
+            kill_now(p, pid, false, true, out);
         }
         (
             &S::Stopping {
@@ -220,11 +221,12 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             Event::KillRequested,
         ) => {
             p.want = Want::Down;
-            kill_now(p, pid, leader_gone, out);
+            kill_now(p, pid, leader_gone, true, out);
         }
         (S::Backoff { .. } | S::Waiting { .. }, Event::KillRequested) => {
             p.want = Want::Down;
             p.state = S::Stopped;
+            out.push(Action::Notice(Notice::Stopped));
         }
         (S::Stopped | S::Exited { .. } | S::Fatal { .. }, Event::KillRequested) => {
             p.want = Want::Down;
@@ -236,6 +238,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             Event::Spawned { pid },
         ) => {
             p.since = Some(now);
+            out.push(Action::Notice(Notice::Spawned { pid }));
             if p.policy.start_timeout.is_zero() {
                 p.retries = 0;
                 p.state = S::Running { pid };
@@ -293,12 +296,17 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             ended(p, pid, status, group_alive, now, out);
             if p.want == Want::Down {
                 p.state = S::Exited { status };
+                out.push(Action::Notice(Notice::ExitedDuringStartForGood {
+                    status,
+                    expected: p.policy.expected(status),
+                }));
             } else if p.policy.one_shot_done(status) {
                 // A one-shot job that finished inside the grace period.
                 p.state = S::Exited { status };
                 out.push(Action::Notice(Notice::Exited {
                     status,
                     restarting: false,
+                    expected: true,
                 }));
                 p.ended_for_good(out);
             } else if p.retries < p.policy.restart_attempts {
@@ -337,7 +345,11 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             p.state = S::Exited { status };
             let restarting = p.want == Want::Up && p.policy.restarts_after(status);
             if !restarting {
-                out.push(Action::Notice(Notice::Exited { status, restarting }));
+                out.push(Action::Notice(Notice::Exited {
+                    status,
+                    restarting,
+                    expected: p.policy.expected(status),
+                }));
                 p.ended_for_good(out);
                 return;
             }
@@ -352,7 +364,11 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                 delay += backoff(p.rapid);
             }
             if delay.is_zero() {
-                out.push(Action::Notice(Notice::Exited { status, restarting }));
+                out.push(Action::Notice(Notice::Exited {
+                    status,
+                    restarting,
+                    expected: p.policy.expected(status),
+                }));
                 p.restarts += 1;
                 out.push(Action::Spawn);
             } else {
@@ -368,6 +384,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                     status,
                     lived,
                     delay,
+                    expected: p.policy.expected(status),
                 }));
             }
         }
@@ -434,6 +451,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
         (&S::Started { pid, until }, Event::DeadlineReached) if now >= until => {
             p.retries = 0;
             p.state = S::Running { pid };
+            out.push(Action::Notice(Notice::Running));
             out.push(Action::BeginChecks);
         }
         (&S::Backoff { until, .. }, Event::DeadlineReached) if now >= until => {
@@ -442,6 +460,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                 out.push(Action::Spawn);
             } else {
                 p.state = S::Stopped;
+                out.push(Action::Notice(Notice::Stopped));
             }
         }
         (
@@ -451,7 +470,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                 leader_gone,
             },
             Event::DeadlineReached,
-        ) if now >= t => kill_now(p, pid, leader_gone, out),
+        ) if now >= t => kill_now(p, pid, leader_gone, false, out),
         (
             S::Started { .. }
             | S::Backoff { .. }
@@ -582,6 +601,9 @@ fn ended(
 /// The stop signal (and SIGCONT) for the group now, SIGKILL at the deadline.
 fn stop_now(p: &mut Proc, pid: i32, now: Instant, out: &mut Vec<Action>) {
     let kill_at = now + p.policy.stop_timeout;
+    out.push(Action::Notice(Notice::Stopping {
+        signal: p.policy.stop_signal,
+    }));
     p.state = State::Stopping {
         pid,
         kill_at: Some(kill_at),
@@ -602,7 +624,12 @@ fn stop_now(p: &mut Proc, pid: i32, now: Instant, out: &mut Vec<Action>) {
 }
 
 /// SIGKILL for the group now; what is left is waited for in STOPPING.
-fn kill_now(p: &mut Proc, pid: i32, leader_gone: bool, out: &mut Vec<Action>) {
+/// `forced`: a second shutdown request, not a deadline.
+fn kill_now(p: &mut Proc, pid: i32, leader_gone: bool, forced: bool, out: &mut Vec<Action>) {
+    // Told once: a forced shutdown of a process already killed says nothing.
+    if !matches!(p.state, State::Stopping { kill_at: None, .. }) {
+        out.push(Action::Notice(Notice::Killed { forced }));
+    }
     p.state = State::Stopping {
         pid,
         kill_at: None,
@@ -627,6 +654,7 @@ fn retry_later(p: &mut Proc, now: Instant, reason: String, out: &mut Vec<Action>
 /// The whole group is gone after a stop; start again if wanted meanwhile.
 fn stopped(p: &mut Proc, out: &mut Vec<Action>) {
     p.state = State::Stopped;
+    out.push(Action::Notice(Notice::Stopped));
     if p.want == Want::Up {
         p.retries = 0;
         out.push(Action::Spawn);

@@ -58,14 +58,23 @@ fn start_spawns_then_running_after_grace() {
             until: t0 + secs(1.0)
         }
     );
-    assert_eq!(acts, [Action::ArmDeadline(t0 + secs(1.0))]);
+    assert_eq!(
+        acts,
+        [
+            Action::Notice(Notice::Spawned { pid: 42 }),
+            Action::ArmDeadline(t0 + secs(1.0))
+        ]
+    );
     assert_eq!(p.since, Some(t0));
     assert!(run(&mut p, Event::DeadlineReached, t0 + secs(0.5)).is_empty());
     assert!(
         matches!(p.state, State::Started { .. }),
         "early deadline is stale"
     );
-    run(&mut p, Event::DeadlineReached, t0 + secs(1.0));
+    assert_eq!(
+        run(&mut p, Event::DeadlineReached, t0 + secs(1.0)),
+        [Action::Notice(Notice::Running), Action::BeginChecks]
+    );
     assert_eq!(p.state, State::Running { pid: 42 });
 }
 
@@ -77,7 +86,11 @@ fn zero_grace_is_running_at_once() {
     run(&mut p, Event::StartRequested, t0);
     assert_eq!(
         run(&mut p, Event::Spawned { pid: 5 }, t0),
-        [Action::BeginChecks]
+        [
+            Action::Notice(Notice::Spawned { pid: 5 }),
+            Action::BeginChecks
+        ],
+        "no STARTED, so no RUNNING to tell apart"
     );
     assert_eq!(p.state, State::Running { pid: 5 });
 }
@@ -215,6 +228,9 @@ fn stop_signals_then_kills_at_deadline() {
     assert_eq!(
         acts,
         [
+            Action::Notice(Notice::Stopping {
+                signal: libc::SIGTERM
+            }),
             Action::SignalGroup {
                 pgid: 7,
                 sig: libc::SIGTERM
@@ -230,10 +246,13 @@ fn stop_signals_then_kills_at_deadline() {
     let acts = run(&mut p, Event::DeadlineReached, kill_at);
     assert_eq!(
         acts,
-        [Action::SignalGroup {
-            pgid: 7,
-            sig: libc::SIGKILL
-        }]
+        [
+            Action::Notice(Notice::Killed { forced: false }),
+            Action::SignalGroup {
+                pgid: 7,
+                sig: libc::SIGKILL
+            }
+        ]
     );
     assert_eq!(
         p.state,
@@ -243,7 +262,10 @@ fn stop_signals_then_kills_at_deadline() {
             leader_gone: false
         }
     );
-    assert!(run(&mut p, exited(137), kill_at).is_empty());
+    assert_eq!(
+        run(&mut p, exited(137), kill_at),
+        [Action::Notice(Notice::Stopped)]
+    );
     assert_eq!(p.state, State::Stopped);
     assert_eq!(p.last_exit, Some(ExitStatus::code(137)));
 }
@@ -305,10 +327,13 @@ fn stop_waits_for_the_whole_group() {
     let acts = run(&mut p, Event::DeadlineReached, t0 + secs(10.0));
     assert_eq!(
         acts,
-        [Action::SignalGroup {
-            pgid: 7,
-            sig: libc::SIGKILL
-        }]
+        [
+            Action::Notice(Notice::Killed { forced: false }),
+            Action::SignalGroup {
+                pgid: 7,
+                sig: libc::SIGKILL
+            }
+        ]
     );
     run(&mut p, Event::GroupGone, t0 + secs(10.1));
     assert_eq!(p.state, State::Stopped);
@@ -343,7 +368,10 @@ fn start_while_stopping_restarts_once_down() {
     let mut p = proc_in(State::Running { pid: 3 });
     run(&mut p, Event::StopRequested, t0);
     assert!(run(&mut p, Event::StartRequested, t0).is_empty());
-    assert_eq!(run(&mut p, exited(0), t0), [Action::Spawn]);
+    assert_eq!(
+        run(&mut p, exited(0), t0),
+        [Action::Notice(Notice::Stopped), Action::Spawn]
+    );
     assert_eq!(p.state, State::Stopped);
     run(&mut p, Event::Spawned { pid: 4 }, t0);
     assert!(matches!(p.state, State::Started { pid: 4, .. }));
@@ -357,7 +385,10 @@ fn stop_in_backoff_is_immediate() {
         reason: "exit status 1 during start".into(),
     });
     p.want = Want::Up;
-    assert!(run(&mut p, Event::StopRequested, t0).is_empty());
+    assert_eq!(
+        run(&mut p, Event::StopRequested, t0),
+        [Action::Notice(Notice::Stopped)]
+    );
     assert_eq!(p.state, State::Stopped);
     assert!(
         run(&mut p, Event::DeadlineReached, t0 + secs(1.0)).is_empty(),
@@ -430,10 +461,13 @@ fn forced_shutdown_kills_at_once() {
         let acts = run(&mut p, Event::KillRequested, t0);
         assert_eq!(
             acts,
-            [Action::SignalGroup {
-                pgid: 5,
-                sig: libc::SIGKILL
-            }]
+            [
+                Action::Notice(Notice::Killed { forced: true }),
+                Action::SignalGroup {
+                    pgid: 5,
+                    sig: libc::SIGKILL
+                }
+            ]
         );
         assert_eq!(p.state.deadline(), None);
     }
@@ -592,10 +626,31 @@ fn every_state_and_event_keeps_invariants() {
                                             reason: reason.clone(),
                                         }
                                 }
-                                Notice::Exited { status, restarting } => {
+                                Notice::Exited {
+                                    status, restarting, ..
+                                } => {
                                     p.state == State::Exited { status: *status }
                                         && *restarting == acts.contains(&Action::Spawn)
                                 }
+                                Notice::ExitedDuringStartForGood { status, .. } => {
+                                    p.state == State::Exited { status: *status }
+                                }
+                                Notice::Spawned { pid } => p.state.pid() == Some(*pid),
+                                Notice::Running => matches!(p.state, State::Running { .. }),
+                                Notice::Stopping { signal } => {
+                                    *signal == p.policy.stop_signal
+                                        && matches!(
+                                            p.state,
+                                            State::Stopping {
+                                                kill_at: Some(_),
+                                                ..
+                                            }
+                                        )
+                                }
+                                Notice::Killed { .. } => {
+                                    matches!(p.state, State::Stopping { kill_at: None, .. })
+                                }
+                                Notice::Stopped => p.state == State::Stopped,
                             };
                             assert!(fits, "a notice tells the state reached: {ctx}");
                         }

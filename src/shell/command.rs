@@ -46,6 +46,8 @@ pub enum Command {
     Help(Option<String>),
     Version,
     Shutdown,
+    /// The Prometheus text exposition.
+    Metrics,
 }
 
 /// Which output streams `logs` shows.
@@ -109,6 +111,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "pid",
         "pid [NAME]",
         "show the supervisor's PID, or a process's",
+    ),
+    (
+        "metrics",
+        "metrics",
+        "show the Prometheus metrics of processes and supervisor",
     ),
     ("help", "help [COMMAND]", "show this help, or one command's"),
     ("version", "version", "show the supervisor's version"),
@@ -282,6 +289,10 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             no_args(first)?;
             Command::Shutdown
         }
+        "metrics" => {
+            no_args("metrics")?;
+            Command::Metrics
+        }
         _ => {
             return Err(format!(
                 "unknown command '{}' (try 'help')",
@@ -403,6 +414,7 @@ impl fmt::Display for Command {
             Command::Help(None) => write!(f, "help"),
             Command::Help(Some(t)) => write!(f, "help {}", words::quote(t)),
             Command::Shutdown => write!(f, "shutdown"),
+            Command::Metrics => write!(f, "metrics"),
         }
     }
 }
@@ -491,6 +503,7 @@ mod tests {
         for s in ["shutdown", "quit", "exit"] {
             assert_eq!(ok(s), Command::Shutdown);
         }
+        assert_eq!(ok("metrics"), Command::Metrics);
         assert_eq!(parse("   ").unwrap(), None);
         assert_eq!(parse("").unwrap(), None);
     }
@@ -574,6 +587,7 @@ mod tests {
             ),
             ("status --yaml", "status: unknown option '--yaml'"),
             ("reload now", "reload: unexpected argument 'now'"),
+            ("metrics x", "metrics: unexpected argument 'x'"),
             ("stop a/b", "stop: invalid process name 'a/b'"),
             ("start 'unterminated", "unterminated single quote"),
         ] {
@@ -609,6 +623,7 @@ mod tests {
             "help",
             "help quit",
             "shutdown",
+            "metrics",
         ] {
             let c = ok(line);
             assert_eq!(ok(&c.to_string()), c, "{line}");

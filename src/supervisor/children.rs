@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::output::Stream;
 use super::{ReplyTo, SPAWN_BATCH, Supervisor};
 use crate::error::Error;
+use crate::events::What;
 use crate::process::{Action, Event, State};
 use crate::signals;
 use crate::spawn::SpawnError;
@@ -23,11 +24,24 @@ impl Supervisor {
             .next_signal()
             .map_err(|e| Error::io("cannot read signalfd", e))?
         {
+            if !matches!(sig, libc::SIGCHLD | libc::SIGWINCH) {
+                self.emit_supervisor(What::SignalReceived { signal: sig });
+            }
             match sig {
                 libc::SIGCHLD => reap = true,
-                libc::SIGTERM | libc::SIGINT => self.begin_shutdown(0, None, now),
+                libc::SIGTERM | libc::SIGINT => {
+                    if !self.shutting_down() {
+                        self.emit_supervisor(What::ShuttingDown {
+                            reason: format!("{} received", crate::signame::name(sig)),
+                        });
+                    }
+                    self.begin_shutdown(0, None, now)
+                }
                 libc::SIGHUP => self.reload(false, ReplyTo::Log, now),
-                libc::SIGUSR1 | libc::SIGUSR2 => self.reopen_logs(),
+                libc::SIGUSR1 | libc::SIGUSR2 => {
+                    self.reopen_logs();
+                    self.reopen_journal();
+                }
                 libc::SIGWINCH => {
                     if let Some(stdin) = &mut self.stdin {
                         stdin.resize(&mut self.console);

@@ -154,9 +154,15 @@ impl Supervisor {
                 }
             }),
             Command::Help(topic) => command::help(topic.as_deref()).map(|t| (true, t)),
+            Command::Metrics => Ok((true, self.metrics_text(now))),
             Command::Shutdown => {
-                if !self.shutting_down() && to == ReplyTo::Shell {
-                    self.say(crate::console::Stream::Out, "Shutting down...");
+                if !self.shutting_down() {
+                    if to == ReplyTo::Shell {
+                        self.say(crate::console::Stream::Out, "Shutting down...");
+                    }
+                    self.emit_supervisor(crate::events::What::ShuttingDown {
+                        reason: "asked by the shutdown command".into(),
+                    });
                 }
                 let waiter = if to == ReplyTo::Shell { None } else { Some(to) };
                 self.begin_shutdown(0, waiter, now);

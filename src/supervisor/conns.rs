@@ -9,6 +9,7 @@ use mio::Interest;
 
 use super::{CONN_IDLE, ReplyTo, Source, Supervisor};
 use crate::control::{Conn, Phase};
+use crate::events::What;
 use crate::timers::Due;
 
 impl Supervisor {
@@ -24,10 +25,12 @@ impl Supervisor {
                 Ok(None) => {
                     let refused = listener.take_refused();
                     if refused > 0 {
-                        self.notice(&format!(
-                            "control socket: refused {refused} connection{}: out of file descriptors",
-                            if refused == 1 { "" } else { "s" }
-                        ));
+                        self.emit_supervisor(What::SocketRefused {
+                            detail: format!(
+                                "control socket: refused {refused} connection{}: out of file descriptors",
+                                if refused == 1 { "" } else { "s" }
+                            ),
+                        });
                     }
                     return;
                 }
@@ -38,7 +41,9 @@ impl Supervisor {
                 }
             };
             if uid != our_uid && uid != 0 {
-                self.notice(&format!("refused control connection from uid {uid}"));
+                self.emit_supervisor(What::SocketRefused {
+                    detail: format!("refused control connection from uid {uid}"),
+                });
                 continue;
             }
             let entry = self.conns.vacant_entry();

@@ -50,6 +50,9 @@ impl Supervisor {
                     if tty {
                         // Ctrl-D on an empty line.
                         self.console.raw(Stream::Out, b"\n");
+                        self.emit_supervisor(crate::events::What::ShuttingDown {
+                            reason: "end of input at the terminal".into(),
+                        });
                         self.begin_shutdown(0, None, now);
                         return;
                     }
@@ -57,16 +60,6 @@ impl Supervisor {
             }
         }
         self.prompt();
-    }
-
-    /// A message about the supervisor's own doings, on stderr.
-    pub(super) fn notice(&mut self, msg: &str) {
-        let line = format!("taskmaster: {msg}");
-        if let Some(stdin) = &mut self.stdin {
-            stdin.above_prompt(&mut self.console, Stream::Err, &line);
-        } else {
-            self.console.line(Stream::Err, &[line.as_bytes()]);
-        }
     }
 
     /// Shows the prompt if the shell takes input now: when no command
@@ -107,8 +100,10 @@ impl Supervisor {
             }
             ReplyTo::Conn(k) => self.conn_reply(k, ok, &text),
             ReplyTo::Log => {
+                // The event itself is in the log already (a reload's
+                // record): this is its terminal view.
                 for l in text.lines() {
-                    self.notice(l);
+                    self.show_notice(l);
                 }
             }
             ReplyTo::Quiet => {}

@@ -16,7 +16,9 @@ mod children;
 mod commands;
 mod conns;
 mod follow;
+mod journal;
 mod messages;
+mod metrics;
 mod output;
 mod reload;
 pub mod render;
@@ -38,6 +40,7 @@ use crate::config::{Config, TaskSpec};
 use crate::console::Console;
 use crate::control::{Conn, Listener};
 use crate::error::Error;
+use crate::events::{Level, StopCause, What};
 use crate::logs::ring::Ring;
 use crate::process::{Action, Event, Policy, Proc, step};
 use crate::shell::stdin::Stdin;
@@ -75,6 +78,10 @@ pub struct Options {
     pub child_nofile: Option<u64>,
     /// Keep `<socket>.state` (with a socket only).
     pub state_file: bool,
+    /// The supervisor's own log file (`--logfile`, else `logfile:`).
+    pub logfile: Option<PathBuf>,
+    /// Where the metrics endpoint listens (`metrics:`).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// One process and everything the loop keeps for it.
@@ -198,6 +205,14 @@ pub struct Supervisor {
     /// Each task's `dependsOn`, and who depends on each task.
     graph: crate::deps::Graph,
     dependents: BTreeMap<String, Vec<String>>,
+    /// The log file of the supervisor's events.
+    journal: journal::Journal,
+    /// Who asks for the stops being requested now.
+    stop_cause: StopCause,
+    /// The metrics endpoint, with `metrics: ADDRESS:PORT`.
+    http: Option<crate::metrics::http::HttpServer>,
+    /// Bytes of output that could not be written to log files.
+    log_bytes_dropped: u64,
 }
 
 impl Supervisor {
@@ -249,6 +264,25 @@ impl Supervisor {
                 None
             }
         };
+        let http = match opts.metrics {
+            Some(addr) => {
+                let mut h = crate::metrics::http::HttpServer::bind(addr)
+                    .map_err(|e| Error::io(&format!("metrics {addr}"), e))?;
+                reg.register(
+                    h.listener(),
+                    Source::HttpListener.token(),
+                    Interest::READABLE,
+                )
+                .map_err(|e| Error::io(&format!("metrics {addr}"), e))?;
+                Some(h)
+            }
+            None => None,
+        };
+        let rotation = (config.log_max_size > 0).then_some(crate::logs::rotate::Rotation {
+            max: config.log_max_size,
+            backups: config.log_backups,
+        });
+        let (journal, journal_error) = journal::Journal::open(opts.logfile.as_deref(), rotation);
         let child_nofile = opts.child_nofile;
         let mut sup = Supervisor {
             poll,
@@ -292,7 +326,14 @@ impl Supervisor {
             ready_waits: Slab::new(),
             graph: crate::deps::Graph::new(),
             dependents: BTreeMap::new(),
+            journal,
+            stop_cause: StopCause::Command,
+            http,
+            log_bytes_dropped: 0,
         };
+        if let Some(detail) = journal_error {
+            sup.emit_supervisor(What::LogWriteError { detail });
+        }
         sup.recover_strays();
         if let Some(w) = warning {
             sup.notice(&w);
@@ -334,6 +375,15 @@ impl Supervisor {
     /// Starts the processes with `autoLaunch`, then runs the loop until
     /// shutdown. Returns the exit status.
     pub fn run(mut self) -> Result<i32, Error> {
+        let config = std::fs::canonicalize(&self.config.path)
+            .unwrap_or_else(|_| self.config.path.clone())
+            .display()
+            .to_string();
+        self.emit_supervisor(What::SupervisorStarted {
+            version: env!("CARGO_PKG_VERSION"),
+            config,
+            pid: std::process::id(),
+        });
         let now = Instant::now();
         let auto: Vec<usize> = self
             .by_name
@@ -350,6 +400,14 @@ impl Supervisor {
         self.prompt();
         self.read_stdin(now);
         let result = self.event_loop();
+        match &result {
+            Ok(status) => self.emit_supervisor(What::SupervisorExits { status: *status }),
+            Err(e) => self.emit_supervisor(What::Message {
+                level: Level::Error,
+                text: format!("{e}; taskmaster exits"),
+            }),
+        }
+        self.end_turn();
         self.close();
         result
     }
@@ -409,6 +467,7 @@ impl Supervisor {
             // A rotated-out log file is freed a slice per turn, never all
             // at once inside one (see logs/rotate.rs).
             self.freeing_logs = self.log_files.free_step();
+            self.end_turn();
         }
     }
 
@@ -430,7 +489,16 @@ impl Supervisor {
             Source::Stdout(k) => self.read_pipe(k, Stream::Stdout),
             Source::Stderr(k) => self.read_pipe(k, Stream::Stderr),
             Source::Conn(k) => self.on_conn(k, readable, writable, now),
-            Source::Console(_) => self.console.flush(),
+            Source::Console(_) => {
+                let dropped = self.console.flush();
+                if dropped > 0 {
+                    self.emit_supervisor(What::OutputDropped {
+                        detail: format!("{dropped} lines dropped: output was not read fast enough"),
+                    });
+                }
+            }
+            Source::HttpListener => self.accept_http(now),
+            Source::Http(k) => self.on_http(k, now),
             Source::Notify => self.on_notify(now),
             Source::Probe(k) => self.on_probe(k, now),
             Source::CheckOut(k) => self.read_check_pipe(k, 0),
@@ -490,12 +558,26 @@ impl Supervisor {
         self.dirty = true;
         let spawned = matches!(ev, Event::Spawned { .. });
         let was_down = e.proc.state().is_down();
+        let (from, pid_before) = (e.proc.state().name(), e.proc.state().pid());
         step(&mut e.proc, ev, now, &mut actions);
         if spawned {
             e.vitals.reset(now);
         }
         if !matches!(e.proc.state(), crate::process::State::Running { .. }) {
             self.end_checks(key);
+        }
+        // What step tells becomes the event record, shown three ways.
+        let mut notices = Vec::new();
+        actions.retain_mut(|a| match a {
+            Action::Notice(n) => {
+                notices.push(std::mem::replace(n, crate::process::Notice::Running));
+                false
+            }
+            _ => true,
+        });
+        for n in notices {
+            let what = What::of_notice(n, self.stop_cause);
+            self.emit_process(key, from, pid_before, what);
         }
         let Some(e) = self.procs.get_mut(key) else {
             return actions;
@@ -558,16 +640,11 @@ impl Supervisor {
             }
             Action::SpawnNow => self.spawn_and_report(key, now),
             Action::WatchGroup { .. } => self.lingering.push(key),
-            Action::Notice(n) => {
-                if let Some(e) = self.procs.get(key) {
-                    let text = n.text(&e.name);
-                    self.notice(&text);
-                }
-            }
+            // Taken out by `transition`, which knows the state before.
+            Action::Notice(_) => {}
             Action::EndedForGood { code, essential } => {
                 if essential && !self.shutting_down() {
-                    let name = self.procs[key].name.clone();
-                    self.notice(&format!("essential process '{name}' ended; shutting down"));
+                    self.emit_process_now(key, What::EssentialEnded);
                     self.begin_shutdown(code, None, now);
                 }
             }
@@ -604,6 +681,7 @@ impl Supervisor {
                 }
                 Due::Check(key) => self.fire_check(key, now),
                 Due::Watchdog(key) => self.fire_watchdog(key, now),
+                Due::Http(key) => self.expire_http(key),
             }
         }
     }
@@ -623,6 +701,10 @@ impl Supervisor {
             Due::StateFile => self.state.as_ref().is_some_and(|s| s.is_scheduled(at)),
             Due::Check(key) => self.check_stands(key, at),
             Due::Watchdog(key) => self.watchdog_stands(key, at),
+            Due::Http(key) => self
+                .http
+                .as_ref()
+                .is_some_and(|h| h.deadline_stands(key, at)),
         }
     }
 

@@ -260,12 +260,15 @@ impl Supervisor {
                 }
             });
         }
+        if let Some((_, crate::logs::sink::WriteReport::Resumed { lost, .. })) = &report {
+            self.log_bytes_dropped += lost;
+        }
         let report = report.map(|(path, report)| crate::logs::sink::describe(name, &path, &report));
         if following {
             self.deliver(key, s, at);
         }
-        if let Some(msg) = report {
-            self.notice(&msg);
+        if let Some(detail) = report {
+            self.emit_supervisor(crate::events::What::LogWriteError { detail });
         }
     }
 

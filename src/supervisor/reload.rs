@@ -5,11 +5,12 @@
 //! their PIDs.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use super::{ReplyTo, Supervisor};
 use crate::config::{self, Config, TaskSpec, diff};
 use crate::control::Listener;
+use crate::events::{Record, StopCause, What};
 use crate::process::{Event, Policy, Want};
 
 impl Supervisor {
@@ -23,16 +24,14 @@ impl Supervisor {
         let path = self.config.path.clone();
         let new = match config::load(&path, nix::unistd::geteuid().is_root()) {
             Ok(c) => c,
-            Err(e) => {
-                return self.reply(to, false, format!("reload failed, nothing changed:\n{e}"));
-            }
+            Err(e) => return self.reload_failed(dry_run, to, e.to_string()),
         };
         if dry_run {
             let d = diff::diff(&self.config, &new);
             return self.reply(to, true, dry_run_summary(&path, &d));
         }
         if let Err(e) = self.rebind(&new) {
-            return self.reply(to, false, format!("reload failed, nothing changed:\n{e}"));
+            return self.reload_failed(false, to, e);
         }
         let d = diff::diff(&self.config, &new);
         let old = std::mem::replace(&mut self.config, new);
@@ -109,7 +108,31 @@ impl Supervisor {
                 lines.push(format!("{label}: {}", names.join(", ")));
             }
         }
+        self.record(Record::supervisor(
+            SystemTime::now(),
+            What::Reloaded {
+                summary: lines.join("; "),
+            },
+        ));
         self.reply(to, true, lines.join("\n"));
+    }
+
+    /// A reload that changes nothing: logged (unless it was only a dry
+    /// run), and the reply says why.
+    fn reload_failed(&mut self, dry_run: bool, to: ReplyTo, error: String) {
+        if !dry_run {
+            self.record(Record::supervisor(
+                SystemTime::now(),
+                What::ReloadFailed {
+                    error: error.lines().collect::<Vec<_>>().join("; "),
+                },
+            ));
+        }
+        self.reply(
+            to,
+            false,
+            format!("reload failed, nothing changed:\n{error}"),
+        );
     }
 
     /// Moves the control socket when the config's `socket` changed (and no
@@ -141,11 +164,13 @@ impl Supervisor {
     /// Stops processes whose place in the config is gone; they stay in
     /// `status` until down, then disappear (`sweep_removed`).
     fn retire(&mut self, keys: Vec<usize>, now: Instant) {
+        let by = std::mem::replace(&mut self.stop_cause, StopCause::Reload);
         for &k in &keys {
             self.procs[k].retiring = true;
             self.removing.push(k);
         }
         self.request_stops(&keys, now);
+        self.stop_cause = by;
     }
 
     /// Applies the new definition of a task that was there before.
@@ -208,7 +233,9 @@ impl Supervisor {
     /// Restarts processes with nobody waiting for the reply.
     fn restart_quietly(&mut self, keys: Vec<usize>, now: Instant) {
         let then = self.start_later(&keys);
+        let by = std::mem::replace(&mut self.stop_cause, StopCause::Reload);
         self.stop_then(keys, then, ReplyTo::Quiet, now);
+        self.stop_cause = by;
     }
 }
 

@@ -11,6 +11,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::{ReplyTo, Supervisor};
+use crate::events::{Level, StopCause, What};
 use crate::process::Event;
 use crate::timers::Due;
 
@@ -113,7 +114,10 @@ impl Supervisor {
             if sweeping {
                 *sweep = Sweep::Term(now);
             }
-            self.notice("second shutdown request: killing every process");
+            self.emit_supervisor(What::Message {
+                level: Level::Warn,
+                text: "second shutdown request: killing every process".into(),
+            });
             self.forget_held_stops();
             let keys: Vec<usize> = self.procs.iter().map(|(k, _)| k).collect();
             for k in keys {
@@ -137,6 +141,7 @@ impl Supervisor {
             stdin.stop(self.poll.registry(), &mut self.console);
         }
         // Dependents first, independent ones together.
+        self.stop_cause = StopCause::Shutdown;
         let keys: Vec<usize> = self.procs.iter().map(|(k, _)| k).collect();
         self.request_stops(&keys, now);
     }

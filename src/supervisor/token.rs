@@ -27,6 +27,10 @@ pub enum Source {
     CheckOut(usize),
     /// The stderr pipe of a `command` check.
     CheckErr(usize),
+    /// The metrics endpoint's listener.
+    HttpListener,
+    /// A metrics endpoint connection; the key is its slab key there.
+    Http(usize),
 }
 
 const KIND_BITS: usize = 4;
@@ -48,6 +52,8 @@ impl Source {
             Source::Probe(k) => (k, 9),
             Source::CheckOut(k) => (k, 10),
             Source::CheckErr(k) => (k, 11),
+            Source::HttpListener => (0, 12),
+            Source::Http(k) => (k, 13),
         };
         Token(key << KIND_BITS | kind)
     }
@@ -68,6 +74,8 @@ impl Source {
             (9, k) => Source::Probe(k),
             (10, k) => Source::CheckOut(k),
             (11, k) => Source::CheckErr(k),
+            (12, 0) => Source::HttpListener,
+            (13, k) => Source::Http(k),
             _ => return None,
         })
     }
@@ -86,6 +94,7 @@ mod tests {
             Source::Stdin,
             Source::Listener,
             Source::Notify,
+            Source::HttpListener,
         ];
         for k in keys {
             all.extend([
@@ -96,6 +105,7 @@ mod tests {
                 Source::Probe(k),
                 Source::CheckOut(k),
                 Source::CheckErr(k),
+                Source::Http(k),
             ]);
         }
         for s in all {
@@ -108,6 +118,8 @@ mod tests {
         assert_eq!(Source::decode(Token(1 << KIND_BITS)), None);
         assert_eq!(Source::decode(Token(3 << KIND_BITS | 3)), None);
         assert_eq!(Source::decode(Token(1 << KIND_BITS | 8)), None);
-        assert_eq!(Source::decode(Token(12)), None);
+        assert_eq!(Source::decode(Token(1 << KIND_BITS | 12)), None);
+        assert_eq!(Source::decode(Token(14)), None);
+        assert_eq!(Source::decode(Token(15)), None);
     }
 }

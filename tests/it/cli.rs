@@ -133,5 +133,13 @@ fn missing_default_config_writes_the_example_and_runs_it() {
         err.contains("wrote an example config to taskmaster.yaml"),
         "{err}"
     );
+    // The example keeps the supervisor's log beside it.
+    let log = std::fs::read_to_string(dir.join("taskmaster.log")).unwrap();
+    assert!(log.contains("INFO  'ticker' spawned with PID "), "{log}");
+    assert!(
+        log.trim_end()
+            .ends_with("INFO  taskmaster exits with status 0"),
+        "{log}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

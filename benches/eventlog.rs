@@ -1,0 +1,304 @@
+//! The cost of the supervisor's own log file and of metrics, measured on
+//! the release binary:
+//!
+//! 1. `logfile`: 1000 crash-looping processes (each lives 0.5 s, exits 1,
+//!    is restarted at once) for `BENCH_SECS` (default 30) without a log
+//!    file, then the same with one, then without again; a client asks
+//!    `status` every 100 ms. Reported side by side: the supervisor's CPU
+//!    (user + system, % of one core), restarts per second, `status` p50 /
+//!    p99 / max, and the lines the log file got.
+//! 2. `metrics`: 9968 `sleep` processes; `metrics` over the control socket
+//!    timed 20 times (median, max); then `GET /metrics` on the HTTP
+//!    endpoint once a second for `BENCH_SECS`, the supervisor's CPU over
+//!    that window set against the same window with no scrape.
+//!
+//! Run: `cargo bench --bench eventlog` (`BENCH_ONLY=logfile` or
+//! `metrics`; `BENCH_PROCS=N` for the metrics part's processes). Every
+//! supervisor is stopped with SIGTERM (SIGKILL by pid after 60 s) and its
+//! children follow it through their parent-death signal.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TASKMASTER: &str = env!("CARGO_BIN_EXE_taskmaster");
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The supervisor under test; stopped (then killed) on drop.
+struct Supervisor {
+    child: Child,
+    dir: PathBuf,
+    socket: PathBuf,
+}
+
+impl Supervisor {
+    fn start(name: &str, yaml: &str) -> Supervisor {
+        let dir = std::env::temp_dir().join(format!("tm-bench-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("bench.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        let socket = dir.join("tm.sock");
+        let child = Command::new(TASKMASTER)
+            .arg("--no-shell")
+            .arg("--socket")
+            .arg(&socket)
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("spawn taskmaster");
+        let sup = Supervisor { child, dir, socket };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while UnixStream::connect(&sup.socket).is_err() {
+            assert!(Instant::now() < deadline, "no control socket");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sup
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// One command over the socket: the reply text.
+    fn ask(&self, line: &str) -> String {
+        let mut s = UnixStream::connect(&self.socket).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(format!("{line}\n").as_bytes()).unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).expect("a reply");
+        assert!(reply.starts_with("0\n"), "'{line}' failed: {reply}");
+        reply
+    }
+
+    /// Waits until `status --json` shows `n` RUNNING processes.
+    fn wait_running(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let reply = self.ask("status --json");
+            if reply.matches("\"state\":\"RUNNING\"").count() >= n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "processes never all ran");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        let pid = self.pid();
+        // SAFETY: plain kill of our own child, by pid.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                let _ = std::fs::remove_dir_all(&self.dir);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: as above; the children get their parent-death signal.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// CPU time (user + system) of `pid` so far.
+fn cpu(pid: i32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf only reads a constant of the system.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_micros(ticks * 1_000_000 / hz)
+}
+
+fn total_restarts(sup: &Supervisor) -> u64 {
+    let reply = sup.ask("status --json");
+    reply
+        .split("\"restarts\":")
+        .skip(1)
+        .filter_map(|s| s.split(',').next()?.trim().parse::<u64>().ok())
+        .sum()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+fn pct(part: Duration, whole: Duration) -> String {
+    format!("{:.2}", part.as_secs_f64() / whole.as_secs_f64() * 100.0)
+}
+
+/// One crash loop run: (cpu, window, restarts, latencies, log lines).
+fn crash_loop(logfile: bool, secs: u64) -> (Duration, Duration, u64, Vec<Duration>, usize) {
+    let yaml = format!(
+        "{}tasks:
+  crash:
+    command: sh -c 'sleep 0.5; exit 1'
+    instances: 1000
+    restart: on-failure
+    successfulStartTimeout: 0
+    gracefulStopTimeout: 2
+",
+        if logfile { "logfile: sup.log\n" } else { "" }
+    );
+    let sup = Supervisor::start(if logfile { "with" } else { "without" }, &yaml);
+    // Warm up: every process spawned once.
+    std::thread::sleep(Duration::from_secs(3));
+    let (cpu0, r0, t0) = (cpu(sup.pid()), total_restarts(&sup), Instant::now());
+    let mut lat = Vec::new();
+    let end = t0 + Duration::from_secs(secs);
+    let mut next = t0;
+    while Instant::now() < end {
+        let t = Instant::now();
+        sup.ask("status");
+        lat.push(t.elapsed());
+        next += Duration::from_millis(100);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let window = t0.elapsed();
+    let used = cpu(sup.pid()) - cpu0;
+    let restarts = total_restarts(&sup) - r0;
+    let lines = std::fs::read_to_string(sup.dir.join("sup.log"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0);
+    lat.sort();
+    (used, window, restarts, lat, lines)
+}
+
+fn bench_logfile(secs: u64) {
+    println!("## logfile: 1000 crash-looping processes, {secs} s per run, status every 100 ms");
+    println!(
+        "| run | CPU % of a core | restarts/s | status p50 ms | p99 ms | max ms | log lines |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (name, with) in [
+        ("without logfile", false),
+        ("with logfile", true),
+        ("without logfile (again)", false),
+    ] {
+        let (used, window, restarts, lat, lines) = crash_loop(with, secs);
+        let q = |f: f64| lat[((lat.len() as f64 * f) as usize).min(lat.len() - 1)];
+        println!(
+            "| {name} | {} | {:.0} | {} | {} | {} | {lines} |",
+            pct(used, window),
+            restarts as f64 / window.as_secs_f64(),
+            ms(q(0.5)),
+            ms(q(0.99)),
+            ms(*lat.last().unwrap()),
+        );
+    }
+}
+
+/// `GET /metrics` with a plain HTTP/1.1 client: the body length.
+fn scrape(port: u16) -> usize {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).unwrap();
+    assert!(reply.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    reply.len()
+}
+
+fn bench_metrics(procs: u64, secs: u64) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = format!(
+        "metrics: 127.0.0.1:{port}
+tasks:
+  idle:
+    command: sleep 100000
+    instances: {procs}
+    successfulStartTimeout: 0
+    gracefulStopTimeout: 5
+"
+    );
+    let sup = Supervisor::start("metrics", &yaml);
+    sup.wait_running(procs as usize);
+    println!("## metrics: {procs} processes");
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..20 {
+        let t = Instant::now();
+        bytes = sup.ask("metrics").len();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!(
+        "`metrics` over the control socket: median {} ms, max {} ms ({bytes} bytes)",
+        ms(times[times.len() / 2]),
+        ms(*times.last().unwrap())
+    );
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        scrape(port);
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!(
+        "`GET /metrics`: median {} ms, max {} ms",
+        ms(times[times.len() / 2]),
+        ms(*times.last().unwrap())
+    );
+    // Idle window, then the same window scraped once a second.
+    let (c0, t0) = (cpu(sup.pid()), Instant::now());
+    std::thread::sleep(Duration::from_secs(secs));
+    let (idle, idle_window) = (cpu(sup.pid()) - c0, t0.elapsed());
+    let (c0, t0) = (cpu(sup.pid()), Instant::now());
+    let mut next = t0;
+    for _ in 0..secs {
+        scrape(port);
+        next += Duration::from_secs(1);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let (busy, busy_window) = (cpu(sup.pid()) - c0, t0.elapsed());
+    println!(
+        "CPU over {secs} s: idle {} % of a core, scraped every second {} % (difference {} %)",
+        pct(idle, idle_window),
+        pct(busy, busy_window),
+        pct(
+            busy.saturating_sub(
+                idle.mul_f64(busy_window.as_secs_f64() / idle_window.as_secs_f64())
+            ),
+            busy_window
+        )
+    );
+}
+
+fn main() {
+    let secs = env_number("BENCH_SECS", 30);
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "logfile" {
+        bench_logfile(secs);
+    }
+    if only.is_empty() || only == "metrics" {
+        bench_metrics(env_number("BENCH_PROCS", 9968), secs);
+    }
+}

@@ -1,0 +1,172 @@
+//! Where the supervisor's events go: each event is made into one `Record`
+//! and handed to `emit`, which gives its line to the log file, its notice to
+//! the shell (or stderr) and its JSON to `events` clients. The log file is
+//! written once per loop turn (`end_turn`), not once per event.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use super::Supervisor;
+use crate::console::Stream;
+use crate::events::logfile::{Flushed, LogFile, reason};
+use crate::events::{Level, Record, Subject, What};
+use crate::logs::rotate::Rotation;
+use crate::logs::sink::WriteReport;
+
+/// The supervisor's log file, if any, and whether its failure was told.
+#[derive(Debug, Default)]
+pub(super) struct Journal {
+    pub(super) file: Option<LogFile>,
+}
+
+impl Journal {
+    /// Opens the log file at `path`, rotated per `rotation`; on failure the
+    /// reason, for one warning (supervision goes on without the file).
+    pub(super) fn open(
+        path: Option<&Path>,
+        rotation: Option<Rotation>,
+    ) -> (Journal, Option<String>) {
+        let Some(path) = path else {
+            return (Journal::default(), None);
+        };
+        match LogFile::open(path, rotation) {
+            Ok(f) => (Journal { file: Some(f) }, None),
+            Err(e) => (
+                Journal::default(),
+                Some(format!(
+                    "cannot open log file {}: {}",
+                    path.display(),
+                    e.reason
+                )),
+            ),
+        }
+    }
+}
+
+impl Supervisor {
+    /// One event, shown in all its views.
+    pub(super) fn emit(&mut self, record: Record) {
+        if let Some(text) = record.notice() {
+            self.show_notice(&text);
+        }
+        self.record(record);
+    }
+
+    /// One event for the log file and `events` only: its terminal view is
+    /// a reply that is already on its way.
+    pub(super) fn record(&mut self, record: Record) {
+        if let Some(f) = &mut self.journal.file {
+            f.push(&record);
+        }
+    }
+
+    /// An event of process `key` that took it from state `from` (with
+    /// leader `pid_before`) to its current state.
+    pub(super) fn emit_process(
+        &mut self,
+        key: usize,
+        from: &'static str,
+        pid_before: Option<i32>,
+        what: What,
+    ) {
+        let Some(e) = self.procs.get(key) else {
+            return;
+        };
+        let state = e.proc.state();
+        let health = self.health(key).map(|h| h.name());
+        let record = Record {
+            time: SystemTime::now(),
+            subject: Some(Subject {
+                name: e.name.clone(),
+                task: e.task.clone(),
+                from,
+                to: state.name(),
+                // The live leader, or the one that just exited.
+                pid: state.pid().or(pid_before),
+                health,
+            }),
+            what,
+        };
+        self.emit(record);
+    }
+
+    /// An event of process `key` that is no change of state.
+    pub(super) fn emit_process_now(&mut self, key: usize, what: What) {
+        let Some(e) = self.procs.get(key) else {
+            return;
+        };
+        let (name, pid) = (e.proc.state().name(), e.proc.state().pid());
+        self.emit_process(key, name, pid, what);
+    }
+
+    /// A message of the supervisor about itself, in all views.
+    pub(super) fn notice(&mut self, msg: &str) {
+        self.emit(Record::supervisor(
+            SystemTime::now(),
+            What::Message {
+                level: Level::Warn,
+                text: msg.to_string(),
+            },
+        ));
+    }
+
+    /// An event of the supervisor itself.
+    pub(super) fn emit_supervisor(&mut self, what: What) {
+        self.emit(Record::supervisor(SystemTime::now(), what));
+    }
+
+    /// A notice on stderr, or above the shell's prompt.
+    pub(super) fn show_notice(&mut self, text: &str) {
+        let line = format!("taskmaster: {text}");
+        if let Some(stdin) = &mut self.stdin {
+            stdin.above_prompt(&mut self.console, Stream::Err, &line);
+        } else {
+            self.console.line(Stream::Err, &[line.as_bytes()]);
+        }
+    }
+
+    /// The end of a loop turn: the log file gets the turn's lines in one
+    /// write. A failure is told once (on stderr and in the file, when it
+    /// can be written again), and never stops supervision.
+    pub(super) fn end_turn(&mut self) {
+        let Some(f) = &mut self.journal.file else {
+            return;
+        };
+        let path = f.path().display().to_string();
+        let detail = match f.flush() {
+            Flushed::Done => return,
+            Flushed::Forward(stream, lines) => {
+                for l in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    self.console.line(stream, &[l]);
+                }
+                return;
+            }
+            Flushed::Report(WriteReport::Failed(e)) => {
+                format!("cannot write log file {path}: {}", reason(&e))
+            }
+            Flushed::Report(WriteReport::Resumed { lost, why }) => format!(
+                "log file {path} is written again; {lost} bytes of it were lost ({})",
+                reason(&why)
+            ),
+            Flushed::Report(WriteReport::RotateFailed(why)) => {
+                format!("cannot rotate log file {path}: {why}; it grows on")
+            }
+        };
+        self.emit_supervisor(What::LogWriteError { detail });
+    }
+
+    /// SIGUSR1/SIGUSR2: the log file is opened again (after logrotate).
+    pub(super) fn reopen_journal(&mut self) {
+        let Some(f) = &mut self.journal.file else {
+            return;
+        };
+        if let Err(e) = f.reopen() {
+            let detail = format!(
+                "cannot reopen log file {}: {}",
+                f.path().display(),
+                e.reason
+            );
+            self.emit_supervisor(What::LogWriteError { detail });
+        }
+    }
+}
