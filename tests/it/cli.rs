@@ -96,13 +96,16 @@ fn missing_default_config_writes_the_example_and_runs_it() {
     wait_until(secs(10), "the socket", || socket.exists());
     let example = std::fs::read_to_string(dir.join("taskmaster.yaml")).unwrap();
     assert!(example.contains("instances: 2"));
-    let status = Command::new(BIN)
-        .args(["ctl", "--socket"])
-        .arg(&socket)
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
-    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    // The socket file exists a moment before it answers.
+    let rows: serde_json::Value = wait_for(secs(10), "a status reply", || {
+        let out = Command::new(BIN)
+            .args(["ctl", "--socket"])
+            .arg(&socket)
+            .args(["status", "--json"])
+            .output()
+            .ok()?;
+        serde_json::from_slice(&out.stdout).ok()
+    });
     let rows = rows.as_array().unwrap();
     assert!(rows.len() >= 3);
     let pids: Vec<i64> = wait_for(secs(10), "the example to run", || {
