@@ -537,10 +537,10 @@ fn streams(words: &[String]) -> bool {
         .collect();
     matches!(
         crate::shell::command::parse(&line.join(" ")),
-        Ok(Some(crate::shell::command::Command::Logs {
-            follow: true,
-            ..
-        }))
+        Ok(Some(
+            crate::shell::command::Command::Logs { follow: true, .. }
+                | crate::shell::command::Command::Events
+        ))
     )
 }
 

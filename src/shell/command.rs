@@ -48,6 +48,8 @@ pub enum Command {
     Shutdown,
     /// The Prometheus text exposition.
     Metrics,
+    /// Streams every state change as JSON lines (control socket only).
+    Events,
 }
 
 /// Which output streams `logs` shows.
@@ -116,6 +118,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "metrics",
         "metrics",
         "show the Prometheus metrics of processes and supervisor",
+    ),
+    (
+        "events",
+        "events",
+        "stream state changes as JSON lines (taskmaster ctl events)",
     ),
     ("help", "help [COMMAND]", "show this help, or one command's"),
     ("version", "version", "show the supervisor's version"),
@@ -293,6 +300,10 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             no_args("metrics")?;
             Command::Metrics
         }
+        "events" => {
+            no_args("events")?;
+            Command::Events
+        }
         _ => {
             return Err(format!(
                 "unknown command '{}' (try 'help')",
@@ -415,6 +426,7 @@ impl fmt::Display for Command {
             Command::Help(Some(t)) => write!(f, "help {}", words::quote(t)),
             Command::Shutdown => write!(f, "shutdown"),
             Command::Metrics => write!(f, "metrics"),
+            Command::Events => write!(f, "events"),
         }
     }
 }
@@ -504,6 +516,7 @@ mod tests {
             assert_eq!(ok(s), Command::Shutdown);
         }
         assert_eq!(ok("metrics"), Command::Metrics);
+        assert_eq!(ok("events"), Command::Events);
         assert_eq!(parse("   ").unwrap(), None);
         assert_eq!(parse("").unwrap(), None);
     }
@@ -588,6 +601,7 @@ mod tests {
             ("status --yaml", "status: unknown option '--yaml'"),
             ("reload now", "reload: unexpected argument 'now'"),
             ("metrics x", "metrics: unexpected argument 'x'"),
+            ("events all", "events: unexpected argument 'all'"),
             ("stop a/b", "stop: invalid process name 'a/b'"),
             ("start 'unterminated", "unterminated single quote"),
         ] {
@@ -624,6 +638,7 @@ mod tests {
             "help quit",
             "shutdown",
             "metrics",
+            "events",
         ] {
             let c = ok(line);
             assert_eq!(ok(&c.to_string()), c, "{line}");

@@ -155,6 +155,12 @@ impl Supervisor {
             }),
             Command::Help(topic) => command::help(topic.as_deref()).map(|t| (true, t)),
             Command::Metrics => Ok((true, self.metrics_text(now))),
+            Command::Events => match to {
+                ReplyTo::Conn(k) => return self.subscribe(k),
+                ReplyTo::Shell | ReplyTo::Log | ReplyTo::Quiet => Err(
+                    "events streams through the control socket: run 'taskmaster ctl events'".into(),
+                ),
+            },
             Command::Shutdown => {
                 if !self.shutting_down() {
                     if to == ReplyTo::Shell {

@@ -162,6 +162,7 @@ impl Supervisor {
             let _ = self.poll.registry().deregister(&mut c.stream);
             if c.phase == Phase::Streaming {
                 self.unfollow(super::follow::FollowTo::Conn(key));
+                self.unsubscribe(key);
             }
         }
     }

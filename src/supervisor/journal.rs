@@ -1,13 +1,16 @@
 //! Where the supervisor's events go: each event is made into one `Record`
 //! and handed to `emit`, which gives its line to the log file, its notice to
-//! the shell (or stderr) and its JSON to `events` clients. The log file is
-//! written once per loop turn (`end_turn`), not once per event.
+//! the shell (or stderr) and its JSON to `events` clients. The log file and
+//! the clients' sockets are written once per loop turn (`end_turn`), not
+//! once per event. An `events` client is a control connection streaming
+//! through its bounded `Outbox`, like a `logs -f` follower.
 
 use std::path::Path;
 use std::time::SystemTime;
 
 use super::Supervisor;
 use crate::console::Stream;
+use crate::control::Phase;
 use crate::events::logfile::{Flushed, LogFile, reason};
 use crate::events::{Level, Record, Subject, What};
 use crate::logs::rotate::Rotation;
@@ -17,6 +20,8 @@ use crate::logs::sink::WriteReport;
 #[derive(Debug, Default)]
 pub(super) struct Journal {
     pub(super) file: Option<LogFile>,
+    /// Control connections streaming `events`.
+    pub(super) subscribers: Vec<usize>,
 }
 
 impl Journal {
@@ -30,7 +35,13 @@ impl Journal {
             return (Journal::default(), None);
         };
         match LogFile::open(path, rotation) {
-            Ok(f) => (Journal { file: Some(f) }, None),
+            Ok(f) => (
+                Journal {
+                    file: Some(f),
+                    subscribers: Vec::new(),
+                },
+                None,
+            ),
             Err(e) => (
                 Journal::default(),
                 Some(format!(
@@ -58,6 +69,35 @@ impl Supervisor {
         if let Some(f) = &mut self.journal.file {
             f.push(&record);
         }
+        if !self.journal.subscribers.is_empty()
+            && let Some(json) = record.json()
+        {
+            for &k in &self.journal.subscribers {
+                if let Some(c) = self.conns.get_mut(k) {
+                    c.outbox.push_line(&[json.as_bytes()]);
+                }
+            }
+        }
+    }
+
+    /// `events` from control connection `k`: `0`, then one JSON line per
+    /// change of state until the client goes away.
+    pub(super) fn subscribe(&mut self, k: usize) {
+        let Some(c) = self.conns.get_mut(k) else {
+            return;
+        };
+        if c.gone {
+            return self.drop_conn(k);
+        }
+        c.phase = Phase::Streaming;
+        c.outbox.push_line(&[b"0"]);
+        self.journal.subscribers.push(k);
+        self.flush_stream(k);
+    }
+
+    /// Control connection `k` is gone: no more events for it.
+    pub(super) fn unsubscribe(&mut self, k: usize) {
+        self.journal.subscribers.retain(|&x| x != k);
     }
 
     /// An event of process `key` that took it from state `from` (with
@@ -129,6 +169,14 @@ impl Supervisor {
     /// write. A failure is told once (on stderr and in the file, when it
     /// can be written again), and never stops supervision.
     pub(super) fn end_turn(&mut self) {
+        if !self.journal.subscribers.is_empty() {
+            // A client found gone is dropped (and unsubscribed) meanwhile.
+            for k in self.journal.subscribers.clone() {
+                if self.conns.get(k).is_some_and(|c| !c.outbox.is_empty()) {
+                    self.flush_stream(k);
+                }
+            }
+        }
         let Some(f) = &mut self.journal.file else {
             return;
         };

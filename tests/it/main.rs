@@ -9,6 +9,7 @@ mod config;
 mod container;
 mod control;
 mod eventlog;
+mod events;
 mod faults;
 mod follow;
 mod hardening;

@@ -1,0 +1,253 @@
+//! `events`: one JSON object per line for every state change, streamed to
+//! control-socket clients until they go away; a reader that stalls gets
+//! lines dropped and one marker, never a stalled supervisor.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// A client subscribed to `events` through the raw socket.
+struct Subscriber {
+    reader: BufReader<UnixStream>,
+}
+
+impl Subscriber {
+    fn new(sup: &Sup) -> Subscriber {
+        let mut s = UnixStream::connect(&sup.socket).unwrap();
+        s.write_all(b"events\n").unwrap();
+        s.set_read_timeout(Some(secs(10))).unwrap();
+        let mut reader = BufReader::new(s);
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert_eq!(status, "0\n");
+        Subscriber { reader }
+    }
+
+    fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).expect("an event in time");
+        assert!(n > 0, "stream ended");
+        line
+    }
+
+    /// Reads events until one satisfies `f`; returns all read.
+    fn until(&mut self, f: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let line = self.next_line();
+            let v: Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+            let done = f(&v);
+            seen.push(v);
+            if done {
+                return seen;
+            }
+        }
+    }
+}
+
+fn is(v: &Value, name: &str, from: &str, to: &str) -> bool {
+    v["name"] == name && v["from"] == from && v["to"] == to
+}
+
+#[test]
+fn state_changes_stream_as_json_lines() {
+    let sup = Sup::start(
+        "events-basic",
+        "tasks:
+  web:
+    command: sleep 1000
+    successfulStartTimeout: 0.2
+",
+    );
+    let pid = sup.running_pid("web");
+    let mut sub = Subscriber::new(&sup);
+    kill(pid, libc::SIGKILL);
+    // A life this short is restarted after a delay (BACKOFF).
+    let seen = sub.until(|v| v["name"] == "web" && v["from"] == "RUNNING");
+    let exit = seen.last().unwrap();
+    assert!(exit["to"] == "BACKOFF" || exit["to"] == "EXITED", "{exit}");
+    assert_eq!(exit["task"], "web");
+    assert_eq!(exit["pid"], pid);
+    assert_eq!(exit["exit_code"], 137);
+    assert_eq!(exit["health"], Value::Null);
+    let time = exit["time"].as_str().unwrap();
+    assert!(
+        time.len() == 24 && time.ends_with('Z') && &time[10..11] == "T",
+        "{time}"
+    );
+    let spawn = sub.until(|v| v["name"] == "web" && v["to"] == "STARTED");
+    let new_pid = spawn.last().unwrap()["pid"].as_i64().unwrap();
+    assert_ne!(new_pid, pid as i64);
+    sub.until(|v| is(v, "web", "STARTED", "RUNNING"));
+    sup.ok("stop web");
+    sub.until(|v| is(v, "web", "RUNNING", "STOPPING"));
+    let stopped = sub.until(|v| is(v, "web", "STOPPING", "STOPPED"));
+    assert_eq!(stopped.len(), 1, "{stopped:?}");
+}
+
+#[test]
+fn fatal_carries_its_reason() {
+    let sup = Sup::start(
+        "events-fatal",
+        "tasks:
+  bad:
+    command: /nonexistent/program
+    autoLaunch: false
+",
+    );
+    let mut sub = Subscriber::new(&sup);
+    sup.cmd("start bad");
+    let seen = sub.until(|v| v["name"] == "bad" && v["to"] == "FATAL");
+    let fatal = seen.last().unwrap();
+    assert!(
+        fatal["reason"]
+            .as_str()
+            .unwrap()
+            .contains("No such file or directory"),
+        "{fatal}"
+    );
+    assert_eq!(fatal["pid"], Value::Null);
+}
+
+#[test]
+fn ctl_events_streams_until_interrupted() {
+    let sup = Sup::start(
+        "events-ctl",
+        "tasks:
+  a:
+    command: sleep 1000
+    successfulStartTimeout: 0
+",
+    );
+    sup.running_pid("a");
+    let mut child = Command::new(BIN)
+        .args(["ctl", "--socket"])
+        .arg(&sup.socket)
+        .arg("events")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // ctl may not be subscribed yet when a restart happens: restart until
+    // one shows in the stream.
+    wait_until(secs(20), "the restart's events", || {
+        sup.ok("restart a");
+        while let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(500)) {
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["to"] == "STOPPING" {
+                return true;
+            }
+        }
+        false
+    });
+    kill(child.id() as i32, libc::SIGINT);
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(0));
+    // The supervisor saw the client go and goes on serving.
+    sup.ok("status");
+}
+
+#[test]
+fn events_in_the_shell_point_to_the_socket() {
+    let mut sup = Sup::start_shell("events-shell", "tasks:\n  a:\n    command: sleep 1000\n");
+    sup.send("events");
+    sup.wait_stdout("taskmaster ctl events", secs(5));
+}
+
+#[test]
+fn a_stalled_reader_gets_a_marker_and_a_reading_one_loses_nothing() {
+    let sup = Sup::start(
+        "events-slow",
+        "tasks:
+  w:
+    command: sleep 1000
+    instances: 40
+    successfulStartTimeout: 0
+    gracefulStopTimeout: 5
+",
+    );
+    wait_until(secs(20), "all running", || {
+        sup.status().iter().all(|r| r["state"] == "RUNNING")
+    });
+    // Subscribed, never read: its queue fills.
+    let mut stalled = UnixStream::connect(&sup.socket).unwrap();
+    stalled.write_all(b"events\n").unwrap();
+    let reader = Subscriber::new(&sup);
+    // The reader reads on another thread, counting what it gets.
+    let counted = std::thread::spawn(move || {
+        let mut reader = reader;
+        let mut changes = 0;
+        loop {
+            let line = reader.next_line();
+            let v: Value = serde_json::from_str(&line).unwrap();
+            assert!(v["from"].is_string(), "{line}");
+            changes += 1;
+            if v["name"] == "done" {
+                return changes;
+            }
+        }
+    });
+    // 40 processes x 3 changes x ~200 bytes per restart.
+    // Past the socket buffers and the 256 KiB queue.
+    let rounds = 40;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        sup.ok("restart w");
+        assert!(t.elapsed() < secs(10));
+    }
+    // A last change marks the end for the reader.
+    std::fs::write(
+        &sup.config,
+        "tasks:\n  w:\n    command: sleep 1000\n    instances: 40\n    successfulStartTimeout: 0\n  done:\n    command: sleep 1000\n    successfulStartTimeout: 0\n",
+    )
+    .unwrap();
+    sup.ok("reload");
+    let changes = counted.join().unwrap();
+    // Each restart: RUNNING->STOPPING, STOPPING->STOPPED, STOPPED->RUNNING.
+    assert_eq!(changes, rounds * 40 * 3 + 1, "no change lost to a reader");
+
+    // The stalled one: whole lines, then a marker, then the newest.
+    // It reads what is queued, until nothing more comes for a second.
+    stalled
+        .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let deadline = Instant::now() + secs(20);
+    while Instant::now() < deadline {
+        match stalled.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8(got).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("0"));
+    let mut marker = None;
+    for l in lines {
+        if l.starts_with("[... ") {
+            marker = Some(l.to_string());
+        } else {
+            serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l:?}"));
+        }
+    }
+    let marker = marker.expect("a drop marker");
+    assert!(marker.ends_with(" lines dropped]"), "{marker}");
+    // The queue (256 KiB) and the kernel's socket buffers, no more.
+    assert!(text.len() < 1024 * 1024, "{} bytes", text.len());
+}
