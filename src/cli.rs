@@ -309,7 +309,7 @@ fn check_lines(c: &config::Config) -> Vec<String> {
             } else {
                 "  (autoLaunch: false)"
             };
-            let command = crate::text::one_line(&task.command);
+            let command = crate::text::one_line(&task.command_of(&name));
             lines.push(format!("{name}: {command}{note}"));
         }
     }

@@ -34,6 +34,7 @@ mod vars;
 pub mod words;
 pub mod yaml;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -246,13 +247,7 @@ impl TaskSpec {
     /// `TASKMASTER_PROCESS` and `TASKMASTER_INSTANCE` in its environment,
     /// and its per-process text finished.
     pub fn for_process(&self, process: &str) -> TaskSpec {
-        let instance = match process
-            .strip_prefix(&self.name)
-            .and_then(|r| r.strip_prefix('_'))
-        {
-            Some(n) if self.instances != 1 => n.parse().unwrap_or(1),
-            _ => 1,
-        };
+        let instance = self.instance_of(process);
         let mut t = self.clone();
         if let Some(pp) = t.per_process.take() {
             let fin = |s: &str| expand::finish(s, process, instance);
@@ -285,6 +280,30 @@ impl TaskSpec {
             t.environment.insert(k.to_string(), v);
         }
         t
+    }
+
+    /// The instance number (1-based) of process `process` of this task.
+    fn instance_of(&self, process: &str) -> u32 {
+        match process
+            .strip_prefix(&self.name)
+            .and_then(|r| r.strip_prefix('_'))
+        {
+            Some(n) if self.instances != 1 => n.parse().unwrap_or(1),
+            _ => 1,
+        }
+    }
+
+    /// The command process `process` runs, as `status` and `--check` show
+    /// it; the same text as `for_process(process).command`, without the copy.
+    pub fn command_of(&self, process: &str) -> Cow<'_, str> {
+        match &self.per_process {
+            Some(pp) if !pp.command.is_empty() => Cow::Owned(expand::finish(
+                &pp.command,
+                process,
+                self.instance_of(process),
+            )),
+            _ => Cow::Borrowed(&self.command),
+        }
     }
 
     /// Names of this task's processes: `NAME` for one instance, else

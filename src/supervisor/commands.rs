@@ -2,6 +2,7 @@
 //! depend on processes going down (`stop`, `restart`, `shutdown`) wait in
 //! `waits` and are sent when the last process is down; nothing here blocks.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use super::render::{self, Row};
@@ -289,7 +290,7 @@ impl Supervisor {
                         .config
                         .tasks
                         .get(&e.task)
-                        .map_or("", |t| t.command.as_str()),
+                        .map_or(Cow::Borrowed(""), |t| t.command_of(&e.name)),
                 }
             })
             .collect();

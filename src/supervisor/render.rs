@@ -1,6 +1,7 @@
 //! How processes are shown: the `status` table, `status --json`, uptimes
 //! and durations. Pure: rows in, text out.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ pub struct Row<'a> {
     pub restarts: u32,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
-    pub command: &'a str,
+    pub command: Cow<'a, str>,
     /// `starting`, `healthy` or `unhealthy` for a task with a check or
     /// `notify`; `None` for the rest.
     pub health: Option<&'static str>,
@@ -71,7 +72,7 @@ pub fn table_styled(rows: &[Row], colour: bool) -> String {
     let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
-            let mut command = crate::text::one_line(r.command);
+            let mut command = crate::text::one_line(&r.command);
             if let Some(reason) = &r.reason {
                 let _ = write!(command, "  ({reason})");
             }
@@ -147,7 +148,7 @@ mod tests {
             restarts: 2,
             exit_code: None,
             reason: None,
-            command: "sleep 100",
+            command: "sleep 100".into(),
             health: None,
             ready: pid.is_some(),
         }
@@ -161,7 +162,7 @@ mod tests {
             "sh -c 'a\\nb\\tc'"
         );
         let mut r = row("a", "RUNNING", Some(1));
-        r.command = "echo 1\necho 2\n";
+        r.command = "echo 1\necho 2\n".into();
         assert_eq!(table(&[r]).lines().count(), 2);
     }
 

@@ -363,3 +363,59 @@ would keep unchanged: keep",
         pids
     );
 }
+
+#[test]
+fn each_process_shows_its_own_command_with_dollars_as_written() {
+    let yaml = "tasks:
+  w:
+    command: sh -c 'echo $0 $$ $${x}; exec sleep 1000' ${TASKMASTER_PROCESS}
+    instances: 2
+    successfulStartTimeout: 0
+  v:
+    command: sh -c 'echo $HOME $$; exec sleep 1000'
+    instances: 2
+    successfulStartTimeout: 0
+";
+    let expected = [
+        ("v_1", "sh -c 'echo $HOME $$; exec sleep 1000'"),
+        ("v_2", "sh -c 'echo $HOME $$; exec sleep 1000'"),
+        ("w_1", "sh -c 'echo $0 $$ ${x}; exec sleep 1000' w_1"),
+        ("w_2", "sh -c 'echo $0 $$ ${x}; exec sleep 1000' w_2"),
+    ];
+    let dir = test_dir("config-shown-command");
+    std::fs::write(dir.join("c.yaml"), yaml).unwrap();
+    let out = Command::new(BIN)
+        .args(["--check", "c.yaml"])
+        .current_dir(&dir)
+        .env_remove("TASKMASTER_SOCKET")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<String> = expected
+        .iter()
+        .map(|(n, c)| format!("{n}: {c}\n"))
+        .collect();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), lines.concat());
+    let _ = std::fs::remove_dir_all(dir);
+    // `status` and `status --json` show the same text.
+    let sup = Sup::start("config-shown-command-status", yaml);
+    wait_until(secs(10), "all up", || up(&sup).len() == 4);
+    let rows: Vec<(String, String)> = sup
+        .status()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["command"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = expected
+        .iter()
+        .map(|(n, c)| (n.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(rows, want);
+    let table = sup.ok("status w_2");
+    assert!(table.contains("${x}; exec sleep 1000' w_2"), "{table}");
+}
