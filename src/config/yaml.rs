@@ -109,9 +109,57 @@ impl Tree {
     }
 }
 
+/// saphyr-parser's refusal of a tab as the only white space between a ':'
+/// and a plain value (`key:<TAB>word`), which YAML allows.
+const TAB_AFTER_COLON: &str = "':' must be followed by a valid YAML whitespace";
+
 /// Parses `text`; fails with the position and message of the first syntax
 /// error, of nesting beyond [`MAX_DEPTH`], or of a second document.
 pub fn parse(text: &str) -> Result<Tree, (Pos, String)> {
+    match build(text) {
+        Err((_, m)) if m == TAB_AFTER_COLON => {}
+        done => return done.map(Builder::tree),
+    }
+    // The tabs right after each ':' become spaces: one character for one,
+    // so every position stays. Those that were inside a quoted or block
+    // scalar are text, not separation: they are put back for a last parse.
+    let mut tabs = tabs_after_colons(text);
+    let mut bytes = text.as_bytes().to_vec();
+    for &(_, i) in &tabs {
+        bytes[i] = b' ';
+    }
+    let b = build(std::str::from_utf8(&bytes).expect("a space for a tab"))?;
+    let before = tabs.len();
+    tabs.retain(|&(n, i)| {
+        let k = b.verbatim.partition_point(|s| s.start <= n);
+        let text = k > 0 && n < b.verbatim[k - 1].end;
+        if text {
+            bytes[i] = b'\t';
+        }
+        !text
+    });
+    if tabs.len() == before {
+        return Ok(b.tree());
+    }
+    build(std::str::from_utf8(&bytes).expect("a tab for a space")).map(Builder::tree)
+}
+
+/// The character and byte offsets of the tabs in the blanks right after
+/// each ':'.
+fn tabs_after_colons(text: &str) -> Vec<(usize, usize)> {
+    let mut tabs = Vec::new();
+    let mut after_colon = false;
+    for (n, (i, c)) in text.char_indices().enumerate() {
+        match c {
+            '\t' if after_colon => tabs.push((n, i)),
+            ' ' if after_colon => {}
+            _ => after_colon = c == ':',
+        }
+    }
+    tabs
+}
+
+fn build(text: &str) -> Result<Builder, (Pos, String)> {
     let mut b = Builder::default();
     let mut documents = 0;
     for event in Parser::new_from_str(text) {
@@ -128,6 +176,9 @@ pub fn parse(text: &str) -> Result<Tree, (Pos, String)> {
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
+                if style != ScalarStyle::Plain {
+                    b.verbatim.push(span.start.index()..span.end.index());
+                }
                 let forced_str = tag
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
@@ -168,11 +219,7 @@ pub fn parse(text: &str) -> Result<Tree, (Pos, String)> {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
     }
-    Ok(Tree {
-        nodes: b.nodes,
-        root: b.root,
-        problems: b.problems,
-    })
+    Ok(b)
 }
 
 fn pos(line: usize, col0: usize) -> Pos {
@@ -197,6 +244,8 @@ struct Builder {
     root: Option<Id>,
     problems: Vec<(Pos, String)>,
     merged: usize,
+    /// Where quoted and block scalars are, in characters, in file order.
+    verbatim: Vec<std::ops::Range<usize>>,
 }
 
 /// How mapping keys are told apart: by type and value, as YAML does.
@@ -212,6 +261,14 @@ enum KeyId<'a> {
 }
 
 impl Builder {
+    fn tree(self) -> Tree {
+        Tree {
+            nodes: self.nodes,
+            root: self.root,
+            problems: self.problems,
+        }
+    }
+
     fn add(&mut self, at: Pos, tag: Option<String>, value: Value) -> Id {
         self.nodes.push(Node { at, tag, value });
         self.nodes.len() - 1
@@ -537,6 +594,44 @@ mod tests {
         );
         assert!(parse("").unwrap().root.is_none());
         assert_eq!(parse("a: *x").unwrap_err().0, Pos { line: 1, col: 4 });
+    }
+
+    fn scalar(t: &Tree, path: &[&str]) -> String {
+        let mut id = t.root.unwrap();
+        for name in path {
+            let Value::Map(m) = &t.node(id).value else {
+                panic!("{name}: not a map")
+            };
+            let found = m
+                .entries
+                .iter()
+                .find(|&&(k, _)| matches!(&t.node(k).value, Value::Scalar(s) if s.text == *name));
+            id = found.unwrap_or_else(|| panic!("{name}: no such key")).1;
+        }
+        match &t.node(id).value {
+            Value::Scalar(s) => s.text.clone(),
+            _ => panic!("not a scalar"),
+        }
+    }
+
+    #[test]
+    fn a_tab_after_a_colon_separates() {
+        let t = parse("a:\tword\nb:\t\t-1\nc: {d:\tx}\ne:\t'q:\tq'\nf: \"r:\tr\"\ng: |\n  s:\ts\nh:\ti # c:\tc\n")
+            .unwrap();
+        for (path, text) in [
+            (&["a"][..], "word"),
+            (&["b"], "-1"),
+            (&["c", "d"], "x"),
+            (&["e"], "q:\tq"),
+            (&["f"], "r:\tr"),
+            (&["g"], "s:\ts\n"),
+            (&["h"], "i"),
+        ] {
+            assert_eq!(scalar(&t, path), text, "{path:?}");
+        }
+        // Where YAML refuses the tab, the error is where the value starts.
+        assert_eq!(parse("a:\t- x\n").unwrap_err().0, Pos { line: 1, col: 4 });
+        assert_eq!(parse("a:\tb: c\n").unwrap_err().0, Pos { line: 1, col: 5 });
     }
 
     #[test]

@@ -419,3 +419,25 @@ fn each_process_shows_its_own_command_with_dollars_as_written() {
     let table = sup.ok("status w_2");
     assert!(table.contains("${x}; exec sleep 1000' w_2"), "{table}");
 }
+
+#[test]
+fn a_tab_after_a_colon_separates_key_and_value() {
+    let dir = test_dir("config-tab");
+    std::fs::write(
+        dir.join("t.yaml"),
+        "tasks:\n  w:\n    command:\tsleep 1\n    instances:\t2\n    environment: {A:\tx, B: \"y:\tz\"}\n",
+    )
+    .unwrap();
+    let (code, err) = check(&dir, "t.yaml");
+    assert_eq!((code, err.as_str()), (0, ""));
+    // Where YAML itself refuses it, the error names file, line and column.
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "tasks:\n  w:\n    command:\t- sleep\n",
+    )
+    .unwrap();
+    let (code, err) = check(&dir, "bad.yaml");
+    assert_eq!(code, 2);
+    assert!(err.starts_with("bad.yaml:3:14: "), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
