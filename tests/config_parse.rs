@@ -1449,10 +1449,18 @@ tasks:
     }
 
     #[test]
-    fn a_tab_after_a_colon_before_a_word_is_refused_clearly() {
+    fn a_tab_after_a_colon_separates_like_a_space() {
+        let c = parse(
+            "tasks:\n  a:\n    command:\tx\n    environment: {A:\t'b:\tc'}\n",
+            Path::new("t.yaml"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(c.tasks["a"].argv, ["x"]);
+        assert_eq!(c.tasks["a"].environment["A"], "b:\tc");
         assert_eq!(
-            errs("tasks:\n  a:\n    command:\tx\n"),
-            ["t.yaml:3:14: ':' must be followed by a valid YAML whitespace"]
+            errs("tasks:\n  a:\n    command:\t- x\n"),
+            ["t.yaml:3:14: block sequence entries are not allowed in this context"]
         );
     }
 }
