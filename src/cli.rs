@@ -368,7 +368,9 @@ fn supervise(
     let c = load_or_create(config)?;
     // Descriptors inherited from whoever started us must not reach the
     // children either.
-    // SAFETY: plain syscall on a range of fds; nothing else runs yet.
+    // Raw: neither nix nor rustix wraps close_range(2).
+    // SAFETY: plain syscall on a range of fds; it only sets their
+    // close-on-exec flag; nothing else runs yet.
     unsafe {
         libc::syscall(
             libc::SYS_close_range,
@@ -388,11 +390,13 @@ fn supervise(
     for w in &limits.warnings {
         eprintln!("taskmaster: {w}");
     }
-    // SAFETY: tzset only reads TZ and /etc/localtime; single-threaded.
+    // Raw: neither nix, rustix nor the libc crate declares tzset(3); it
+    // loads the zone `localtime_r` (logs, events) then uses.
     unsafe extern "C" {
         fn tzset();
     }
-    // SAFETY: see above.
+    // SAFETY: tzset takes no arguments and only reads TZ and /etc/localtime;
+    // no other thread exists yet to read the zone concurrently.
     unsafe { tzset() };
     let named =
         socket.is_some() || std::env::var_os("TASKMASTER_SOCKET").is_some_and(|v| !v.is_empty());

@@ -547,17 +547,16 @@ fn streams(words: &[String]) -> bool {
 /// Ctrl-C is how a person ends `ctl logs -f`: that is success, not an
 /// interrupted command.
 fn ctrl_c_ends_with_success() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
     extern "C" fn exit_zero(_: libc::c_int) {
+        // Raw: the handler may only call async-signal-safe functions, and
+        // neither std (whose `exit` flushes and runs destructors) nor nix
+        // offers `_exit`.
         // SAFETY: _exit is async-signal-safe; nothing is left to flush
         // (each chunk was flushed as it was written).
         unsafe { libc::_exit(0) }
     }
     // SAFETY: installs a handler that only calls an async-signal-safe
-    // function.
-    unsafe {
-        libc::signal(
-            libc::SIGINT,
-            exit_zero as extern "C" fn(libc::c_int) as libc::sighandler_t,
-        )
-    };
+    // function; the client has no other thread.
+    let _ = unsafe { signal(Signal::SIGINT, SigHandler::Handler(exit_zero)) };
 }

@@ -152,6 +152,10 @@ impl NotifySocket {
                     match c {
                         ControlMessageOwned::ScmCredentials(cred) => pid = Some(cred.pid()),
                         ControlMessageOwned::ScmRights(list) => {
+                            // nix hands the fds over raw. rustix's recvmsg
+                            // would own them, but its credentials hold a
+                            // non-zero pid, and the kernel reports 0 for a
+                            // sender outside our pid namespace.
                             // SAFETY: the kernel just installed these fds
                             // in our table; nobody else owns them.
                             fds.extend(

@@ -9,55 +9,46 @@
 //! Also the reap loop. Children undo all of this before exec (`spawn.rs`).
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::sys::signal::Signal;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::process::ExitStatus;
 
-/// The highest signal number.
-const NSIG: i32 = 64;
-
 /// Signals that are neither blocked nor read: SIGKILL and SIGSTOP cannot
 /// be; the fault signals must act at once; the ignored ones are ignored.
-const NOT_READ: [i32; 12] = [
-    libc::SIGKILL,
-    libc::SIGSTOP,
-    libc::SIGSEGV,
-    libc::SIGBUS,
-    libc::SIGFPE,
-    libc::SIGILL,
-    libc::SIGTRAP,
-    libc::SIGSYS,
-    libc::SIGABRT,
-    libc::SIGPIPE,
-    libc::SIGTTIN,
-    libc::SIGTTOU,
+const NOT_READ: [Signal; 12] = [
+    Signal::SIGKILL,
+    Signal::SIGSTOP,
+    Signal::SIGSEGV,
+    Signal::SIGBUS,
+    Signal::SIGFPE,
+    Signal::SIGILL,
+    Signal::SIGTRAP,
+    Signal::SIGSYS,
+    Signal::SIGABRT,
+    Signal::SIGPIPE,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
 ];
 
-/// Whether `sig` is read from the signalfd.
-pub fn is_read(sig: i32) -> bool {
-    (1..=NSIG).contains(&sig) && !NOT_READ.contains(&sig)
-}
-
-fn read_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset/sigaddset on a local set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in (1..=NSIG).filter(|&s| is_read(s)) {
-            libc::sigaddset(&mut set, sig);
-        }
-        set
+/// Every signal up to SIGRTMAX but `NOT_READ`. `sigfillset` leaves out the
+/// two real-time signals libc reserves for its threads, which we do not use.
+fn read_set() -> SigSet {
+    let mut set = SigSet::all();
+    for sig in NOT_READ {
+        set.remove(sig);
     }
+    set
 }
 
 /// The signalfd of every read signal, which are blocked for the thread.
 pub struct Signals {
-    fd: OwnedFd,
+    fd: SignalFd,
 }
 
 impl Signals {
@@ -65,51 +56,22 @@ impl Signals {
     /// opens the signalfd.
     pub fn new() -> io::Result<Signals> {
         let set = read_set();
-        // The raw syscall: libc's wrapper leaves out the two real-time
-        // signals it reserves for threads, which we do not use.
-        // SAFETY: a valid set; no old mask asked for.
-        if unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigprocmask,
-                libc::SIG_BLOCK,
-                &set as *const libc::sigset_t,
-                std::ptr::null_mut::<libc::sigset_t>(),
-                8usize,
-            )
-        } != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
+        set.thread_block()?;
         for sig in [Signal::SIGPIPE, Signal::SIGTTIN, Signal::SIGTTOU] {
             // SAFETY: SIG_IGN installs no handler code; nothing else in this
             // single-threaded program changes these dispositions concurrently.
             unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) }?;
         }
-        // Raw too: nix's SigSet cannot hold the signals libc reserves.
-        // SAFETY: a valid set; the fd returned is owned right below.
-        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh fd nobody else owns.
-        Ok(Signals {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+        Ok(Signals { fd })
     }
 
     /// The next pending signal, or `None` when none is left.
     pub fn next_signal(&mut self) -> io::Result<Option<i32>> {
-        // One signalfd_siginfo; its first field is the u32 ssi_signo.
-        let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
         loop {
-            match rustix::io::read(&self.fd, &mut info) {
-                Ok(n) if n == info.len() => {
-                    let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
-                    return Ok(Some(signo as i32));
-                }
-                Ok(_) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(rustix::io::Errno::AGAIN) => return Ok(None),
+            match self.fd.read_signal() {
+                Ok(info) => return Ok(info.map(|i| i.ssi_signo as i32)),
+                Err(Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             }
         }

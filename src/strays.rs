@@ -27,10 +27,12 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
 
 /// The shortest time between two writes of the file.
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(100);
@@ -46,14 +48,8 @@ const HEADER: &str = "taskmaster-state 1";
 /// Clock ticks since boot (the unit of /proc/PID/stat's start time):
 /// rounded down, or up.
 pub fn boot_ticks(round_up: bool) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime fills a valid timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u128;
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    let hz = u128::from(rustix::param::clock_ticks_per_second().max(1));
     let ns = ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128;
     let ticks = ns * hz / 1_000_000_000;
     let exact = ticks * 1_000_000_000 == ns * hz;
@@ -433,32 +429,25 @@ fn wait_for(strays: &mut Vec<Stray>, notices: &mut Vec<String>) {
             .flatten()
             .filter_map(|&pid| pidfd(pid))
             .collect();
-        let mut pfds: Vec<libc::pollfd> = fds
+        let mut pfds: Vec<PollFd> = fds
             .iter()
-            .map(|fd| libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
+            .map(|fd| PollFd::new(fd, PollFlags::IN))
             .collect();
         let left = until.saturating_duration_since(Instant::now());
-        // SAFETY: a valid array of pollfds; waits at most `left`.
-        unsafe {
-            libc::poll(
-                pfds.as_mut_ptr(),
-                pfds.len() as libc::nfds_t,
-                left.as_millis().clamp(1, i32::MAX as u128) as i32,
-            )
+        // Whole milliseconds, at least one, as poll(2) would take them.
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as u64;
+        let timeout = rustix::event::Timespec {
+            tv_sec: (ms / 1000) as i64,
+            tv_nsec: (ms % 1000 * 1_000_000) as i64,
         };
+        let _ = rustix::event::poll(&mut pfds, Some(&timeout));
     }
 }
 
 /// A pidfd for `pid` (readable once it exits), if the kernel gives one.
 fn pidfd(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: plain syscall; the fd returned is owned right below.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
-    // SAFETY: a fresh fd nobody else owns.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    let pid = rustix::process::Pid::from_raw(pid)?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
 }
 
 #[cfg(test)]

@@ -39,8 +39,7 @@ pub struct SelfStats {
 impl SelfStats {
     /// Reads them for this process; a figure that cannot be read is 0.
     pub fn read() -> SelfStats {
-        // SAFETY: sysconf only reads a constant of the system.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
+        let page = rustix::param::page_size() as u64;
         let resident_bytes = std::fs::read_to_string("/proc/self/statm")
             .ok()
             .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
@@ -49,19 +48,12 @@ impl SelfStats {
         let open_fds = std::fs::read_dir("/proc/self/fd")
             .map(|d| d.count().saturating_sub(1) as u64)
             .unwrap_or(0);
-        // SAFETY: an all-zero rusage is a valid value; getrusage only writes it.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: the pointer is valid for the call.
-        let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0;
-        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        let cpu = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF);
+        let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
         SelfStats {
             resident_bytes,
             open_fds,
-            cpu_seconds: if ok {
-                tv(usage.ru_utime) + tv(usage.ru_stime)
-            } else {
-                0.0
-            },
+            cpu_seconds: cpu.map_or(0.0, |u| secs(u.user_time()) + secs(u.system_time())),
         }
     }
 }

@@ -495,8 +495,9 @@ impl Supervisor {
                     return;
                 }
             };
-            // SAFETY: getpgid only reads another process's group id.
-            let pgid = unsafe { libc::getpgid(pid) };
+            // A sender that is already gone matches no process.
+            let pgid = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid)))
+                .map_or(-1, |g| g.as_raw());
             let key = self.by_pid.get(&pgid).copied().filter(|&k| {
                 self.spec(k).is_some_and(|t| t.notify)
                     && self.procs[k].proc.state().pid() == Some(pgid)
