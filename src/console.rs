@@ -174,22 +174,17 @@ impl Console {
         out.flush();
     }
 
-    /// Writes what the fds take after one became writable. Once a stream
-    /// that dropped lines is drained, one line in it says how many, where
-    /// they were lost; the count is returned for the supervisor's log.
-    pub fn flush(&mut self) -> u64 {
-        let mut total = 0;
-        for out in &mut self.outs {
-            if out.flush() && out.dropped > 0 {
-                let dropped = std::mem::take(&mut out.dropped);
-                let msg =
-                    format!("taskmaster: {dropped} lines dropped: output was not read fast enough");
-                out.push_line(&[msg.as_bytes()]);
-                out.flush();
-                total += dropped;
+    /// Writes what the fds take after one became writable. Returns, per
+    /// stream (`Stream as usize`), the lines it dropped, once it is drained:
+    /// the caller says so in that stream, where they were lost.
+    pub fn flush(&mut self) -> [u64; 2] {
+        let mut dropped = [0; 2];
+        for (out, n) in self.outs.iter_mut().zip(&mut dropped) {
+            if out.flush() {
+                *n = std::mem::take(&mut out.dropped);
             }
         }
-        total
+        dropped
     }
 
     /// Writes what remains, waiting up to a second for a slow reader (at

@@ -33,6 +33,8 @@ pub struct Outbox {
     dropped: u64,
     /// Lines dropped in all.
     dropped_total: u64,
+    /// Of those, the lines `take_untold_drops` has handed out.
+    told: u64,
 }
 
 impl Default for Outbox {
@@ -50,6 +52,7 @@ impl Outbox {
             cap,
             dropped: 0,
             dropped_total: 0,
+            told: 0,
         }
     }
 
@@ -175,6 +178,20 @@ impl Outbox {
         self.dropped_total
     }
 
+    /// Lines dropped that no earlier call handed out, for the supervisor's
+    /// log: those a marker in the queue accounts for, or with `all` (the
+    /// client is leaving) every one.
+    pub fn take_untold_drops(&mut self, all: bool) -> u64 {
+        let upto = if all {
+            self.dropped_total
+        } else {
+            self.dropped_total - self.dropped
+        };
+        let n = upto.saturating_sub(self.told);
+        self.told = self.told.max(upto);
+        n
+    }
+
     /// Takes up to `max` queued bytes off the front (for a writer that is
     /// not an fd, and for tests).
     pub fn take(&mut self, max: usize) -> Vec<u8> {
@@ -264,6 +281,26 @@ mod tests {
         assert_eq!(text(&mut o), "[... 6 lines dropped]\nnext\n");
         assert_eq!(o.pending_drops(), 0);
         assert_eq!(o.dropped_total(), 6);
+    }
+
+    #[test]
+    fn drops_are_handed_out_once_marked_or_when_the_client_leaves() {
+        let mut o = Outbox::new(30);
+        let ten = b"0123456789";
+        assert!(o.push_line(&[ten]) && o.push_line(&[ten]));
+        assert!(!o.push_line(&[ten]));
+        assert!(!o.push_line(&[ten]));
+        assert_eq!(o.take_untold_drops(false), 0, "no marker yet");
+        o.take(22);
+        assert!(o.push_marker());
+        assert_eq!(o.take_untold_drops(false), 2);
+        assert_eq!(o.take_untold_drops(false), 0, "handed out once");
+        o.take(usize::MAX);
+        assert!(o.push_line(&[ten]) && o.push_line(&[ten]));
+        assert!(!o.push_line(&[ten]));
+        assert_eq!(o.take_untold_drops(false), 0);
+        assert_eq!(o.take_untold_drops(true), 1, "the client leaves");
+        assert_eq!(o.take_untold_drops(true), 0);
     }
 
     #[test]

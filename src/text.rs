@@ -28,6 +28,12 @@ pub fn secs(d: Duration) -> String {
     }
 }
 
+/// A measured duration as seconds to a tenth, rounded down: `0s` for
+/// 9 ms, `1.2s` for 1.234 s (how long a process ran).
+pub fn tenths(d: Duration) -> String {
+    secs(Duration::from_millis(d.as_millis() as u64 / 100 * 100))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +50,8 @@ mod tests {
         assert_eq!(secs(Duration::from_millis(500)), "0.5s");
         assert_eq!(secs(Duration::from_secs(2)), "2s");
         assert_eq!(secs(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(tenths(Duration::from_nanos(9_623_584)), "0s");
+        assert_eq!(tenths(Duration::from_millis(1234)), "1.2s");
+        assert_eq!(tenths(Duration::from_secs(5)), "5s");
     }
 }

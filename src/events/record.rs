@@ -100,10 +100,13 @@ pub enum What {
     Killed { forced: bool },
     /// The process and its group are gone after a stop.
     Stopped,
-    /// The health of the process changed; `reason` names the last failure.
+    /// The health of the process changed; `reason` names the last failure
+    /// (or the READY=1 that made it healthy); `restarting`: an unhealthy
+    /// process is stopped and started again (`onUnhealthy: restart`).
     Health {
         health: &'static str,
         reason: Option<String>,
+        restarting: bool,
     },
     /// Waits for its dependencies, named in `on`.
     Waiting { on: String },
@@ -324,7 +327,8 @@ impl Record {
             } => true,
             What::Exited { .. } => false,
             What::SpawnRetry { .. } | What::Fatal { .. } => true,
-            What::Health { health, .. } => *health == "unhealthy",
+            // Told on the terminal as they always were: both ways.
+            What::Health { .. } => true,
             What::Spawned { .. }
             | What::Running
             | What::Stopping { .. }
@@ -339,9 +343,10 @@ impl Record {
             | What::Reloaded { .. }
             | What::ReloadFailed { .. }
             | What::SignalReceived { .. } => false,
-            // The console says it in the stream that lost the lines.
-            What::OutputDropped { .. } => false,
+            // Shown in the stream that lost the lines (a `logs -f` or
+            // `events` client sees its own marker instead: not emitted).
             What::EssentialEnded
+            | What::OutputDropped { .. }
             | What::SocketRefused { .. }
             | What::LogWriteError { .. }
             | What::Message { .. } => true,
@@ -414,7 +419,7 @@ impl Record {
                     (_, Next::Delayed { delay, lived }) => format!(
                         "'{name}' exited{how} ({status}); restarting in {} (it ran {})",
                         crate::text::secs(*delay),
-                        crate::text::secs(*lived)
+                        crate::text::tenths(*lived)
                     ),
                     (false, Next::Stays) => format!("'{name}' exited{how} ({status})"),
                 }
@@ -435,10 +440,17 @@ impl Record {
                 format!("'{name}' killed (SIGKILL): forced shutdown")
             }
             What::Stopped => format!("'{name}' stopped"),
-            What::Health { health, reason } => match reason {
-                Some(r) => format!("'{name}' is {health}: {r}"),
-                None => format!("'{name}' is {health}"),
-            },
+            What::Health {
+                health,
+                reason,
+                restarting,
+            } => {
+                let then = if *restarting { "; restarting" } else { "" };
+                match reason {
+                    Some(r) => format!("'{name}' is {health}: {r}{then}"),
+                    None => format!("'{name}' is {health}{then}"),
+                }
+            }
             What::Waiting { on } => format!("'{name}' is WAITING for {on}"),
             What::SupervisorStarted {
                 version,

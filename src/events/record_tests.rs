@@ -174,7 +174,8 @@ fn levels_follow_design() {
             Some(1),
             What::Health {
                 health: "unhealthy",
-                reason: Some("timeout".into())
+                reason: Some("timeout".into()),
+                restarting: false,
             }
         )
         .level(),
@@ -224,6 +225,7 @@ fn json_for_state_changes_only() {
         What::Health {
             health: "unhealthy",
             reason: Some("connection refused".into()),
+            restarting: true,
         },
     );
     let v: serde_json::Value = serde_json::from_str(&health.json().unwrap()).unwrap();
@@ -320,4 +322,71 @@ fn notices_read_as_one_line_about_the_process() {
         );
         assert_eq!(r.notice(), None, "{r:?}");
     }
+}
+
+#[test]
+fn health_and_waiting_lines() {
+    let health = |health, reason: Option<&str>, restarting| {
+        proc_record(
+            "RUNNING",
+            "RUNNING",
+            Some(1),
+            What::Health {
+                health,
+                reason: reason.map(str::to_string),
+                restarting,
+            },
+        )
+    };
+    let sick = health(
+        "unhealthy",
+        Some("cannot connect: Connection refused"),
+        true,
+    );
+    assert_eq!(
+        log_text(&sick),
+        "WARN  'worker_1' is unhealthy: cannot connect: Connection refused; restarting"
+    );
+    assert_eq!(
+        sick.notice().as_deref(),
+        Some("'worker_1' is unhealthy: cannot connect: Connection refused; restarting")
+    );
+    let well = health("healthy", None, false);
+    assert_eq!(log_text(&well), "INFO  'worker_1' is healthy");
+    assert_eq!(well.notice().as_deref(), Some("'worker_1' is healthy"));
+    let ready = health("healthy", Some("READY=1"), false);
+    assert_eq!(log_text(&ready), "INFO  'worker_1' is healthy: READY=1");
+    let v: serde_json::Value = serde_json::from_str(&ready.json().unwrap()).unwrap();
+    assert_eq!(v["reason"], "READY=1");
+
+    let waiting = proc_record(
+        "STOPPED",
+        "WAITING",
+        None,
+        What::Waiting {
+            on: "db (healthy), migrate (completed)".into(),
+        },
+    );
+    assert_eq!(
+        log_text(&waiting),
+        "INFO  'worker_1' is WAITING for db (healthy), migrate (completed)"
+    );
+    assert_eq!(waiting.notice(), None, "logged, not shown");
+    let v: serde_json::Value = serde_json::from_str(&waiting.json().unwrap()).unwrap();
+    assert_eq!(v["to"], "WAITING");
+    assert_eq!(v["reason"], "waiting for db (healthy), migrate (completed)");
+
+    let by_health = proc_record(
+        "RUNNING",
+        "STOPPING",
+        Some(1),
+        What::Stopping {
+            signal: libc::SIGTERM,
+            by: StopCause::Health,
+        },
+    );
+    assert_eq!(
+        log_text(&by_health),
+        "INFO  'worker_1' is STOPPING: SIGTERM sent, asked by a failed health check"
+    );
 }

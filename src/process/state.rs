@@ -375,7 +375,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                 let until = now + delay;
                 let reason = format!(
                     "{status} after {}; restarting in {}",
-                    crate::text::secs(lived),
+                    crate::text::tenths(lived),
                     crate::text::secs(delay)
                 );
                 p.state = S::Backoff { until, reason };

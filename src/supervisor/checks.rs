@@ -17,6 +17,7 @@ use mio::unix::SourceFd;
 use super::Supervisor;
 use super::token::Source;
 use crate::config::{OnUnhealthy, Probe as CheckSpec};
+use crate::events::{StopCause, What};
 use crate::health::probe::{Outcome, Probe};
 use crate::health::{Change, Health, LastLine, Rules, Tracker};
 use crate::notify::{Datagram, NotifySocket};
@@ -401,6 +402,7 @@ impl Supervisor {
             retries: check.retries,
             start_period: check.start_period,
         };
+        let before = self.health(key);
         let Some(e) = self.procs.get_mut(key) else {
             return;
         };
@@ -417,21 +419,39 @@ impl Supervisor {
         e.vitals.due = Some(at);
         self.timers.push(at, Due::Check(key));
         self.dirty = true;
-        let name = e.name.clone();
         match change {
             Change::Same => {}
-            Change::Healthy => self.notice(&format!("'{name}' is healthy")),
+            Change::Healthy => self.tell_health(key, before, None, false),
             Change::Unhealthy(reason) => {
                 let restart = check.on_unhealthy == OnUnhealthy::Restart;
-                self.notice(&format!(
-                    "'{name}' is unhealthy: {reason}{}",
-                    if restart { "; restarting" } else { "" }
-                ));
+                self.tell_health(key, before, Some(reason), restart);
                 if restart {
-                    self.apply(key, Event::Unhealthy, now);
+                    self.apply_by(StopCause::Health, key, Event::Unhealthy, now);
                 }
             }
         }
+    }
+
+    /// Tells a change of process `key`'s health from `before` (none when
+    /// it is the same): in the log, on the terminal and to `events`.
+    fn tell_health(
+        &mut self,
+        key: usize,
+        before: Option<Health>,
+        reason: Option<String>,
+        restarting: bool,
+    ) {
+        let Some(now) = self.health(key).filter(|&h| Some(h) != before) else {
+            return;
+        };
+        self.emit_process_now(
+            key,
+            What::Health {
+                health: now.name(),
+                reason,
+                restarting,
+            },
+        );
     }
 
     /// The watchdog of process `key` expired: unhealthy, restarted.
@@ -446,14 +466,15 @@ impl Supervisor {
         if !matches!(e.proc.state(), State::Running { .. }) {
             return;
         }
-        e.vitals.watchdog_missed = true;
+        let before = self.health(key);
+        self.procs[key].vitals.watchdog_missed = true;
         self.dirty = true;
-        let name = e.name.clone();
-        self.notice(&format!(
-            "'{name}' is unhealthy: no WATCHDOG=1 for {} (watchdog); restarting",
+        let reason = format!(
+            "no WATCHDOG=1 for {} (watchdog)",
             crate::text::secs(timeout)
-        ));
-        self.apply(key, Event::Unhealthy, now);
+        );
+        self.tell_health(key, before, Some(reason), true);
+        self.apply_by(StopCause::Health, key, Event::Unhealthy, now);
     }
 
     /// Opens the notify socket once some task has `notify: true`.
@@ -506,11 +527,10 @@ impl Supervisor {
                 self.notify_dropped(Some(pid));
                 continue;
             };
-            let e = &mut self.procs[key];
-            if message.ready && !e.vitals.notified_ready {
-                e.vitals.notified_ready = true;
-                let name = e.name.clone();
-                self.notice(&format!("'{name}' is ready (READY=1)"));
+            if message.ready && !self.procs[key].vitals.notified_ready {
+                let before = self.health(key);
+                self.procs[key].vitals.notified_ready = true;
+                self.tell_health(key, before, Some("READY=1".into()), false);
             }
             let e = &mut self.procs[key];
             if let Some(text) = message.status {

@@ -158,6 +158,13 @@ impl Supervisor {
     }
 
     pub(super) fn drop_conn(&mut self, key: usize) {
+        if self
+            .conns
+            .get(key)
+            .is_some_and(|c| c.phase == Phase::Streaming)
+        {
+            self.log_stream_drops(key, true);
+        }
         if let Some(mut c) = self.conns.try_remove(key) {
             let _ = self.poll.registry().deregister(&mut c.stream);
             if c.phase == Phase::Streaming {

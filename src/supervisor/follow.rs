@@ -225,6 +225,7 @@ impl Supervisor {
         let time = local_time(at);
         let mut shell = None;
         let mut gone = Vec::new();
+        let mut dropped = Vec::new();
         for &fid in &e.followers {
             let Some(f) = followers.get(fid) else {
                 continue;
@@ -240,6 +241,11 @@ impl Supervisor {
                     let (block, ends) = fresh.formatted(&time, f.named.then_some(&e.name));
                     if c.send_lines(block, ends) == Flushed::Gone {
                         gone.push(k);
+                    } else {
+                        let n = c.outbox.take_untold_drops(false);
+                        if n > 0 {
+                            dropped.push(n);
+                        }
                     }
                 }
                 FollowTo::Shell => {
@@ -256,6 +262,13 @@ impl Supervisor {
         for k in gone {
             self.drop_conn(k);
         }
+        for n in dropped {
+            let what = super::journal::stream_drops(n, false);
+            self.record(crate::events::Record::supervisor(
+                std::time::SystemTime::now(),
+                what,
+            ));
+        }
         if let Some(text) = shell {
             self.say(Stream::Out, &text);
         }
@@ -269,6 +282,8 @@ impl Supervisor {
         };
         if c.write_stream() == Flushed::Gone {
             self.drop_conn(k);
+        } else {
+            self.log_stream_drops(k, false);
         }
     }
 

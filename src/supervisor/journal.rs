@@ -6,15 +6,16 @@
 //! through its bounded `Outbox`, like a `logs -f` follower.
 
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use super::Supervisor;
 use crate::console::Stream;
 use crate::control::Phase;
 use crate::events::logfile::{Flushed, LogFile, reason};
-use crate::events::{Level, Record, Subject, What};
+use crate::events::{Level, Record, StopCause, Subject, What};
 use crate::logs::rotate::Rotation;
 use crate::logs::sink::WriteReport;
+use crate::process::Event;
 
 /// The supervisor's log file, if any, and whether its failure was told.
 #[derive(Debug, Default)]
@@ -72,11 +73,36 @@ impl Supervisor {
         if !self.journal.subscribers.is_empty()
             && let Some(json) = record.json()
         {
+            let mut dropped = Vec::new();
             for &k in &self.journal.subscribers {
                 if let Some(c) = self.conns.get_mut(k) {
                     c.outbox.push_line(&[json.as_bytes()]);
+                    let n = c.outbox.take_untold_drops(false);
+                    if n > 0 {
+                        dropped.push(n);
+                    }
                 }
             }
+            for n in dropped {
+                // The client sees its marker; the terminal is not told.
+                self.record(Record::supervisor(SystemTime::now(), stream_drops(n, true)));
+            }
+        }
+    }
+
+    /// Logs the lines streaming connection `k` lost that are not logged
+    /// yet: those a marker tells the client of, or, `leaving`, all.
+    pub(super) fn log_stream_drops(&mut self, k: usize, leaving: bool) {
+        let Some(c) = self.conns.get_mut(k) else {
+            return;
+        };
+        let n = c.outbox.take_untold_drops(leaving);
+        if n > 0 {
+            let events = self.journal.subscribers.contains(&k);
+            self.record(Record::supervisor(
+                SystemTime::now(),
+                stream_drops(n, events),
+            ));
         }
     }
 
@@ -130,6 +156,21 @@ impl Supervisor {
         self.emit(record);
     }
 
+    /// Runs `ev` through process `key`'s state machine with the stop it
+    /// may begin told as asked by `by`.
+    pub(super) fn apply_by(&mut self, by: StopCause, key: usize, ev: Event, now: Instant) {
+        let was = std::mem::replace(&mut self.stop_cause, by);
+        self.apply(key, ev, now);
+        self.stop_cause = was;
+    }
+
+    /// Process `key` began to wait for its dependencies, coming from state
+    /// `from`: the event names what it waits for.
+    pub(super) fn emit_waiting(&mut self, key: usize, from: &'static str, pid_before: Option<i32>) {
+        let on = self.waiting_text(key);
+        self.emit_process(key, from, pid_before, What::Waiting { on });
+    }
+
     /// An event of process `key` that is no change of state.
     pub(super) fn emit_process_now(&mut self, key: usize, what: What) {
         let Some(e) = self.procs.get(key) else {
@@ -153,6 +194,30 @@ impl Supervisor {
     /// An event of the supervisor itself.
     pub(super) fn emit_supervisor(&mut self, what: What) {
         self.emit(Record::supervisor(SystemTime::now(), what));
+    }
+
+    /// The supervisor's stdout or stderr took what it could: a stream
+    /// drained after dropping lines gets the notice of it in its own
+    /// place, and the log gets the event.
+    pub(super) fn console_flushed(&mut self) {
+        let dropped = self.console.flush();
+        for (stream, n) in [Stream::Out, Stream::Err].into_iter().zip(dropped) {
+            if n == 0 {
+                continue;
+            }
+            let s = if n == 1 { "" } else { "s" };
+            let record = Record::supervisor(
+                SystemTime::now(),
+                What::OutputDropped {
+                    detail: format!("{n} line{s} dropped: output was not read fast enough"),
+                },
+            );
+            if let Some(text) = record.notice() {
+                self.console
+                    .line(stream, &[b"taskmaster: ", text.as_bytes()]);
+            }
+            self.record(record);
+        }
     }
 
     /// A notice on stderr, or above the shell's prompt.
@@ -217,4 +282,16 @@ impl Supervisor {
             self.emit_supervisor(What::LogWriteError { detail });
         }
     }
+}
+
+/// The event of `n` lines dropped for a slow streaming client: an `events`
+/// reader or a `logs -f` follower.
+pub(super) fn stream_drops(n: u64, events: bool) -> What {
+    let s = if n == 1 { "" } else { "s" };
+    let detail = if events {
+        format!("{n} event{s} dropped for an `events` client that read too slowly")
+    } else {
+        format!("{n} line{s} dropped for a `logs -f` client that read too slowly")
+    };
+    What::OutputDropped { detail }
 }

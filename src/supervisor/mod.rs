@@ -197,7 +197,7 @@ pub struct Supervisor {
     /// Processes WAITING for their dependencies.
     waiting: BTreeSet<usize>,
     /// Stops held until the processes' dependents are down.
-    stop_held: BTreeSet<usize>,
+    stop_held: BTreeMap<usize, StopCause>,
     /// Stops of an ordered group stop sent and not yet complete.
     stop_pending: BTreeSet<usize>,
     /// `start --wait` replies waiting for readiness.
@@ -321,7 +321,7 @@ impl Supervisor {
             checks_started: 0,
             dirty: false,
             waiting: BTreeSet::new(),
-            stop_held: BTreeSet::new(),
+            stop_held: BTreeMap::new(),
             stop_pending: BTreeSet::new(),
             ready_waits: Slab::new(),
             graph: crate::deps::Graph::new(),
@@ -489,14 +489,7 @@ impl Supervisor {
             Source::Stdout(k) => self.read_pipe(k, Stream::Stdout),
             Source::Stderr(k) => self.read_pipe(k, Stream::Stderr),
             Source::Conn(k) => self.on_conn(k, readable, writable, now),
-            Source::Console(_) => {
-                let dropped = self.console.flush();
-                if dropped > 0 {
-                    self.emit_supervisor(What::OutputDropped {
-                        detail: format!("{dropped} lines dropped: output was not read fast enough"),
-                    });
-                }
-            }
+            Source::Console(_) => self.console_flushed(),
             Source::HttpListener => self.accept_http(now),
             Source::Http(k) => self.on_http(k, now),
             Source::Notify => self.on_notify(now),
@@ -578,6 +571,9 @@ impl Supervisor {
         for n in notices {
             let what = What::of_notice(n, self.stop_cause);
             self.emit_process(key, from, pid_before, what);
+        }
+        if actions.contains(&Action::AwaitDependencies) {
+            self.emit_waiting(key, from, pid_before);
         }
         let Some(e) = self.procs.get_mut(key) else {
             return actions;

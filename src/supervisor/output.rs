@@ -315,8 +315,12 @@ impl Supervisor {
             self.deliver(key, s, at);
         }
         if let Some((path, report)) = report {
+            if let crate::logs::sink::WriteReport::Resumed { lost, .. } = &report {
+                self.log_bytes_dropped += lost;
+            }
             let name = self.procs[key].name.clone();
-            self.notice(&crate::logs::sink::describe(&name, &path, &report));
+            let detail = crate::logs::sink::describe(&name, &path, &report);
+            self.emit_supervisor(crate::events::What::LogWriteError { detail });
         }
     }
 
@@ -332,7 +336,8 @@ impl Supervisor {
     /// SIGUSR1: every open log file is reopened (after a rotation).
     pub(super) fn reopen_logs(&mut self) {
         for (path, err) in self.log_files.reopen_all() {
-            self.notice(&format!("cannot reopen {}: {}", path.display(), err.reason));
+            let detail = format!("cannot reopen {}: {}", path.display(), err.reason);
+            self.emit_supervisor(crate::events::What::LogWriteError { detail });
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::{ReplyTo, Supervisor};
 use crate::deps::{self, Condition, Seen, Standing};
+use crate::events::StopCause;
 use crate::process::{Event, State, Want};
 
 /// A `start --wait` (or `restart --wait`) reply waiting for its processes.
@@ -77,6 +78,21 @@ impl Supervisor {
             }
         }
         Ok((!unmet.is_empty()).then_some(unmet))
+    }
+
+    /// What WAITING process `key` waits for, as `status` words it
+    /// (`db (healthy), migrate (completed)`).
+    pub(super) fn waiting_text(&self, key: usize) -> String {
+        match self.dependency_standing(key) {
+            Ok(Some(unmet)) => deps::waiting_for(&unmet),
+            // Met already: released within this turn.
+            Ok(None) => self.spec(key).map_or_else(String::new, |t| {
+                let all: Vec<(String, Condition)> =
+                    t.depends_on.iter().map(|(d, &c)| (d.clone(), c)).collect();
+                deps::waiting_for(&all)
+            }),
+            Err(reason) => reason,
+        }
     }
 
     /// Re-evaluates WAITING process `key`: releases it, fails it, or
@@ -168,7 +184,8 @@ impl Supervisor {
             if self.procs[k].proc.state().is_down() {
                 self.apply(k, Event::StopRequested, now);
             } else {
-                self.stop_held.insert(k);
+                // Sent later, told as asked by whoever asks now.
+                self.stop_held.insert(k, self.stop_cause);
             }
         }
         self.dirty = true;
@@ -183,26 +200,26 @@ impl Supervisor {
         if self.stop_held.is_empty() {
             return;
         }
-        self.stop_held.retain(|&k| procs.contains(k));
+        self.stop_held.retain(|&k, _| procs.contains(k));
         let stopping: BTreeSet<&str> = self
             .stop_held
-            .iter()
+            .keys()
             .chain(self.stop_pending.iter())
             .map(|&k| self.procs[k].task.as_str())
             .collect();
-        let free: Vec<usize> = self
+        let free: Vec<(usize, StopCause)> = self
             .stop_held
             .iter()
-            .copied()
-            .filter(|&k| {
+            .map(|(&k, &by)| (k, by))
+            .filter(|&(k, _)| {
                 !deps::stop_blocked(&self.procs[k].task, &self.dependents, |t| {
                     stopping.contains(t)
                 })
             })
             .collect();
-        for k in free {
+        for (k, by) in free {
             self.stop_held.remove(&k);
-            self.apply(k, Event::StopRequested, now);
+            self.apply_by(by, k, Event::StopRequested, now);
             if !self.procs[k].proc.state().is_down() {
                 self.stop_pending.insert(k);
             }

@@ -435,3 +435,617 @@ tasks:
     let pid = pid.rsplit(' ').next().unwrap().to_string();
     wait_line(&log, "INFO", &format!("'a' spawned with PID {pid}"));
 }
+
+/// The time of day of a log line, in milliseconds.
+fn stamp_ms(line: &str) -> u64 {
+    let t = &line[11..23];
+    let n = |r: std::ops::Range<usize>| t[r].parse::<u64>().unwrap();
+    ((n(0..2) * 60 + n(3..5)) * 60 + n(6..8)) * 1000 + n(9..12)
+}
+
+/// The lines of the log whose message (after the level) contains `needle`.
+fn all_lines(path: &Path, needle: &str) -> Vec<String> {
+    lines(path)
+        .into_iter()
+        .filter(|l| l.get(30..).is_some_and(|m| m.contains(needle)))
+        .collect()
+}
+
+/// The first line after `after` (a whole line of the log) whose message
+/// contains `needle`, waited for.
+fn wait_line_after(path: &Path, after: &str, level: &str, needle: &str) -> String {
+    wait_for(
+        secs(10),
+        &format!("'{level} {needle}' after {after:?}"),
+        || {
+            lines(path)
+                .into_iter()
+                .skip_while(|l| l != after)
+                .skip(1)
+                .find(|l| l[24..].starts_with(&format!("{level:5} ")) && l[30..].contains(needle))
+        },
+    )
+}
+
+#[test]
+fn restarts_and_retries_are_logged_with_their_growing_delay() {
+    let sup = Sup::start(
+        "evlog-restarts",
+        "logfile: sup.log
+tasks:
+  crash:
+    command: 'false'
+    restart: always
+    successfulStartTimeout: 0
+  delayed:
+    command: 'false'
+    restart: always
+    successfulStartTimeout: 0
+    restartDelay: 0.25
+  slow:
+    command: sh -c 'sleep 1.2; exit 2'
+    restart: always
+    successfulStartTimeout: 0
+    restartDelay: 0.3
+  flop:
+    command: sh -c 'exit 4'
+    successfulStartTimeout: 5
+    restartsAttempts: 2
+",
+    );
+    let log = sup.path("sup.log");
+    // A life under 1 s: 0.5 s, then 1 s, then 2 s, each a WARN, and the
+    // next spawn comes no sooner.
+    let mut after = wait_line(&log, "INFO", "'crash' spawned with PID");
+    for delay in ["0.5s", "1s", "2s"] {
+        let exited = wait_line_after(
+            &log,
+            &after,
+            "WARN",
+            &format!("'crash' exited unexpectedly (exit status 1); restarting in {delay} (it ran "),
+        );
+        let spawned = wait_line_after(&log, &exited, "INFO", "'crash' spawned with PID");
+        let waited = stamp_ms(&spawned) - stamp_ms(&exited);
+        let want = (delay.trim_end_matches('s').parse::<f64>().unwrap() * 1000.0) as u64;
+        assert!(waited + 2 >= want, "{exited}\n{spawned}");
+        after = spawned;
+    }
+    // restartDelay adds to the growing delay ...
+    wait_line(
+        &log,
+        "WARN",
+        "'delayed' exited unexpectedly (exit status 1); restarting in 0.75s (it ran ",
+    );
+    wait_line(
+        &log,
+        "WARN",
+        "'delayed' exited unexpectedly (exit status 1); restarting in 1.25s (it ran ",
+    );
+    // ... and is all the wait of a process that lived over 1 s.
+    let slow = wait_line(
+        &log,
+        "WARN",
+        "'slow' exited unexpectedly (exit status 2); restarting in 0.3s (it ran 1.",
+    );
+    wait_line_after(&log, &slow, "INFO", "'slow' spawned with PID");
+    // Failed starts: retry N of M with its delay, then FATAL.
+    wait_line(
+        &log,
+        "WARN",
+        "'flop' exited during start (exit status 4); retry 1 of 2 in 0.5s",
+    );
+    wait_line(
+        &log,
+        "WARN",
+        "'flop' exited during start (exit status 4); retry 2 of 2 in 1s",
+    );
+    wait_line(
+        &log,
+        "ERROR",
+        "'flop' is FATAL: exit status 4 within successfulStartTimeout (5s); gave up after 3 starts",
+    );
+    // One line per restart: never more exits than spawns.
+    let exits = all_lines(&log, "'crash' exited").len();
+    let spawns = all_lines(&log, "'crash' spawned").len();
+    assert!(
+        exits <= spawns && spawns <= exits + 1,
+        "{exits} exits, {spawns} spawns"
+    );
+    assert_format(&log);
+}
+
+#[test]
+fn a_client_of_another_uid_is_refused_and_logged() {
+    let sup = Sup::start(
+        "evlog-refused",
+        "logfile: sup.log
+tasks:
+  a:
+    command: sleep 1000
+",
+    );
+    let log = sup.path("sup.log");
+    sup.running_pid("a");
+    // The socket is 0600; widened, the peer check is what stands.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&sup.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    // A copy of the binary that nobody may run.
+    let bin = sup.path("tm-ctl");
+    std::fs::copy(BIN, &bin).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(&bin)
+        .arg("ctl")
+        .arg("--socket")
+        .arg(&sup.socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "nothing served");
+    let line = wait_line(&log, "WARN", "refused control connection from uid 65534");
+    assert!(
+        line.ends_with("WARN  refused control connection from uid 65534"),
+        "{line}"
+    );
+    sup.wait_stderr(
+        "taskmaster: refused control connection from uid 65534",
+        secs(5),
+    );
+    // Root is served.
+    sup.ok("status");
+    assert_eq!(all_lines(&log, "refused control connection").len(), 1);
+    assert_format(&log);
+}
+
+#[test]
+fn output_dropped_for_a_stalled_stdout_is_logged_with_its_count() {
+    let sup = Sup::launch(
+        "evlog-stalled",
+        "logfile: sup.log
+tasks:
+  flood:
+    command: sh -c 'yes 0123456789 | head -c 4000000; touch $DIR/done; exec sleep 1000'
+",
+        Launch {
+            stdout: Output::Held,
+            ..Launch::default()
+        },
+    );
+    let log = sup.path("sup.log");
+    // 4 MB of lines while nobody reads stdout: the console keeps 1 MiB.
+    wait_until(secs(20), "the flood to be written", || {
+        sup.path("done").exists()
+    });
+    assert!(all_lines(&log, "dropped").is_empty(), "told once drained");
+    sup.read_stdout();
+    let line = wait_line(
+        &log,
+        "WARN",
+        " lines dropped: output was not read fast enough",
+    );
+    let n: u64 = line[30..].split(' ').next().unwrap().parse().unwrap();
+    assert!(n > 100_000, "{line}");
+    // The same count, in the stream that lost the lines.
+    sup.wait_stdout(
+        &format!("taskmaster: {n} lines dropped: output was not read fast enough"),
+        secs(10),
+    );
+    assert!(!lines(&log).iter().any(|l| l.contains("0123456789")));
+    assert_format(&log);
+}
+
+#[test]
+fn lines_dropped_for_a_slow_follower_are_logged() {
+    let sup = Sup::start(
+        "evlog-follower",
+        "logfile: sup.log
+tasks:
+  flood:
+    command: sh -c 'while [ ! -e $DIR/go ]; do sleep 0.05; done; yes 0123456789 | head -c 4000000; touch $DIR/done; exec sleep 1000'
+",
+    );
+    let log = sup.path("sup.log");
+    sup.running_pid("flood");
+    // A follower that reads nothing while 4 MB go by.
+    let mut s = std::os::unix::net::UnixStream::connect(&sup.socket).unwrap();
+    {
+        use std::io::Write;
+        s.write_all(b"logs -f flood 0\n").unwrap();
+    }
+    std::fs::write(sup.path("go"), "").unwrap();
+    wait_until(secs(20), "the flood to be written", || {
+        sup.path("done").exists()
+    });
+    // Leaving, its loss is logged.
+    drop(s);
+    let line = wait_line(
+        &log,
+        "WARN",
+        " lines dropped for a `logs -f` client that read too slowly",
+    );
+    let n: u64 = line[30..].split(' ').next().unwrap().parse().unwrap();
+    assert!(n > 1000, "{line}");
+    assert_format(&log);
+}
+
+#[test]
+fn a_task_log_on_a_full_disk_is_reported_once_then_resumed() {
+    let Some(fs) = Mount::tmpfs("evlog-tasklog", "size=64k") else {
+        eprintln!("skipped: cannot mount a tmpfs (needs root)");
+        return;
+    };
+    let out = fs.0.join("t.log");
+    let line = "x".repeat(200);
+    let sup = Sup::start(
+        "evlog-tasklog-sup",
+        &format!(
+            "logfile: sup.log
+tasks:
+  t:
+    command: sh -c 'while :; do echo $LINE; echo . >> $DIR/count; sleep 0.02; done'
+    environment: {{LINE: {line}}}
+    stdout: {}
+",
+            out.display()
+        ),
+    );
+    let log = sup.path("sup.log");
+    let count = || {
+        std::fs::read_to_string(sup.path("count"))
+            .unwrap_or_default()
+            .len()
+    };
+    wait_until(secs(10), "output in the task's log", || {
+        std::fs::metadata(&out).is_ok_and(|m| m.len() > 0)
+    });
+    let filler = fs.0.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        while f.write_all(&[0u8; 4096]).is_ok() {}
+    }
+    let failed = wait_line(
+        &log,
+        "ERROR",
+        &format!(
+            "cannot write output of 't' to {}: No space left on device; its lines are dropped until writing works again",
+            out.display()
+        ),
+    );
+    // Many more lines fail: still one line.
+    let at = count();
+    wait_until(secs(10), "20 more lines", || count() >= at + 20);
+    assert_eq!(all_lines(&log, "cannot write output of 't'").len(), 1);
+    sup.wait_stderr("taskmaster: cannot write output of 't' to ", secs(5));
+    std::fs::remove_file(&filler).unwrap();
+    let resumed = wait_line_after(
+        &log,
+        &failed,
+        "ERROR",
+        &format!("output of 't' reaches {} again; ", out.display()),
+    );
+    assert!(
+        resumed.contains(
+            " bytes were lost (No space left on device), whole lines from the one that failed"
+        ),
+        "{resumed}"
+    );
+    assert!(!lines(&log).iter().any(|l| l.contains(&line)));
+    assert_format(&log);
+}
+
+#[test]
+fn health_changes_are_logged_with_their_reason_and_the_restart_says_why() {
+    let mut peer = crate::peers::Peer::tcp();
+    let sup = Sup::start(
+        "evlog-health",
+        &format!(
+            "logfile: sup.log
+tasks:
+  db:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck: {{tcp: 127.0.0.1:{port}, interval: 0.2, timeout: 1, retries: 2}}
+  watch:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck: {{tcp: 127.0.0.1:{port}, interval: 0.2, timeout: 1, retries: 2, onUnhealthy: none}}
+",
+            port = peer.port
+        ),
+    );
+    let log = sup.path("sup.log");
+    let pid = sup.running_pid("db");
+    let healthy = wait_line(&log, "INFO", "'db' is healthy");
+    assert!(healthy.ends_with("INFO  'db' is healthy"), "{healthy}");
+    wait_line(&log, "INFO", "'watch' is healthy");
+    peer.kill();
+    let sick = wait_line(&log, "WARN", "'db' is unhealthy: ");
+    assert!(
+        sick.ends_with("WARN  'db' is unhealthy: cannot connect: Connection refused; restarting"),
+        "{sick}"
+    );
+    let stop = wait_line_after(&log, &sick, "INFO", "'db' is STOPPING");
+    assert!(
+        stop.ends_with("INFO  'db' is STOPPING: SIGTERM sent, asked by a failed health check"),
+        "{stop}"
+    );
+    wait_line_after(&log, &stop, "INFO", "'db' spawned with PID");
+    assert!(!alive(pid));
+    let watch = wait_line(&log, "WARN", "'watch' is unhealthy: ");
+    assert!(
+        watch.ends_with("WARN  'watch' is unhealthy: cannot connect: Connection refused"),
+        "{watch}"
+    );
+    // Told once per change, not once per failed check.
+    wait_until(secs(10), "more failed checks", || {
+        sup.proc("watch")["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("refused"))
+    });
+    assert_eq!(all_lines(&log, "'watch' is unhealthy").len(), 1);
+    assert!(all_lines(&log, "'watch' is STOPPING").is_empty());
+    // The terminal's notices are the same events.
+    sup.wait_stderr(
+        "taskmaster: 'db' is unhealthy: cannot connect: Connection refused; restarting",
+        secs(5),
+    );
+    assert_format(&log);
+}
+
+#[test]
+fn dependency_waits_and_failures_are_logged() {
+    let sup = Sup::start(
+        "evlog-deps",
+        "logfile: sup.log
+tasks:
+  db:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck: {command: test -e $DIR/up, interval: 0.2, retries: 1}
+  api:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    dependsOn: {db: healthy}
+  bad:
+    command: sh -c 'sleep 0.3; exit 3'
+    restart: never
+    successfulStartTimeout: 0
+  job:
+    command: sleep 1000
+    dependsOn: {bad: completed}
+",
+    );
+    let log = sup.path("sup.log");
+    let waiting = wait_line(&log, "INFO", "'api' is WAITING");
+    assert!(
+        waiting.ends_with("INFO  'api' is WAITING for db (healthy)"),
+        "{waiting}"
+    );
+    let job = wait_line(&log, "INFO", "'job' is WAITING");
+    assert!(
+        job.ends_with("INFO  'job' is WAITING for bad (completed)"),
+        "{job}"
+    );
+    let fatal = wait_line_after(&log, &job, "ERROR", "'job' is FATAL");
+    assert!(
+        fatal.ends_with("ERROR 'job' is FATAL: dependency 'bad' failed"),
+        "{fatal}"
+    );
+    sup.wait_state("db", "RUNNING", secs(10));
+    assert_eq!(sup.proc("api")["state"], "WAITING");
+    assert!(all_lines(&log, "'api' spawned").is_empty());
+    std::fs::write(sup.path("up"), "").unwrap();
+    let healthy = wait_line(&log, "INFO", "'db' is healthy");
+    wait_line_after(&log, &healthy, "INFO", "'api' spawned with PID");
+    // `stop all`: the dependent first, then what it depends on (held
+    // until then), both asked by the command.
+    sup.ok("stop all");
+    let api = wait_line(&log, "INFO", "'api' is STOPPING");
+    assert!(api.ends_with("SIGTERM sent, asked by a command"), "{api}");
+    let api_down = wait_line_after(&log, &api, "INFO", "'api' stopped");
+    let db = wait_line_after(&log, &api_down, "INFO", "'db' is STOPPING");
+    assert!(db.ends_with("SIGTERM sent, asked by a command"), "{db}");
+    assert_format(&log);
+}
+
+#[test]
+fn stops_asked_by_reload_say_so_even_when_held_for_dependents() {
+    let sup = Sup::start(
+        "evlog-reload-stops",
+        "logfile: sup.log
+tasks:
+  db:
+    command: sleep 1000
+    successfulStartTimeout: 0
+  api:
+    command: sh -c 'trap \"sleep 0.3; exit 0\" TERM; while :; do sleep 0.1; done'
+    successfulStartTimeout: 0
+    dependsOn: {db: running}
+  c:
+    command: sleep 1000
+    successfulStartTimeout: 0
+",
+    );
+    let log = sup.path("sup.log");
+    sup.running_pid("db");
+    let api = sup.running_pid("api");
+    wait_for_trap(api, libc::SIGTERM);
+    sup.running_pid("c");
+    std::fs::write(
+        &sup.config,
+        "logfile: sup.log
+tasks:
+  c:
+    command: sleep 999
+    successfulStartTimeout: 0
+",
+    )
+    .unwrap();
+    let reply = sup.ok("reload");
+    assert!(reply.contains("removed: api, db"), "{reply}");
+    let api = wait_line(&log, "INFO", "'api' is STOPPING");
+    assert!(api.ends_with("SIGTERM sent, asked by reload"), "{api}");
+    let c = wait_line(&log, "INFO", "'c' is STOPPING");
+    assert!(c.ends_with("SIGTERM sent, asked by reload"), "{c}");
+    // db's stop waits for api to be down, and is still reload's.
+    let api_down = wait_line_after(&log, &api, "INFO", "'api' stopped");
+    let db = wait_line_after(&log, &api_down, "INFO", "'db' is STOPPING");
+    assert!(db.ends_with("SIGTERM sent, asked by reload"), "{db}");
+    assert!(all_lines(&log, "asked by a command").is_empty());
+    assert_format(&log);
+}
+
+#[test]
+fn signals_received_are_logged() {
+    let mut sup = Sup::start(
+        "evlog-signals",
+        "logfile: sup.log
+tasks:
+  stubborn:
+    command: sh -c 'trap \"\" TERM INT; while :; do sleep 0.1; done'
+    successfulStartTimeout: 0
+    gracefulStopTimeout: 60
+",
+    );
+    let log = sup.path("sup.log");
+    let pid = sup.running_pid("stubborn");
+    wait_for_trap(pid, libc::SIGTERM);
+    for (sig, name) in [(libc::SIGUSR1, "SIGUSR1"), (libc::SIGQUIT, "SIGQUIT")] {
+        sup.signal(sig);
+        let line = wait_line(&log, "INFO", &format!("{name} received"));
+        assert!(line.ends_with(&format!("INFO  {name} received")), "{line}");
+    }
+    // Ignored, not fatal: still supervising.
+    assert_eq!(sup.running_pid("stubborn"), pid);
+    sup.signal(libc::SIGINT);
+    wait_line(&log, "INFO", "shutting down: SIGINT received");
+    wait_line(
+        &log,
+        "INFO",
+        "'stubborn' is STOPPING: SIGTERM sent, asked by shutdown",
+    );
+    // A second request during shutdown: everything is killed at once.
+    sup.signal(libc::SIGTERM);
+    assert_eq!(sup.wait_exit(secs(10)), 1);
+    let second = wait_line(&log, "INFO", "SIGTERM received");
+    wait_line_after(
+        &log,
+        &second,
+        "WARN",
+        "second shutdown request: killing every process",
+    );
+    wait_line(&log, "WARN", "'stubborn' killed (SIGKILL): forced shutdown");
+    let last = lines(&log).pop().unwrap();
+    assert!(
+        last.ends_with("ERROR taskmaster exits with status 1"),
+        "{last}"
+    );
+    assert_eq!(all_lines(&log, "shutting down").len(), 1);
+    assert_format(&log);
+}
+
+#[test]
+fn ignored_notify_datagrams_are_counted_in_the_log() {
+    use std::os::linux::net::SocketAddrExt;
+    let sup = Sup::start(
+        "evlog-notify",
+        "logfile: sup.log
+tasks:
+  api:
+    command: sh -c 'echo $NOTIFY_SOCKET > $DIR/addr; exec sleep 1000'
+    successfulStartTimeout: 0
+    notify: true
+",
+    );
+    let log = sup.path("sup.log");
+    let addr = wait_for(secs(10), "the task's NOTIFY_SOCKET", || {
+        std::fs::read_to_string(sup.path("addr"))
+            .ok()
+            .filter(|a| a.ends_with('\n'))
+    });
+    let name = addr.trim().strip_prefix('@').unwrap().to_string();
+    let to = std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap();
+    let tx = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    // From this test's pid: not in the task's process group.
+    for _ in 0..12 {
+        tx.send_to_addr(b"READY=1", &to).unwrap();
+    }
+    let me = std::process::id();
+    let first = wait_line(&log, "WARN", "ignored 1 notify datagram(s) so far");
+    assert!(
+        first.ends_with(&format!(
+            "WARN  ignored 1 notify datagram(s) so far (the last from pid {me}, not in a notify process's group)"
+        )),
+        "{first}"
+    );
+    wait_line(&log, "WARN", "ignored 10 notify datagram(s) so far");
+    assert_eq!(all_lines(&log, "notify datagram").len(), 2);
+    assert_eq!(sup.proc("api")["health"], "starting");
+    assert_format(&log);
+}
+
+#[test]
+fn one_event_shows_in_the_log_the_shell_and_the_events_stream() {
+    use std::io::{BufRead, BufReader, Write};
+    let sup = Sup::start_shell(
+        "evlog-views",
+        "logfile: sup.log
+tasks:
+  w:
+    command: sh -c 'echo OUTPUT-OF-W; exec sleep 1000'
+    successfulStartTimeout: 0
+",
+    );
+    let log = sup.path("sup.log");
+    let pid = sup.running_pid("w");
+    wait_until(secs(10), "the task's output", || {
+        sup.ok("logs w").contains("OUTPUT-OF-W")
+    });
+    let mut s = std::os::unix::net::UnixStream::connect(&sup.socket).unwrap();
+    s.write_all(b"events\n").unwrap();
+    s.set_read_timeout(Some(secs(10))).unwrap();
+    let mut events = BufReader::new(s);
+    let mut status = String::new();
+    events.read_line(&mut status).unwrap();
+    assert_eq!(status, "0\n");
+
+    kill(pid, libc::SIGKILL);
+    // The events stream.
+    let json: serde_json::Value = loop {
+        let mut line = String::new();
+        assert!(events.read_line(&mut line).unwrap() > 0, "stream ended");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["name"] == "w" && v["from"] == "RUNNING" {
+            break v;
+        }
+    };
+    assert_eq!(json["pid"], pid);
+    assert_eq!(json["exit_code"], 137);
+    assert_eq!(json["to"], "BACKOFF", "a life under 1 s: {json}");
+    // The log file.
+    let line = wait_line(&log, "WARN", "'w' exited unexpectedly (killed by SIGKILL)");
+    let message = "exited unexpectedly (killed by SIGKILL); restarting in 0.5s (it ran ";
+    assert!(line.contains(message), "{line}");
+    // The shell's notice (on stderr, with the shell on a pipe).
+    let notice = "taskmaster: 'w' exited (killed by SIGKILL); restarting in 0.5s (it ran ";
+    sup.wait_stderr(notice, secs(5));
+    // One value: the same instant in the log (local) and the stream (UTC),
+    // the same run time in the log and the notice.
+    let time = json["time"].as_str().unwrap();
+    assert_eq!(&line[17..23], &time[17..23], "{line}\n{time}");
+    let ran = line.split("(it ran ").nth(1).unwrap();
+    let err = sup.err_text();
+    let shown = err.split(notice).nth(1).unwrap().lines().next().unwrap();
+    assert_eq!(ran, shown);
+    assert_eq!(err.matches("'w' exited").count(), 1);
+    // Process output never goes into the log file.
+    assert!(!lines(&log).iter().any(|l| l.contains("OUTPUT-OF-W")));
+    assert_format(&log);
+}

@@ -180,6 +180,8 @@ pub enum Output {
     BrokenPipe,
     /// No fd 1 at all.
     Closed,
+    /// A pipe nobody reads until `Sup::read_stdout` (a stalled reader).
+    Held,
 }
 
 /// A running supervisor.
@@ -193,11 +195,18 @@ pub struct Sup {
     pub stderr: Arc<Mutex<Vec<u8>>>,
     seen: Mutex<Vec<i32>>,
     exit: Option<std::process::ExitStatus>,
+    /// The read end of a `Held` stdout, until `read_stdout`.
+    held: Mutex<Option<std::io::PipeReader>>,
 }
 
-fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+fn collect(r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
     let buf = Arc::new(Mutex::new(Vec::new()));
-    let b = buf.clone();
+    collect_into(r, buf.clone());
+    buf
+}
+
+/// Appends what `r` gives to `b` until its end, in a thread.
+fn collect_into(mut r: impl Read + Send + 'static, b: Arc<Mutex<Vec<u8>>>) {
     std::thread::spawn(move || {
         let mut chunk = [0u8; 8192];
         while let Ok(n) = r.read(&mut chunk) {
@@ -207,7 +216,6 @@ fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
             b.lock().unwrap().extend_from_slice(&chunk[..n]);
         }
     });
-    buf
 }
 
 impl Sup {
@@ -284,6 +292,7 @@ impl Sup {
             .stderr(Stdio::piped())
             .process_group(0);
         let mut unread = None;
+        let mut held = None;
         match how.stdout {
             Output::Piped => {
                 cmd.stdout(Stdio::piped());
@@ -292,6 +301,11 @@ impl Sup {
                 let (r, w) = std::io::pipe().unwrap();
                 cmd.stdout(w);
                 unread = Some(r);
+            }
+            Output::Held => {
+                let (r, w) = std::io::pipe().unwrap();
+                cmd.stdout(w);
+                held = Some(r);
             }
             Output::Closed => {
                 cmd.stdout(Stdio::null());
@@ -323,6 +337,7 @@ impl Sup {
             stderr,
             seen: Mutex::new(Vec::new()),
             exit: None,
+            held: Mutex::new(held),
         };
         let sock = sup.socket.clone();
         wait_until(secs(10), "the control socket", || {
@@ -432,6 +447,12 @@ impl Sup {
         self.wait_state(name, "RUNNING", secs(10))["pid"]
             .as_i64()
             .unwrap() as i32
+    }
+
+    /// Starts reading a `Held` stdout into `out_text`.
+    pub fn read_stdout(&self) {
+        let r = self.held.lock().unwrap().take().expect("a held stdout");
+        collect_into(r, self.stdout.clone());
     }
 
     pub fn out_text(&self) -> String {
