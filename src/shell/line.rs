@@ -17,6 +17,8 @@
 
 use std::io::Write;
 
+use unicode_width::UnicodeWidthChar;
+
 use super::complete::{self, Names};
 use super::history::History;
 
@@ -231,48 +233,10 @@ fn decode_csi(b: &[u8]) -> Option<(Key, usize)> {
 
 /// Columns a character takes on a terminal: 0 for combining marks and
 /// zero-width characters, 2 for East Asian wide characters and emoji, 1
-/// otherwise. A small table in place of the locale's `wcwidth`.
+/// for anything else, control characters included. Counted per character,
+/// so that a line is as wide as the sum of its characters.
 pub fn char_width(c: char) -> usize {
-    let u = c as u32;
-    let zero = matches!(
-        u,
-        0x0300..=0x036f
-            | 0x0483..=0x0489
-            | 0x0591..=0x05bd
-            | 0x0610..=0x061a
-            | 0x064b..=0x065f
-            | 0x1ab0..=0x1aff
-            | 0x1dc0..=0x1dff
-            | 0x200b..=0x200f
-            | 0x20d0..=0x20ff
-            | 0xfe00..=0xfe0f
-            | 0xfe20..=0xfe2f
-            | 0xe0100..=0xe01ef
-    );
-    let wide = matches!(
-        u,
-        0x1100..=0x115f
-            | 0x2e80..=0x303e
-            | 0x3041..=0x33ff
-            | 0x3400..=0x4dbf
-            | 0x4e00..=0x9fff
-            | 0xa000..=0xa4cf
-            | 0xac00..=0xd7a3
-            | 0xf900..=0xfaff
-            | 0xfe30..=0xfe4f
-            | 0xff00..=0xff60
-            | 0xffe0..=0xffe6
-            | 0x1f300..=0x1f64f
-            | 0x1f900..=0x1f9ff
-            | 0x20000..=0x3fffd
-    );
-    if zero {
-        0
-    } else if wide {
-        2
-    } else {
-        1
-    }
+    UnicodeWidthChar::width(c).unwrap_or(1)
 }
 
 fn str_width(s: &str) -> usize {
