@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::state::ExitStatus;
+use super::proc::ExitStatus;
 
 /// A transition of one process.
 #[derive(Debug, Clone, PartialEq)]

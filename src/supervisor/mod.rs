@@ -628,7 +628,7 @@ impl Supervisor {
             Action::ArmDeadline(at) => self.timers.push(at, Due::Proc(key)),
             Action::ReleaseGroup { pgid, sig, kill_at } => {
                 let _ = signals::signal_group(pgid, sig);
-                if crate::process::state::continues_after(sig) {
+                if crate::process::continues_after(sig) {
                     let _ = signals::signal_group(pgid, libc::SIGCONT);
                 }
                 self.released.insert(pgid, kill_at);
