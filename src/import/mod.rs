@@ -3,12 +3,13 @@
 //! the main file only, relative to its directory, each glob's matches in
 //! sorted order) and prints the equivalent taskmaster YAML. The reading and
 //! globbing go through [`Files`], so the conversion itself is pure and
-//! fuzzed; `ini.rs` parses, `expand.rs` maps `%(name)s`, `emit.rs` maps
-//! keys and writes the YAML.
+//! fuzzed; `ini.rs` parses, `expand.rs` maps `%(name)s`, `emit.rs` writes
+//! the YAML, with each program's keys mapped by `program.rs`.
 
 mod emit;
 pub mod expand;
 pub mod ini;
+mod program;
 mod values;
 
 use std::path::{Path, PathBuf};
