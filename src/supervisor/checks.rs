@@ -16,7 +16,7 @@ use mio::unix::SourceFd;
 
 use super::Supervisor;
 use super::token::Source;
-use crate::config::{OnUnhealthy, Probe as CheckSpec};
+use crate::config::{OnUnhealthy, Probe as CheckSpec, TaskSpec};
 use crate::events::{StopCause, What};
 use crate::health::probe::{Outcome, Probe};
 use crate::health::{Change, Health, LastLine, Rules, Tracker};
@@ -152,13 +152,23 @@ impl Supervisor {
     }
 
     /// Ends checks of process `key` (it left RUNNING or is being removed):
-    /// a command check's group is killed, a probe closed.
+    /// a command check's group is killed, a probe closed, the watchdog
+    /// disarmed.
     pub(super) fn end_checks(&mut self, key: usize) {
+        self.stop_check(key);
+        if let Some(e) = self.procs.get_mut(key) {
+            e.vitals.watchdog = None;
+        }
+    }
+
+    /// Drops process `key`'s next check and the one in flight: a command
+    /// check's whole group is SIGKILLed (it is still reaped by the reap
+    /// loop, its result ignored), a probe closed.
+    fn stop_check(&mut self, key: usize) {
         let Some(e) = self.procs.get_mut(key) else {
             return;
         };
         e.vitals.due = None;
-        e.vitals.watchdog = None;
         match e.vitals.run.take() {
             Some(Run::Exec { pid, pipes, .. }) => {
                 let _ = signals::signal_group(pid, libc::SIGKILL);
@@ -168,12 +178,53 @@ impl Supervisor {
                         .registry()
                         .deregister(&mut SourceFd(&fd.as_raw_fd()));
                 }
-                // Still reaped by the reap loop; its result is ignored.
             }
             Some(Run::Net(mut probe)) => {
                 let _ = self.poll.registry().deregister(probe.source());
             }
             None => {}
+        }
+    }
+
+    /// A reload changed process `key`'s task in place (`before` is the old
+    /// definition). A changed or removed `healthCheck` stops the check in
+    /// flight (its group killed); a new or changed one runs at once if the
+    /// process is RUNNING, so its parameters apply from now (an added check
+    /// starts from `starting`, a changed one keeps the health so far). A
+    /// `watchdogTimeout` turned off is disarmed; one turned on or changed
+    /// counts from now.
+    pub(super) fn checks_reloaded(&mut self, key: usize, before: &TaskSpec, now: Instant) {
+        let Some(task) = self.spec(key) else { return };
+        let check_changed = before.health_check != task.health_check;
+        let added = before.health_check.is_none();
+        let has_check = task.health_check.is_some();
+        let watchdog_changed = before.watchdog_timeout != task.watchdog_timeout;
+        let watchdog =
+            (task.notify && !task.watchdog_timeout.is_zero()).then_some(task.watchdog_timeout);
+        let Some(e) = self.procs.get(key) else { return };
+        let running = matches!(e.proc.state(), State::Running { .. });
+        let since = e.proc.since().unwrap_or(now);
+        if check_changed {
+            self.stop_check(key);
+            self.dirty = true;
+            if running && has_check {
+                let at = self.timers.coalesce(now);
+                let v = &mut self.procs[key].vitals;
+                if added {
+                    v.tracker = Some(Tracker::new(since));
+                }
+                v.due = Some(at);
+                self.timers.push(at, Due::Check(key));
+            }
+        }
+        if watchdog_changed {
+            let v = &mut self.procs[key].vitals;
+            v.watchdog = None;
+            if let (true, Some(timeout)) = (running, watchdog) {
+                let at = now + timeout;
+                v.watchdog = Some(at);
+                self.timers.push(at, Due::Watchdog(key));
+            }
         }
     }
 
@@ -188,6 +239,8 @@ impl Supervisor {
             return;
         }
         let Some(check) = self.spec(key).and_then(|t| t.health_check.clone()) else {
+            // No check any more: nothing of one may linger.
+            self.stop_check(key);
             return;
         };
         let timeout = format!("timed out after {}", crate::text::secs(check.timeout));
@@ -456,13 +509,12 @@ impl Supervisor {
 
     /// The watchdog of process `key` expired: unhealthy, restarted.
     pub(super) fn fire_watchdog(&mut self, key: usize, now: Instant) {
-        let Some(timeout) = self.spec(key).map(|t| t.watchdog_timeout) else {
-            return;
-        };
+        let timeout = self.watchdog_timeout(key);
         let Some(e) = self.procs.get_mut(key) else {
             return;
         };
         e.vitals.watchdog = None;
+        let Some(timeout) = timeout else { return };
         if !matches!(e.proc.state(), State::Running { .. }) {
             return;
         }
@@ -537,17 +589,24 @@ impl Supervisor {
                 e.vitals.status_text = Some(text);
             }
             if message.watchdog && e.vitals.watchdog.is_some() {
-                let timeout = self
-                    .spec(key)
-                    .map_or(Duration::ZERO, |t| t.watchdog_timeout);
-                let at = now + timeout;
-                self.procs[key].vitals.watchdog = Some(at);
-                self.timers.push(at, Due::Watchdog(key));
+                // Off since the watchdog was armed: it stays off.
+                let at = self.watchdog_timeout(key).map(|t| now + t);
+                self.procs[key].vitals.watchdog = at;
+                if let Some(at) = at {
+                    self.timers.push(at, Due::Watchdog(key));
+                }
             }
             self.dirty = true;
             // The sender may wait for these to close (BARRIER=1).
             drop(fds);
         }
+    }
+
+    /// Process `key`'s `watchdogTimeout`, if it has one in force.
+    fn watchdog_timeout(&self, key: usize) -> Option<Duration> {
+        self.spec(key)
+            .filter(|t| t.notify && !t.watchdog_timeout.is_zero())
+            .map(|t| t.watchdog_timeout)
     }
 
     /// Counts an ignored datagram; tells at 1, 10, 100, ...

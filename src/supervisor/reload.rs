@@ -200,6 +200,8 @@ impl Supervisor {
         let rotation = super::output::rotation_of(task);
         for &k in &stay {
             self.procs[k].proc.set_policy(Policy::of(task));
+            // healthCheck and watchdogTimeout apply in place too.
+            self.checks_reloaded(k, before, now);
             // logMaxSize and logBackups apply in place, to the open files.
             self.set_rotation(k, rotation);
             if changed {

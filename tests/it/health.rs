@@ -587,3 +587,161 @@ fn changing_notify_at_reload_restarts_the_process_checks_apply_in_place() {
         std::fs::read_to_string(sup.path("sock")).is_ok_and(|s| s.starts_with('@'))
     });
 }
+
+/// Rewrites the config of `sup` and reloads it; the reply.
+fn reload_with(sup: &Sup, yaml: &str) -> String {
+    let dir = sup.dir.to_str().unwrap().to_string();
+    std::fs::write(&sup.config, yaml.replace("$DIR", &dir)).unwrap();
+    sup.ok("reload")
+}
+
+#[test]
+fn a_check_added_at_reload_runs_on_the_running_process() {
+    let plain = "tasks:
+  t:
+    command: sleep 1000
+    successfulStartTimeout: 0
+";
+    let sup = Sup::start("check-added", plain);
+    let pid = sup.running_pid("t");
+    assert_eq!(sup.proc("t")["health"], serde_json::Value::Null);
+    let reply = reload_with(
+        &sup,
+        &format!("{plain}    healthCheck: {{command: test -e $DIR/ok, interval: 0.1}}\n"),
+    );
+    assert!(reply.contains("updated in place: t"), "{reply}");
+    // The check runs: it fails until the file is there, then passes.
+    let row = wait_for(secs(10), "a first check failure", || {
+        let r = sup.proc("t");
+        r["reason"].as_str().is_some().then_some(r)
+    });
+    assert_eq!(row["health"], "starting", "{row}");
+    assert_eq!(row["ready"], false, "{row}");
+    std::fs::write(sup.path("ok"), "").unwrap();
+    let row = wait_health(&sup, "t", "healthy", secs(10));
+    assert_eq!(row["pid"].as_i64().unwrap() as i32, pid, "not restarted");
+    assert_eq!(row["restarts"], 0);
+}
+
+#[test]
+fn changed_check_parameters_apply_at_reload() {
+    let yaml = |file: &str, interval: &str| {
+        format!(
+            "tasks:
+  t:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck: {{command: sh -c 'echo x >> $DIR/{file}', interval: {interval}}}
+"
+        )
+    };
+    let sup = Sup::start("check-changed", &yaml("old", "60"));
+    let pid = sup.running_pid("t");
+    wait_health(&sup, "t", "healthy", secs(10));
+    reload_with(&sup, &yaml("new", "0.1"));
+    // The old check waited 60 s for its next run; the new one runs now and
+    // every 0.1 s.
+    wait_until(secs(10), "the new check, at its new interval", || {
+        std::fs::read_to_string(sup.path("new"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 5
+    });
+    let old = std::fs::read_to_string(sup.path("old")).unwrap();
+    assert_eq!(old.lines().count(), 1, "the old check ran once: {old}");
+    let row = sup.proc("t");
+    assert_eq!(row["health"], "healthy", "a changed check keeps the health");
+    assert_eq!(row["pid"].as_i64().unwrap() as i32, pid);
+}
+
+#[test]
+fn a_check_replaced_or_removed_at_reload_is_killed_with_its_group() {
+    let yaml = |check: &str| {
+        format!(
+            "tasks:
+  t:
+    command: sleep 1000
+    successfulStartTimeout: 0
+{check}"
+        )
+    };
+    let hanging = |name: &str| {
+        format!(
+            "    healthCheck:
+      command: sh -c 'sleep 1000 & echo $! > $DIR/{name}.bg; echo $$ > $DIR/{name}.pid; wait'
+      interval: 0.1
+      timeout: 600
+"
+        )
+    };
+    let sup = Sup::start("check-removed", &yaml(&hanging("a")));
+    let pid = sup.running_pid("t");
+    let (a, a_bg) = (
+        read_pid_file(&sup.path("a.pid")),
+        read_pid_file(&sup.path("a.bg")),
+    );
+    assert!(alive(a) && alive(a_bg));
+    // Replaced: the old check's group goes at once, the new one runs.
+    reload_with(&sup, &yaml(&hanging("b")));
+    wait_until(secs(5), "the replaced check's group gone", || {
+        !alive(a) && !alive(a_bg)
+    });
+    let (b, b_bg) = (
+        read_pid_file(&sup.path("b.pid")),
+        read_pid_file(&sup.path("b.bg")),
+    );
+    assert!(alive(b) && alive(b_bg));
+    // Removed: its check in flight goes too, and no other comes.
+    reload_with(&sup, &yaml(""));
+    wait_until(secs(5), "the removed check's group gone", || {
+        !alive(b) && !alive(b_bg)
+    });
+    wait_until(secs(5), "no zombie checks", || sup.zombies().is_empty());
+    let row = sup.proc("t");
+    assert_eq!(row["health"], serde_json::Value::Null, "{row}");
+    assert_eq!(row["ready"], true, "{row}");
+    assert_eq!(row["pid"].as_i64().unwrap() as i32, pid);
+}
+
+#[test]
+fn a_watchdog_turned_off_at_reload_restarts_nothing() {
+    let sup = Sup::start("watchdog-off", &notifier_config("    watchdogTimeout: 3\n"));
+    std::fs::write(sup.path("notifier.py"), NOTIFIER).unwrap();
+    std::fs::write(sup.path("go"), "").unwrap();
+    std::fs::write(sup.path("ping"), "").unwrap();
+    sup.ok("start api");
+    let pid = wait_health(&sup, "api", "healthy", secs(10))["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    reload_with(&sup, &notifier_config(""));
+    // It goes on pinging every 0.1 s: each ping used to re-arm the
+    // watchdog at now + 0, which restarted it at once.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(2) {
+        let row = sup.proc("api");
+        assert_eq!(row["pid"].as_i64(), Some(pid as i64), "{row}");
+        assert_eq!(row["restarts"], 0, "{row}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!sup.err_text().contains("watchdog"), "{}", sup.err_text());
+}
+
+#[test]
+fn a_watchdog_turned_on_at_reload_is_enforced() {
+    let sup = Sup::start("watchdog-on", &notifier_config(""));
+    std::fs::write(sup.path("notifier.py"), NOTIFIER).unwrap();
+    std::fs::write(sup.path("go"), "").unwrap();
+    sup.ok("start api");
+    let first = wait_health(&sup, "api", "healthy", secs(10))["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    // It never pings: once the reload sets a watchdog, it is restarted.
+    reload_with(&sup, &notifier_config("    watchdogTimeout: 0.5\n"));
+    wait_until(secs(10), "a watchdog restart", || {
+        sup.proc("api")["restarts"].as_u64().unwrap() >= 1
+    });
+    sup.wait_stderr("no WATCHDOG=1 for 0.5s (watchdog)", secs(5));
+    wait_until(secs(10), "the old process gone", || !alive(first));
+    assert_ne!(sup.running_pid("api"), first);
+}
