@@ -6,9 +6,28 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use super::render::{self, Row};
-use super::{ReplyTo, Supervisor, Then, Wait};
+use super::{ReplyTo, Supervisor};
 use crate::process::{Event, State};
 use crate::shell::command::{self, Command};
+
+/// What to do once every process of a wait is down.
+pub(super) enum Then {
+    Reply,
+    /// `restart`: start these processes, then reply.
+    Start(Vec<(usize, String)>),
+    /// `restart --wait`: start these processes, then reply once each is
+    /// ready, EXITED or FATAL.
+    StartWait(Vec<(usize, String)>),
+}
+
+/// A reply waiting for processes to go down.
+pub(super) struct Wait {
+    to: ReplyTo,
+    pending: usize,
+    lines: Vec<String>,
+    ok: bool,
+    then: Then,
+}
 
 impl Supervisor {
     /// Parses and runs one command line.

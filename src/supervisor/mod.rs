@@ -3,23 +3,27 @@
 //! processes; the pid -> key map. It turns what the OS reports into `Event`s
 //! for `process::step` and carries out the `Action`s that come back. It never
 //! sleeps and never polls: with nothing to do it waits in `epoll_wait`.
-
 //!
-//! The parts of the loop live beside this file: `children` (signals,
-//! reaping, the spawn queue), `output` (child pipes and log files),
-//! `shutdown`, `messages` (notices, replies, the shell's lines),
-//! `commands`, `conns` (control connections), `reload`, `render` and
-//! `token`.
+//! The parts of the loop live beside this file: `perform` (events into
+//! `step`, actions out), `deadlines` (the timerfd's deadlines), `children`
+//! (signals, reaping, the spawn queue), `output` (child pipes and log
+//! files), `shutdown`, `messages` (notices, replies, the shell's lines),
+//! `commands`, `conns` (control connections), `reload`, `stacks`
+//! (dependencies), `checks` (health checks, sd_notify), `follow` (`logs`,
+//! `logs -f`), `journal` (each event to the log file, the shell and
+//! `events`), `metrics`, `render` and `token`.
 
 mod checks;
 mod children;
 mod commands;
 mod conns;
+mod deadlines;
 mod follow;
 mod journal;
 mod messages;
 mod metrics;
 mod output;
+mod perform;
 mod reload;
 pub mod render;
 mod shutdown;
@@ -42,11 +46,12 @@ use crate::control::{Conn, Listener};
 use crate::error::Error;
 use crate::events::{Level, StopCause, What};
 use crate::logs::ring::Ring;
-use crate::process::{Action, Event, Policy, Proc, step};
+use crate::process::{Event, Policy, Proc};
 use crate::shell::stdin::Stdin;
-use crate::signals::{self, Signals};
+use crate::signals::Signals;
 use crate::spawn::Spawner;
 use crate::timers::{Due, Timers};
+use commands::Wait;
 use output::{Outputs, Stream};
 pub use shutdown::ORPHAN_GRACE;
 use shutdown::Shutdown;
@@ -115,25 +120,6 @@ pub enum ReplyTo {
     Log,
     /// Nobody waits (restarts a reload set off).
     Quiet,
-}
-
-/// What to do once every process of a wait is down.
-enum Then {
-    Reply,
-    /// `restart`: start these processes, then reply.
-    Start(Vec<(usize, String)>),
-    /// `restart --wait`: start these processes, then reply once each is
-    /// ready, EXITED or FATAL.
-    StartWait(Vec<(usize, String)>),
-}
-
-/// A reply waiting for processes to go down.
-struct Wait {
-    to: ReplyTo,
-    pending: usize,
-    lines: Vec<String>,
-    ok: bool,
-    then: Then,
 }
 
 /// The supervisor.
@@ -524,226 +510,6 @@ impl Supervisor {
         // and stdin saw its flags before the console made them non-blocking.
         if let Some(stdin) = &mut self.stdin {
             stdin.restore();
-        }
-    }
-
-    // ----- the state machine
-
-    fn spec(&self, key: usize) -> Option<&TaskSpec> {
-        self.config.tasks.get(&self.procs.get(key)?.task)
-    }
-
-    /// Runs `ev` through the state machine of process `key` and carries out
-    /// the actions.
-    fn apply(&mut self, key: usize, ev: Event, now: Instant) {
-        let actions = self.transition(key, ev, now);
-        self.perform_all(key, actions, now);
-    }
-
-    /// Runs `ev` through the state machine of process `key` and returns the
-    /// actions for the caller to perform. Keeps the count of live processes
-    /// and answers the replies that waited for this one to be down.
-    fn transition(&mut self, key: usize, ev: Event, now: Instant) -> Vec<Action> {
-        let mut actions = Vec::new();
-        let Some(e) = self.procs.get_mut(key) else {
-            return actions;
-        };
-        self.dirty = true;
-        let spawned = matches!(ev, Event::Spawned { .. });
-        let was_down = e.proc.state().is_down();
-        let (from, pid_before) = (e.proc.state().name(), e.proc.state().pid());
-        step(&mut e.proc, ev, now, &mut actions);
-        if spawned {
-            e.vitals.reset(now);
-        }
-        if !matches!(e.proc.state(), crate::process::State::Running { .. }) {
-            self.end_checks(key);
-        }
-        // What step tells becomes the event record, shown three ways.
-        let mut notices = Vec::new();
-        actions.retain_mut(|a| match a {
-            Action::Notice(n) => {
-                notices.push(std::mem::replace(n, crate::process::Notice::Running));
-                false
-            }
-            _ => true,
-        });
-        for n in notices {
-            let what = What::of_notice(n, self.stop_cause);
-            self.emit_process(key, from, pid_before, what);
-        }
-        if actions.contains(&Action::AwaitDependencies) {
-            self.emit_waiting(key, from, pid_before);
-        }
-        let Some(e) = self.procs.get_mut(key) else {
-            return actions;
-        };
-        let is_down = e.proc.state().is_down();
-        match (was_down, is_down) {
-            (true, false) => self.alive += 1,
-            (false, true) => {
-                self.alive -= 1;
-                if !e.waiters.is_empty() {
-                    let waiters = std::mem::take(&mut e.waiters);
-                    let line = format!("Process '{}' stopped", e.name);
-                    for w in waiters {
-                        self.wait_done(w, line.clone(), now);
-                    }
-                }
-            }
-            (true, true) | (false, false) => {}
-        }
-        actions
-    }
-
-    fn perform_all(&mut self, key: usize, actions: Vec<Action>, now: Instant) {
-        for a in actions {
-            self.perform(key, a, now);
-        }
-    }
-
-    fn perform(&mut self, key: usize, action: Action, now: Instant) {
-        match action {
-            Action::Spawn => {
-                if let Some(e) = self.procs.get_mut(key)
-                    && !e.spawn_queued
-                {
-                    e.spawn_queued = true;
-                    self.spawn_queue.push_back(key);
-                }
-            }
-            Action::SignalGroup { pgid, sig } => {
-                if let Err(e) = signals::signal_group(pgid, sig) {
-                    let name = self
-                        .procs
-                        .get(key)
-                        .map(|e| e.name.clone())
-                        .unwrap_or_default();
-                    self.notice(&format!(
-                        "cannot send {} to '{name}': {e}",
-                        crate::signame::name(sig)
-                    ));
-                }
-            }
-            Action::ArmDeadline(at) => self.timers.push(at, Due::Proc(key)),
-            Action::ReleaseGroup { pgid, sig, kill_at } => {
-                let _ = signals::signal_group(pgid, sig);
-                if crate::process::continues_after(sig) {
-                    let _ = signals::signal_group(pgid, libc::SIGCONT);
-                }
-                self.released.insert(pgid, kill_at);
-                self.timers.push(kill_at, Due::Group(pgid));
-            }
-            Action::SpawnNow => self.spawn_and_report(key, now),
-            Action::WatchGroup { .. } => self.lingering.push(key),
-            // Taken out by `transition`, which knows the state before.
-            Action::Notice(_) => {}
-            Action::EndedForGood { code, essential } => {
-                if essential && !self.shutting_down() {
-                    self.emit_process_now(key, What::EssentialEnded);
-                    self.begin_shutdown(code, None, now);
-                }
-            }
-            Action::AwaitDependencies => {
-                self.waiting.insert(key);
-                self.dirty = true;
-            }
-            Action::BeginChecks => self.begin_checks(key, now),
-        }
-    }
-
-    // ----- timers
-
-    fn fire_timers(&mut self, now: Instant) {
-        while let Some((at, due)) = self.timers.pop_expired(now) {
-            if !self.timer_stands(at, due) {
-                continue;
-            }
-            match due {
-                Due::Proc(key) => self.apply(key, Event::DeadlineReached, now),
-                Due::Group(pgid) => {
-                    self.released.remove(&pgid);
-                    // The number is ours again only if a new child took it.
-                    if !self.by_pid.contains_key(&pgid) && signals::group_alive(pgid) {
-                        let _ = signals::signal_group(pgid, libc::SIGKILL);
-                    }
-                }
-                Due::Conn(key) => self.drop_conn(key),
-                Due::Sweep => self.kill_orphans(now),
-                Due::StateFile => {
-                    if let Some(err) = self.state.as_mut().and_then(|s| s.flush(now)) {
-                        self.notice(&err);
-                    }
-                }
-                Due::Check(key) => self.fire_check(key, now),
-                Due::Watchdog(key) => self.fire_watchdog(key, now),
-                Due::Http(key) => self.expire_http(key),
-            }
-        }
-    }
-
-    /// Whether a deadline still stands: its owner still waits for it.
-    fn timer_stands(&self, at: Instant, due: Due) -> bool {
-        match due {
-            Due::Proc(key) => {
-                self.procs.get(key).and_then(|e| e.proc.state().deadline()) == Some(at)
-            }
-            Due::Group(pgid) => self.released.get(&pgid) == Some(&at),
-            Due::Conn(key) => self
-                .conns
-                .get(key)
-                .is_some_and(|c| c.idle_at == at && c.phase == crate::control::Phase::Reading),
-            Due::Sweep => self.shutdown.deadline() == Some(at),
-            Due::StateFile => self.state.as_ref().is_some_and(|s| s.is_scheduled(at)),
-            Due::Check(key) => self.check_stands(key, at),
-            Due::Watchdog(key) => self.watchdog_stands(key, at),
-            Due::Http(key) => self
-                .http
-                .as_ref()
-                .is_some_and(|h| h.deadline_stands(key, at)),
-        }
-    }
-
-    /// Drops stale deadlines from the top of the heap, so the timerfd is
-    /// never armed for nothing (an idle supervisor never wakes up).
-    fn drop_stale_timers(&mut self) {
-        while let Some((at, due)) = self.timers.peek() {
-            if self.timer_stands(at, due) {
-                break;
-            }
-            self.timers.pop();
-        }
-    }
-
-    /// Removes entries marked for removal once they are down. Runs after
-    /// each batch so no key is reused inside one.
-    fn sweep_removed(&mut self) {
-        if self.removing.is_empty() {
-            return;
-        }
-        let procs = &self.procs;
-        let (done, keep): (Vec<usize>, Vec<usize>) = self.removing.iter().partition(|&&k| {
-            procs
-                .get(k)
-                .is_none_or(|e| e.proc.state().is_down() && e.waiters.is_empty())
-        });
-        self.removing = keep;
-        for k in done {
-            if !self.procs.contains(k) {
-                continue;
-            }
-            for s in Stream::BOTH {
-                self.close_pipe(k, s);
-            }
-            self.end_checks(k);
-            self.waiting.remove(&k);
-            self.stop_held.remove(&k);
-            self.stop_pending.remove(&k);
-            let mut e = self.procs.remove(k);
-            e.out.release(&mut self.log_files);
-            if self.by_name.get(&e.name) == Some(&k) {
-                self.by_name.remove(&e.name);
-            }
         }
     }
 }

@@ -2,11 +2,13 @@
 //! before anything changes; then added tasks start, removed ones stop and
 //! go, changed ones restart, policy-only changes apply in place, and a new
 //! `instances` starts or stops only the difference. Untouched processes keep
-//! their PIDs.
+//! their PIDs. A removed process leaves the slab once it is down
+//! (`sweep_removed`, after each batch of events).
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
+use super::output::Stream;
 use super::{ReplyTo, Supervisor};
 use crate::config::{self, Config, TaskSpec, diff};
 use crate::control::Listener;
@@ -238,6 +240,38 @@ impl Supervisor {
         let by = std::mem::replace(&mut self.stop_cause, StopCause::Reload);
         self.stop_then(keys, then, ReplyTo::Quiet, now);
         self.stop_cause = by;
+    }
+
+    /// Removes entries marked for removal once they are down. Runs after
+    /// each batch so no key is reused inside one.
+    pub(super) fn sweep_removed(&mut self) {
+        if self.removing.is_empty() {
+            return;
+        }
+        let procs = &self.procs;
+        let (done, keep): (Vec<usize>, Vec<usize>) = self.removing.iter().partition(|&&k| {
+            procs
+                .get(k)
+                .is_none_or(|e| e.proc.state().is_down() && e.waiters.is_empty())
+        });
+        self.removing = keep;
+        for k in done {
+            if !self.procs.contains(k) {
+                continue;
+            }
+            for s in Stream::BOTH {
+                self.close_pipe(k, s);
+            }
+            self.end_checks(k);
+            self.waiting.remove(&k);
+            self.stop_held.remove(&k);
+            self.stop_pending.remove(&k);
+            let mut e = self.procs.remove(k);
+            e.out.release(&mut self.log_files);
+            if self.by_name.get(&e.name) == Some(&k) {
+                self.by_name.remove(&e.name);
+            }
+        }
     }
 }
 
