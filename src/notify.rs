@@ -3,7 +3,8 @@
 //! processes as `NOTIFY_SOCKET`. The kernel stamps each datagram with its
 //! sender's credentials (`SO_PASSCRED`, `SCM_CREDENTIALS`), so the
 //! supervisor maps a message to a process by the sender's process group and
-//! ignores strangers. Messages are newline-separated `KEY=VALUE` lines; a
+//! ignores strangers; a sender already reaped when its message is read has
+//! no group left, and counts only through `MAINPID=`. Messages are newline-separated `KEY=VALUE` lines; a
 //! datagram larger than [`MESSAGE_MAX`], not UTF-8 or not `KEY=VALUE` is
 //! dropped and counted. File descriptors that come along (systemd-notify's
 //! `BARRIER=1` sends one and waits until it is closed) are closed once the
@@ -28,6 +29,9 @@ pub struct Message {
     pub status: Option<String>,
     /// `WATCHDOG=1`.
     pub watchdog: bool,
+    /// `MAINPID=N`: the process the sender speaks for (a positive pid;
+    /// another value is ignored).
+    pub main_pid: Option<i32>,
 }
 
 /// Parses one datagram.
@@ -51,6 +55,7 @@ pub fn parse(data: &[u8]) -> Option<Message> {
             ("READY", "1") => m.ready = true,
             ("STATUS", v) => m.status = Some(v.to_string()),
             ("WATCHDOG", "1") => m.watchdog = true,
+            ("MAINPID", v) => m.main_pid = v.parse().ok().filter(|&p: &i32| p > 0),
             _ => {}
         }
     }
@@ -60,10 +65,11 @@ pub fn parse(data: &[u8]) -> Option<Message> {
 /// One datagram as received.
 #[derive(Debug)]
 pub enum Datagram {
-    /// A well-formed message from the process `pid`. `fds` came along;
-    /// drop them once the message is handled.
+    /// A well-formed message from the process `pid`, run as `uid`. `fds`
+    /// came along; drop them once the message is handled.
     Message {
         pid: i32,
+        uid: u32,
         message: Message,
         fds: Vec<OwnedFd>,
     },
@@ -145,12 +151,12 @@ impl NotifySocket {
                 Err(nix::errno::Errno::EAGAIN) => return Ok(None),
                 Err(e) => return Err(e.into()),
             };
-            let mut pid = None;
+            let mut cred = None;
             let mut fds = Vec::new();
             if let Ok(cmsgs) = msg.cmsgs() {
                 for c in cmsgs {
                     match c {
-                        ControlMessageOwned::ScmCredentials(cred) => pid = Some(cred.pid()),
+                        ControlMessageOwned::ScmCredentials(c) => cred = Some((c.pid(), c.uid())),
                         ControlMessageOwned::ScmRights(list) => {
                             // nix hands the fds over raw. rustix's recvmsg
                             // would own them, but its credentials hold a
@@ -169,8 +175,13 @@ impl NotifySocket {
             let bytes = msg.bytes;
             let truncated = msg.flags.contains(MsgFlags::MSG_TRUNC) || bytes > MESSAGE_MAX;
             let parsed = (!truncated).then(|| parse(&self.buf[..bytes])).flatten();
-            return Ok(Some(match (pid, parsed) {
-                (Some(pid), Some(message)) if pid > 0 => Datagram::Message { pid, message, fds },
+            return Ok(Some(match (cred, parsed) {
+                (Some((pid, uid)), Some(message)) if pid > 0 => Datagram::Message {
+                    pid,
+                    uid,
+                    message,
+                    fds,
+                },
                 _ => Datagram::Dropped,
             }));
         }
@@ -189,7 +200,7 @@ mod tests {
             Some(Message {
                 ready: true,
                 status: Some("Accepting connections".into()),
-                watchdog: false
+                ..Message::default()
             })
         );
         assert_eq!(
@@ -199,7 +210,16 @@ mod tests {
                 ..Message::default()
             })
         );
-        assert_eq!(parse(b"MAINPID=7\nBARRIER=1\n"), Some(Message::default()));
+        assert_eq!(
+            parse(b"MAINPID=7\nBARRIER=1\n"),
+            Some(Message {
+                main_pid: Some(7),
+                ..Message::default()
+            })
+        );
+        for bad in [&b"MAINPID=0"[..], b"MAINPID=-3", b"MAINPID=x", b"MAINPID="] {
+            assert_eq!(parse(bad), Some(Message::default()), "{bad:?}");
+        }
         assert_eq!(parse(b"READY=0"), Some(Message::default()));
         assert_eq!(
             parse(b"STATUS=a=b"),
@@ -233,10 +253,16 @@ mod tests {
             .unwrap();
         tx.send_to_addr(b"not a message", &addr).unwrap();
         match sock.recv().unwrap() {
-            Some(Datagram::Message { pid, message, fds }) => {
+            Some(Datagram::Message {
+                pid,
+                uid,
+                message,
+                fds,
+            }) => {
                 assert_eq!(pid, std::process::id() as i32);
                 assert!(message.ready);
                 assert_eq!(message.status.as_deref(), Some("up"));
+                assert_eq!(uid, nix::unistd::getuid().as_raw());
                 assert!(fds.is_empty());
             }
             other => panic!("{other:?}"),

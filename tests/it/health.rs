@@ -745,3 +745,116 @@ fn a_watchdog_turned_on_at_reload_is_enforced() {
     wait_until(secs(10), "the old process gone", || !alive(first));
     assert_ne!(sup.running_pid("api"), first);
 }
+
+/// Sends its arguments, one per line, as one datagram to $NOTIFY_SOCKET,
+/// then writes `sent` (a second argument of `--then FILE`) and, with
+/// `--stay FILE`, waits for FILE before it exits.
+const SENDER: &str = r#"
+import os, socket, sys, time
+args = sys.argv[1:]
+stay = then = None
+if "--stay" in args:
+    i = args.index("--stay"); stay = args[i + 1]; del args[i:i + 2]
+if "--then" in args:
+    i = args.index("--then"); then = args[i + 1]; del args[i:i + 2]
+addr = os.environ["NOTIFY_SOCKET"]
+if addr.startswith("@"):
+    addr = "\0" + addr[1:]
+socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto("\n".join(args).encode(), addr)
+if then:
+    open(then, "w").close()
+while stay and not os.path.exists(stay):
+    time.sleep(0.02)
+"#;
+
+/// A notify task whose wrapper waits for `DIR/go`, runs `sender` (a
+/// command line), writes `DIR/NAME.sent` once the sender has exited (and
+/// the wrapper has reaped it), then execs the service.
+fn wrapped_sender(name: &str, sender: &str) -> String {
+    format!(
+        "  {name}:
+    command: sh -c 'while [ ! -e $DIR/go ]; do sleep 0.02; done; {sender}; touch $DIR/{name}.sent; exec sleep 1000'
+    successfulStartTimeout: 0
+    notify: true
+"
+    )
+}
+
+/// Holds the supervisor stopped while every wrapper of `names` runs its
+/// sender to the end, so each datagram is read only after its sender may
+/// be gone; then lets it go on.
+fn send_while_stopped(sup: &Sup, names: &[&str]) {
+    for n in names {
+        sup.running_pid(n);
+    }
+    sup.signal(libc::SIGSTOP);
+    std::fs::write(sup.path("go"), "").unwrap();
+    for n in names {
+        let marker = sup.path(&format!("{n}.sent"));
+        wait_until(secs(10), "the wrapper past its sender", || marker.exists());
+    }
+    sup.signal(libc::SIGCONT);
+}
+
+#[test]
+fn a_sender_gone_before_its_message_is_read_counts_with_mainpid() {
+    let other = private_uid(1);
+    let yaml = format!(
+        "tasks:\n{}{}{}{}",
+        wrapped_sender("main", "python3 $DIR/send.py READY=1 STATUS=up MAINPID=$$"),
+        wrapped_sender("sdnotify", "systemd-notify --ready --no-block --pid=$$"),
+        wrapped_sender("forged", "python3 $DIR/send.py READY=1 MAINPID=1"),
+        wrapped_sender(
+            "other_uid",
+            &format!(
+                "setpriv --reuid={other} --regid={other} --clear-groups python3 $DIR/send.py READY=1 MAINPID=$$"
+            )
+        ),
+    );
+    let sup = Sup::start("notify-mainpid", &yaml);
+    std::fs::write(sup.path("send.py"), SENDER).unwrap();
+    send_while_stopped(&sup, &["main", "sdnotify", "forged", "other_uid"]);
+    // The sender is reaped, but MAINPID names the wrapper, the process's
+    // leader: it counts.
+    let row = wait_health(&sup, "main", "healthy", secs(10));
+    assert_eq!(row["reason"], "up");
+    wait_health(&sup, "sdnotify", "healthy", secs(10));
+    // MAINPID naming a process outside every notify group, or sent by
+    // another user than the named process's, counts for nothing.
+    sup.wait_stderr("not a notify process it may speak for", secs(5));
+    for n in ["forged", "other_uid"] {
+        let row = sup.proc(n);
+        assert_eq!(row["health"], "starting", "{row}");
+        assert_eq!(row["ready"], false, "{row}");
+    }
+}
+
+#[test]
+fn a_sender_counts_from_its_group_while_alive_and_not_once_reaped_without_mainpid() {
+    let yaml = format!(
+        "tasks:\n{}{}",
+        wrapped_sender(
+            "stays",
+            "python3 $DIR/send.py READY=1 --then $DIR/stays.sent --stay $DIR/release"
+        ),
+        wrapped_sender("gone", "python3 $DIR/send.py READY=1"),
+    );
+    let sup = Sup::start("notify-plain", &yaml);
+    std::fs::write(sup.path("send.py"), SENDER).unwrap();
+    // `stays` writes its marker itself, once sent, and lives on.
+    send_while_stopped(&sup, &["stays", "gone"]);
+    wait_health(&sup, "stays", "healthy", secs(10));
+    sup.wait_stderr(
+        "ignored 1 notify datagram(s) so far (the last from pid",
+        secs(5),
+    );
+    assert!(
+        sup.err_text()
+            .contains("which exited before it was read, without MAINPID"),
+        "{}",
+        sup.err_text()
+    );
+    let row = sup.proc("gone");
+    assert_eq!(row["health"], "starting", "{row}");
+    std::fs::write(sup.path("release"), "").unwrap();
+}

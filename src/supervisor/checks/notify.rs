@@ -1,7 +1,8 @@
 //! sd_notify inside the loop: the notify socket, opened once a task has
 //! `notify: true`; each datagram matched to a process by the sender's
-//! process group (strangers and malformed ones counted and told at 1, 10,
-//! 100, ...); READY=1, STATUS= and WATCHDOG=1 applied to the process's
+//! process group, or, for a sender already reaped, by the process its
+//! `MAINPID=` names (strangers and malformed ones counted and told at 1,
+//! 10, 100, ...); READY=1, STATUS= and WATCHDOG=1 applied to the process's
 //! `Vitals`; and the watchdog's deadline, which makes the process unhealthy
 //! when it passes without a WATCHDOG=1.
 
@@ -67,11 +68,16 @@ impl Supervisor {
     pub(in crate::supervisor) fn on_notify(&mut self, now: Instant) {
         loop {
             let Some(sock) = &mut self.notify else { return };
-            let (pid, message, fds) = match sock.recv() {
+            let (pid, uid, message, fds) = match sock.recv() {
                 Ok(None) => return,
-                Ok(Some(Datagram::Message { pid, message, fds })) => (pid, message, fds),
+                Ok(Some(Datagram::Message {
+                    pid,
+                    uid,
+                    message,
+                    fds,
+                })) => (pid, uid, message, fds),
                 Ok(Some(Datagram::Dropped)) => {
-                    self.notify_dropped(None);
+                    self.notify_dropped(Ignored::Malformed);
                     continue;
                 }
                 Err(e) => {
@@ -79,15 +85,22 @@ impl Supervisor {
                     return;
                 }
             };
-            // A sender that is already gone matches no process.
-            let pgid = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid)))
-                .map_or(-1, |g| g.as_raw());
-            let key = self.by_pid.get(&pgid).copied().filter(|&k| {
-                self.spec(k).is_some_and(|t| t.notify)
-                    && self.procs[k].proc.state().pid() == Some(pgid)
-            });
+            // Reaped before we read, a sender has no group left (the kernel
+            // keeps none for a reaped process, not even behind a pidfd): it
+            // counts only if it names with MAINPID= a live process of a
+            // notify group that it may speak for.
+            let found = self.notify_process_of(pid);
+            let key = match found {
+                Some(key) => key,
+                None => message
+                    .main_pid
+                    .and_then(|main| self.vouched_for(main, uid)),
+            };
             let Some(key) = key else {
-                self.notify_dropped(Some(pid));
+                self.notify_dropped(match found {
+                    Some(_) => Ignored::Stranger(pid),
+                    None => Ignored::Gone(pid, message.main_pid),
+                });
                 continue;
             };
             if message.ready && !self.procs[key].vitals.notified_ready {
@@ -120,14 +133,46 @@ impl Supervisor {
             .map(|t| t.watchdog_timeout)
     }
 
+    /// The notify process whose group process `pid` is in: `None` when
+    /// `pid` is gone (reaped), `Some(None)` when it lives outside every
+    /// notify group.
+    fn notify_process_of(&self, pid: i32) -> Option<Option<usize>> {
+        let pgid = match nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))) {
+            Ok(g) => g.as_raw(),
+            Err(nix::errno::Errno::ESRCH) => return None,
+            Err(_) => return Some(None),
+        };
+        Some(self.by_pid.get(&pgid).copied().filter(|&k| {
+            self.spec(k).is_some_and(|t| t.notify) && self.procs[k].proc.state().pid() == Some(pgid)
+        }))
+    }
+
+    /// The notify process a gone sender of uid `uid` may speak for with
+    /// `MAINPID=main`: `main` lives in its group, and the sender was root
+    /// or `main`'s owner.
+    fn vouched_for(&self, main: i32, uid: u32) -> Option<usize> {
+        let key = self.notify_process_of(main).flatten()?;
+        let owner =
+            std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(format!("/proc/{main}")).ok()?);
+        (uid == 0 || uid == owner).then_some(key)
+    }
+
     /// Counts an ignored datagram; tells at 1, 10, 100, ...
-    fn notify_dropped(&mut self, stranger: Option<i32>) {
+    fn notify_dropped(&mut self, why: Ignored) {
         self.notify_ignored += 1;
         let n = self.notify_ignored;
         if is_power_of_ten(n) {
-            let why = match stranger {
-                Some(pid) => format!("the last from pid {pid}, not in a notify process's group"),
-                None => "the last malformed or oversized".into(),
+            let why = match why {
+                Ignored::Stranger(pid) => {
+                    format!("the last from pid {pid}, not in a notify process's group")
+                }
+                Ignored::Gone(pid, None) => format!(
+                    "the last from pid {pid}, which exited before it was read, without MAINPID"
+                ),
+                Ignored::Gone(pid, Some(main)) => format!(
+                    "the last from pid {pid}, which exited before it was read, with MAINPID={main} not a notify process it may speak for"
+                ),
+                Ignored::Malformed => "the last malformed or oversized".into(),
             };
             self.notice(&format!("ignored {n} notify datagram(s) so far ({why})"));
         }
@@ -139,6 +184,16 @@ impl Supervisor {
             .get(key)
             .is_some_and(|e| e.vitals.watchdog == Some(at))
     }
+}
+
+/// Why a notify datagram was ignored.
+enum Ignored {
+    /// Too large, not UTF-8, not `KEY=VALUE`, or without credentials.
+    Malformed,
+    /// From a live process outside every notify group.
+    Stranger(i32),
+    /// From a process reaped before it was read, with this MAINPID.
+    Gone(i32, Option<i32>),
 }
 
 fn is_power_of_ten(mut n: u64) -> bool {
