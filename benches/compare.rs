@@ -16,6 +16,13 @@
 //!
 //! Run: `cargo bench --bench compare` (add `BENCH_QUICK=1` for small N and
 //! short windows). The results also go to `<target>/bench-results.md`.
+//!
+//! Two builds side by side: `BENCH_TASKMASTER=/path/to/taskmaster` adds that
+//! binary as a fourth supervisor, `other`, run right after the built one in
+//! every repetition (A/B/A/B), each of their runs with an idle window, and
+//! churned as many times as `BENCH_REPS`; `BENCH_ONLY=taskmaster,other`
+//! leaves out the rest. `BENCH_CHURN_N=1000,9968` churns at each N listed,
+//! `BENCH_CHURN_SLEEP=1.1` with processes that live 1.1 s instead of 0.5.
 //! Every process started is killed by pid at the end of its run, on
 //! failure, and (through the parent-death signal) if the harness dies.
 
@@ -45,7 +52,7 @@ struct Plan {
     ns: Vec<usize>,
     reps: usize,
     idle: Duration,
-    churn_n: usize,
+    churn_ns: Vec<usize>,
     churn: Duration,
     churn_warmup: Duration,
     kinds: Vec<Kind>,
@@ -59,24 +66,30 @@ impl Plan {
                 ns: vec![200, 1000],
                 reps: 1,
                 idle: secs(5.0),
-                churn_n: 200,
+                churn_ns: vec![200],
                 churn: secs(8.0),
                 churn_warmup: secs(2.0),
-                kinds: vec![Kind::Raw, Kind::Taskmaster, Kind::Supervisord],
+                kinds: vec![Kind::Raw, Kind::Taskmaster, Kind::Other, Kind::Supervisord],
             }
         } else {
             Plan {
                 ns: vec![1000, 5000, 10000],
                 reps: 3,
                 idle: secs(30.0),
-                churn_n: 1000,
+                churn_ns: vec![1000],
                 churn: secs(30.0),
                 churn_warmup: secs(3.0),
-                kinds: vec![Kind::Raw, Kind::Taskmaster, Kind::Supervisord],
+                kinds: vec![Kind::Raw, Kind::Taskmaster, Kind::Other, Kind::Supervisord],
             }
         };
         if let Ok(v) = std::env::var("BENCH_N") {
             plan.ns = v.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+        }
+        if other_binary().is_none() {
+            plan.kinds.retain(|&k| k != Kind::Other);
+        }
+        if let Ok(v) = std::env::var("BENCH_CHURN_N") {
+            plan.churn_ns = v.split(',').filter_map(|s| s.trim().parse().ok()).collect();
         }
         if let Ok(v) = std::env::var("BENCH_ONLY") {
             plan.kinds.retain(|k| v.split(',').any(|s| s == k.name()));
@@ -98,12 +111,38 @@ impl Plan {
         }
         plan
     }
+
+    /// Two builds of taskmaster are compared.
+    fn ab(&self) -> bool {
+        self.kinds.contains(&Kind::Other)
+    }
+}
+
+/// How long a churning process lives, in seconds (`BENCH_CHURN_SLEEP`):
+/// 0.5 unless told. taskmaster delays the restart of a process that lived
+/// less than a second (a growing backoff against crash loops), so to churn
+/// it at full speed give it 1.1 or more.
+fn churn_sleep() -> String {
+    std::env::var("BENCH_CHURN_SLEEP")
+        .ok()
+        .filter(|v| v.parse::<f64>().is_ok_and(|s| s > 0.0))
+        .unwrap_or_else(|| "0.5".into())
+}
+
+/// The second build to compare, from `BENCH_TASKMASTER`.
+fn other_binary() -> Option<PathBuf> {
+    std::env::var_os("BENCH_TASKMASTER")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Raw,
+    /// The binary this bench was built with.
     Taskmaster,
+    /// The binary `BENCH_TASKMASTER` names.
+    Other,
     Supervisord,
 }
 
@@ -112,6 +151,7 @@ impl Kind {
         match self {
             Kind::Raw => "raw",
             Kind::Taskmaster => "taskmaster",
+            Kind::Other => "other",
             Kind::Supervisord => "supervisord",
         }
     }
@@ -121,6 +161,29 @@ impl Kind {
         match self {
             Kind::Supervisord => 1,
             _ => plan.reps,
+        }
+    }
+
+    /// Churn runs per N: once, but `BENCH_REPS` times for each of two
+    /// builds compared.
+    fn churn_reps(self, plan: &Plan) -> usize {
+        match self {
+            Kind::Taskmaster | Kind::Other if plan.ab() => plan.reps,
+            _ => 1,
+        }
+    }
+
+    /// An idle window in this repetition: the first one, or every one of
+    /// two builds compared.
+    fn idles(self, plan: &Plan, rep: usize) -> bool {
+        rep == 0 || (plan.ab() && matches!(self, Kind::Taskmaster | Kind::Other))
+    }
+
+    /// The taskmaster binary this kind runs.
+    fn binary(self) -> PathBuf {
+        match self {
+            Kind::Other => other_binary().expect("BENCH_TASKMASTER is set"),
+            _ => PathBuf::from(TASKMASTER),
         }
     }
 
@@ -137,15 +200,15 @@ impl Kind {
 enum Workload {
     /// `sleep 100000`: stays up.
     Up,
-    /// `sleep 0.5` with restart always.
+    /// `sleep 0.5` (`BENCH_CHURN_SLEEP`) with restart always.
     Churn,
 }
 
 impl Workload {
-    fn argv(self) -> [&'static str; 2] {
+    fn argv(self) -> [String; 2] {
         match self {
-            Workload::Up => ["sleep", "100000"],
-            Workload::Churn => ["sleep", "0.5"],
+            Workload::Up => ["sleep".into(), "100000".into()],
+            Workload::Churn => ["sleep".into(), churn_sleep()],
         }
     }
 }
@@ -290,10 +353,10 @@ impl Sup {
                     },
                 )
                 .env("TM_RAW_N", n.to_string())
-                .args([prog, arg]);
+                .args([&prog, &arg]);
                 c
             }
-            Kind::Taskmaster => {
+            Kind::Taskmaster | Kind::Other => {
                 let conf = dir.join("tm.yaml");
                 std::fs::write(
                     &conf,
@@ -303,7 +366,7 @@ impl Sup {
                     ),
                 )
                 .expect("write config");
-                let mut c = Command::new(TASKMASTER);
+                let mut c = Command::new(kind.binary());
                 c.arg("--no-shell")
                     .arg("--socket")
                     .arg(dir.join("tm.sock"))
@@ -400,10 +463,12 @@ impl Sup {
         let t = Instant::now();
         let reply = match (self.kind, what) {
             (Kind::Raw, _) => return None,
-            (Kind::Taskmaster, Query::Json) => {
+            (Kind::Taskmaster | Kind::Other, Query::Json) => {
                 request(&self.dir.join("tm.sock"), b"status --json\n")
             }
-            (Kind::Taskmaster, Query::Table) => request(&self.dir.join("tm.sock"), b"status\n"),
+            (Kind::Taskmaster | Kind::Other, Query::Table) => {
+                request(&self.dir.join("tm.sock"), b"status\n")
+            }
             (Kind::Supervisord, _) => {
                 let body = "<?xml version=\"1.0\"?><methodCall><methodName>supervisor.getAllProcessInfo</methodName><params></params></methodCall>";
                 let req = format!(
@@ -424,7 +489,7 @@ impl Sup {
                 let up = self.raw_lines().iter().any(|l| l.starts_with("up "));
                 Some((if up { n } else { 0 }, Duration::ZERO))
             }
-            Kind::Taskmaster => {
+            Kind::Taskmaster | Kind::Other => {
                 let (r, d) = self.query(Query::Json)?;
                 Some((r.matches("\"state\":\"RUNNING\"").count(), d))
             }
@@ -461,7 +526,7 @@ impl Sup {
                 }
                 None
             }
-            Kind::Taskmaster => {
+            Kind::Taskmaster | Kind::Other => {
                 let (r, _) = self.query(Query::Json)?;
                 let v: serde_json::Value = serde_json::from_str(r.split_once('\n')?.1).ok()?;
                 let rows = v.as_array()?;
@@ -710,9 +775,8 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     Some(sorted[i])
 }
 
-fn run_churn(kind: Kind, plan: &Plan, work: &Path, venv: &Path) -> ChurnRun {
-    let n = plan.churn_n;
-    let dir = work.join(format!("{}-churn", kind.name()));
+fn run_churn(kind: Kind, n: usize, plan: &Plan, work: &Path, venv: &Path) -> ChurnRun {
+    let dir = work.join(format!("{}-churn-{n}", kind.name()));
     let mut sup = Sup::start(kind, n, Workload::Churn, &dir, venv);
     let mut r = ChurnRun::default();
     std::thread::sleep(plan.churn_warmup);
@@ -869,7 +933,7 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 
 struct Results {
     up: Vec<(Kind, usize, Vec<UpRun>)>,
-    churn: Vec<(Kind, ChurnRun)>,
+    churn: Vec<(Kind, usize, ChurnRun)>,
 }
 
 impl Results {
@@ -878,6 +942,13 @@ impl Results {
             .iter()
             .find(|(kk, nn, _)| *kk == k && *nn == n)
             .map(|(_, _, r)| r)
+    }
+
+    fn add(&mut self, k: Kind, n: usize, r: UpRun) {
+        match self.up.iter_mut().find(|(kk, nn, _)| *kk == k && *nn == n) {
+            Some((_, _, runs)) => runs.push(r),
+            None => self.up.push((k, n, vec![r])),
+        }
     }
 
     fn med(&self, k: Kind, n: usize, f: impl Fn(&UpRun) -> Option<f64>) -> Option<f64> {
@@ -898,25 +969,54 @@ impl Results {
 
     fn render(&self, plan: &Plan, machine: &str) -> String {
         use Kind::*;
+        let ab = plan.ab();
+        // The supervisors shown as columns, the second build beside the first.
+        let cols: Vec<Kind> = if ab {
+            vec![Raw, Taskmaster, Other, Supervisord]
+        } else {
+            vec![Raw, Taskmaster, Supervisord]
+        };
+        let head = |cols: &[Kind], extra: &[&str]| {
+            let names: Vec<&str> = cols
+                .iter()
+                .map(|k| k.name())
+                .chain(extra.iter().copied())
+                .collect();
+            format!(
+                "| N | {} |\n|---|{}",
+                names.join(" | "),
+                "---|".repeat(names.len())
+            )
+        };
         let mut o = String::new();
         let _ = writeln!(o, "Machine: {machine}");
         let _ = writeln!(
             o,
-            "Plan: N = {:?}, {} run(s) per N for raw and taskmaster (median shown), 1 for supervisord; idle window {} s; churn {} processes for {} s\n",
+            "Plan: N = {:?}, {} run(s) per N for raw and taskmaster (median shown), 1 for supervisord; idle window {} s; churn N = {:?} for {} s\n",
             plan.ns,
             plan.reps,
             plan.idle.as_secs(),
-            plan.churn_n,
+            plan.churn_ns,
             plan.churn.as_secs()
         );
+        if ab {
+            let _ = writeln!(
+                o,
+                "Two builds, run alternately: taskmaster = {}; other = {}\n",
+                TASKMASTER,
+                Other.binary().display()
+            );
+        }
         let _ = writeln!(
             o,
             "### up: seconds until all RUNNING (as reported: taskmaster `status --json`, supervisord its log, raw once it spawned all) / all alive (exec'd, in /proc)\n"
         );
-        let _ = writeln!(
-            o,
-            "| N | raw | taskmaster | supervisord | tm / raw | sd / tm |\n|---|---|---|---|---|---|"
-        );
+        let ratios: &[&str] = if ab {
+            &["tm / raw", "sd / tm", "other / tm"]
+        } else {
+            &["tm / raw", "sd / tm"]
+        };
+        let _ = writeln!(o, "{}", head(&cols, ratios));
         for &n in &plan.ns {
             let cell = |k: Kind| {
                 let run = self.med(k, n, |r| r.running);
@@ -930,29 +1030,39 @@ impl Results {
             };
             let tm_alive = self.med(Taskmaster, n, |r| r.alive);
             let tm_run = self.med(Taskmaster, n, |r| r.running);
-            let _ = writeln!(
-                o,
-                "| {n} | {} | {} | {} | {} / {} | {} / {} |",
-                cell(Raw),
-                cell(Taskmaster),
-                cell(Supervisord),
+            let mut row: Vec<String> = cols.iter().map(|&k| cell(k)).collect();
+            row.push(format!(
+                "{} / {}",
                 ratio(tm_run, self.med(Raw, n, |r| r.running)),
-                ratio(tm_alive, self.med(Raw, n, |r| r.alive)),
+                ratio(tm_alive, self.med(Raw, n, |r| r.alive))
+            ));
+            row.push(format!(
+                "{} / {}",
                 ratio(self.med(Supervisord, n, |r| r.running), tm_run),
-                ratio(self.med(Supervisord, n, |r| r.alive), tm_alive),
-            );
+                ratio(self.med(Supervisord, n, |r| r.alive), tm_alive)
+            ));
+            if ab {
+                row.push(format!(
+                    "{} / {}",
+                    ratio(self.med(Other, n, |r| r.running), tm_run),
+                    ratio(self.med(Other, n, |r| r.alive), tm_alive)
+                ));
+            }
+            let _ = writeln!(o, "| {n} | {} |", row.join(" | "));
         }
         let _ = writeln!(
             o,
             "\n### status with N up: round trip of `status` over the control socket (supervisord: XML-RPC getAllProcessInfo), ms, median of 5 (supervisord: of 3)\n"
         );
-        let _ = writeln!(o, "| N | taskmaster | supervisord |\n|---|---|---|");
+        let status_cols: Vec<Kind> = cols.iter().copied().filter(|&k| k != Raw).collect();
+        let _ = writeln!(o, "{}", head(&status_cols, &[]));
         for &n in &plan.ns {
             let f = |k: Kind| {
                 self.med(k, n, |r| r.status_ms)
                     .map_or("-".into(), |v| format!("{v:.1}"))
             };
-            let _ = writeln!(o, "| {n} | {} | {} |", f(Taskmaster), f(Supervisord));
+            let row: Vec<String> = status_cols.iter().map(|&k| f(k)).collect();
+            let _ = writeln!(o, "| {n} | {} |", row.join(" | "));
         }
         let _ = writeln!(
             o,
@@ -960,7 +1070,8 @@ impl Results {
         );
         let _ = writeln!(
             o,
-            "| N | raw | taskmaster | supervisord | taskmaster target (8 MiB + 4 KiB x N) |\n|---|---|---|---|---|"
+            "{}",
+            head(&cols, &["taskmaster target (8 MiB + 4 KiB x N)"])
         );
         for &n in &plan.ns {
             let cell = |k: Kind| {
@@ -972,61 +1083,59 @@ impl Results {
                     hwm.map_or("-".into(), |v| format!("{:.1}", v / 1024.0))
                 )
             };
+            let row: Vec<String> = cols.iter().map(|&k| cell(k)).collect();
             let _ = writeln!(
                 o,
-                "| {n} | {} | {} | {} | {:.1} |",
-                cell(Raw),
-                cell(Taskmaster),
-                cell(Supervisord),
+                "| {n} | {} | {:.1} |",
+                row.join(" | "),
                 8.0 + 4.0 * n as f64 / 1024.0
             );
         }
         let _ = writeln!(
             o,
-            "\n### idle: supervisor CPU ticks / context switches over {} s with N up\n",
-            plan.idle.as_secs()
+            "\n### idle: supervisor CPU ticks / context switches over {} s with N up{}\n",
+            plan.idle.as_secs(),
+            if ab { " (each run, in order)" } else { "" }
         );
-        let _ = writeln!(
-            o,
-            "| N | raw | taskmaster | supervisord |\n|---|---|---|---|"
-        );
+        let _ = writeln!(o, "{}", head(&cols, &[]));
         for &n in &plan.ns {
             let cell = |k: Kind| {
-                let r = self
+                let windows: Vec<String> = self
                     .runs(k, n)
-                    .and_then(|rs| rs.iter().find(|r| r.idle_ticks.is_some()));
-                match r {
-                    Some(r) => format!(
-                        "{} / {}",
-                        r.idle_ticks.unwrap_or(0),
-                        r.idle_ctx.map_or("-".into(), |c| c.to_string())
-                    ),
-                    None => "-".into(),
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| {
+                        Some(format!(
+                            "{} / {}",
+                            r.idle_ticks?,
+                            r.idle_ctx.map_or("-".into(), |c| c.to_string())
+                        ))
+                    })
+                    .collect();
+                if windows.is_empty() {
+                    "-".into()
+                } else {
+                    windows.join(", ")
                 }
             };
-            let _ = writeln!(
-                o,
-                "| {n} | {} | {} | {} |",
-                cell(Raw),
-                cell(Taskmaster),
-                cell(Supervisord)
-            );
+            let row: Vec<String> = cols.iter().map(|&k| cell(k)).collect();
+            let _ = writeln!(o, "| {n} | {} |", row.join(" | "));
         }
         let _ = writeln!(
             o,
-            "\n### churn: {} processes `sleep 0.5`, restart always, {} s\n",
-            plan.churn_n,
+            "\n### churn: N processes `sleep {}`, restart always, {} s\n",
+            churn_sleep(),
             plan.churn.as_secs()
         );
         let _ = writeln!(
             o,
-            "| | restarts/s | supervisor CPU (% of one core) | status p50 ms | status p99 ms | max ms | samples |\n|---|---|---|---|---|---|---|"
+            "| | N | restarts/s | supervisor CPU (% of one core) | status p50 ms | status p99 ms | max ms | samples |\n|---|---|---|---|---|---|---|---|"
         );
-        for (k, c) in &self.churn {
+        for (k, n, c) in &self.churn {
             let f1 = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | {} | {} | {}{} |",
+                "| {} | {n} | {} | {} | {} | {} | {} | {}{} |",
                 k.name(),
                 f1(c.restarts_per_sec),
                 f1(c.cpu_pct),
@@ -1045,10 +1154,7 @@ impl Results {
             o,
             "\n### down: SIGTERM with N up; seconds until the supervisor exited / all children gone\n"
         );
-        let _ = writeln!(
-            o,
-            "| N | raw | taskmaster | supervisord | tm / raw | sd / tm |\n|---|---|---|---|---|---|"
-        );
+        let _ = writeln!(o, "{}", head(&cols, ratios));
         for &n in &plan.ns {
             let cell = |k: Kind| {
                 format!(
@@ -1058,15 +1164,13 @@ impl Results {
                 )
             };
             let tm = self.med(Taskmaster, n, |r| r.down_gone);
-            let _ = writeln!(
-                o,
-                "| {n} | {} | {} | {} | {} | {} |",
-                cell(Raw),
-                cell(Taskmaster),
-                cell(Supervisord),
-                ratio(tm, self.med(Raw, n, |r| r.down_gone)),
-                ratio(self.med(Supervisord, n, |r| r.down_gone), tm),
-            );
+            let mut row: Vec<String> = cols.iter().map(|&k| cell(k)).collect();
+            row.push(ratio(tm, self.med(Raw, n, |r| r.down_gone)));
+            row.push(ratio(self.med(Supervisord, n, |r| r.down_gone), tm));
+            if ab {
+                row.push(ratio(self.med(Other, n, |r| r.down_gone), tm));
+            }
+            let _ = writeln!(o, "| {n} | {} |", row.join(" | "));
         }
         o
     }
@@ -1082,11 +1186,24 @@ fn main() {
         raw_baseline::main(&mode, n, &argv);
     }
     let mut plan = Plan::from_env();
-    let biggest = plan.ns.iter().copied().max().unwrap_or(0);
+    if let Some(b) = other_binary() {
+        assert!(
+            b.is_file(),
+            "BENCH_TASKMASTER={}: no such file",
+            b.display()
+        );
+    }
+    let biggest = plan
+        .ns
+        .iter()
+        .chain(&plan.churn_ns)
+        .copied()
+        .max()
+        .unwrap_or(0);
     try_raise_nofile_hard(3 * biggest as u64 + 256);
     let cap = n_cap();
     let mut capped = String::new();
-    for n in plan.ns.iter_mut() {
+    for n in plan.ns.iter_mut().chain(plan.churn_ns.iter_mut()) {
         if *n > cap {
             capped = format!(
                 "N = {n} does not fit under the hard RLIMIT_NOFILE {} (two pipes per process, and it cannot be raised here): N = {cap} is run instead",
@@ -1126,11 +1243,13 @@ fn main() {
         churn: Vec::new(),
     };
     let t_all = Instant::now();
+    // Repetitions interleave (A/B/A/B), so a change in the machine's load
+    // falls on every supervisor alike.
+    let most = |f: &dyn Fn(Kind) -> usize| kinds.iter().map(|&k| f(k)).max().unwrap_or(0);
     for &n in &plan.ns {
-        for &k in &kinds {
-            let mut runs = Vec::new();
-            for rep in 0..k.reps(&plan) {
-                let idle = (rep == 0).then_some(plan.idle);
+        for rep in 0..most(&|k| k.reps(&plan)) {
+            for &k in kinds.iter().filter(|k| rep < k.reps(&plan)) {
+                let idle = k.idles(&plan, rep).then_some(plan.idle);
                 let t = Instant::now();
                 let r = run_up(k, n, idle, &work, &venv);
                 println!(
@@ -1148,15 +1267,18 @@ fn main() {
                     r.note,
                     t.elapsed().as_secs_f64()
                 );
-                runs.push(r);
+                res.add(k, n, r);
             }
-            res.up.push((k, n, runs));
         }
     }
-    for &k in &kinds {
-        let c = run_churn(k, &plan, &work, &venv);
-        println!("churn {:<11}: {c:?}", k.name());
-        res.churn.push((k, c));
+    for &n in &plan.churn_ns {
+        for rep in 0..most(&|k| k.churn_reps(&plan)) {
+            for &k in kinds.iter().filter(|k| rep < k.churn_reps(&plan)) {
+                let c = run_churn(k, n, &plan, &work, &venv);
+                println!("churn N={n} {:<11} rep {rep}: {c:?}", k.name());
+                res.churn.push((k, n, c));
+            }
+        }
     }
     let _ = std::fs::remove_dir_all(&work);
     let report = res.render(&plan, &machine);

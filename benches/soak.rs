@@ -12,6 +12,10 @@
 //! run, `SOAK_PROCS=N` for another number of processes). The supervisor is
 //! stopped with SIGTERM at the end, SIGKILLed by pid if it does not go, and
 //! its children follow it through their parent-death signal.
+//!
+//! `BENCH_TASKMASTER=/path/to/taskmaster` soaks that binary instead of the
+//! one this bench was built with (run once per build to compare two; the
+//! binary's path is printed first).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -23,6 +27,13 @@ use std::time::{Duration, Instant};
 const TASKMASTER: &str = env!("CARGO_BIN_EXE_taskmaster");
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 const ASK_EVERY: Duration = Duration::from_millis(100);
+
+/// The binary under test: `BENCH_TASKMASTER`, else the one built here.
+fn binary() -> PathBuf {
+    std::env::var_os("BENCH_TASKMASTER")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(TASKMASTER), PathBuf::from)
+}
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -59,7 +70,7 @@ impl Supervisor {
         )
         .unwrap();
         let socket = dir.join("tm.sock");
-        let child = Command::new(TASKMASTER)
+        let child = Command::new(binary())
             .arg("--socket")
             .arg(&socket)
             .arg(&config)
@@ -207,6 +218,7 @@ fn main() {
     let secs = env_number("SOAK_SECS", 600);
     let procs = env_number("SOAK_PROCS", 1000);
     println!("soak: {procs} crash-looping processes, status every 100 ms, for {secs} s");
+    println!("binary: {}", binary().display());
     let sup = Supervisor::start(procs);
     let pid = sup.pid();
     let start = Instant::now();
