@@ -205,13 +205,13 @@ fn start_pulls_in_dependencies() {
 }
 
 #[test]
-fn started_and_running_conditions() {
+fn started_releases_before_running_and_running_waits_for_it() {
     let sup = Sup::start(
         "conditions",
         "tasks:
   base:
     command: sleep 1000
-    successfulStartTimeout: 3
+    successfulStartTimeout: 600
   s:
     command: sleep 1000
     successfulStartTimeout: 0
@@ -222,14 +222,15 @@ fn started_and_running_conditions() {
     dependsOn: {base: running}
 ",
     );
+    // base stays STARTED for ten minutes: `started` must not wait for
+    // RUNNING, and `running` must.
     sup.wait_state("s", "RUNNING", secs(10));
-    if sup.proc("base")["state"] == "STARTED" {
-        let row = sup.proc("r");
-        assert_eq!(row["state"], "WAITING", "{row}");
-        assert_eq!(row["reason"], "waiting for base (running)");
-    }
-    sup.wait_state("base", "RUNNING", secs(10));
-    sup.wait_state("r", "RUNNING", secs(10));
+    let base = sup.proc("base");
+    assert_eq!(base["state"], "STARTED", "{base}");
+    let row = sup.proc("r");
+    assert_eq!(row["state"], "WAITING", "{row}");
+    assert_eq!(row["reason"], "waiting for base (running)");
+    assert_eq!(row["pid"], serde_json::Value::Null);
 }
 
 #[test]
@@ -524,4 +525,294 @@ fn start_wait_exits_1_when_not_ready() {
         out.contains("Process 'job' is EXITED: exit status 0"),
         "{out}"
     );
+}
+
+// ----- pulled-in dependencies and graph errors
+
+#[test]
+fn a_task_added_at_reload_pulls_in_its_dependencies() {
+    let db = "tasks:
+  db:
+    command: sleep 1000
+    autoLaunch: false
+    successfulStartTimeout: 0
+    healthCheck: {command: test -e $DIR/ok, interval: 0.1}
+";
+    let sup = Sup::start("reload-pull-in", db);
+    sup.ok("status");
+    assert_eq!(sup.proc("db")["state"], "STOPPED");
+    let more = format!(
+        "{db}  cache:
+    command: sleep 1000
+    autoLaunch: false
+    successfulStartTimeout: 0
+  web:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    dependsOn: {{db: healthy, cache: running}}
+"
+    );
+    std::fs::write(&sup.config, more.replace("$DIR", sup.dir.to_str().unwrap())).unwrap();
+    let reply = sup.ok("reload");
+    assert!(reply.contains("added: cache, web"), "{reply}");
+    // Neither db (already there) nor cache (new) launches by itself: web
+    // pulls both in.
+    sup.running_pid("db");
+    sup.running_pid("cache");
+    let row = wait_for(secs(10), "web waiting for db alone", || {
+        let r = sup.proc("web");
+        (r["reason"] == "waiting for db (healthy)").then_some(r)
+    });
+    assert_eq!(row["state"], "WAITING");
+    std::fs::write(sup.path("ok"), "").unwrap();
+    sup.running_pid("web");
+}
+
+#[test]
+fn an_autolaunch_task_pulls_in_dependencies_that_do_not_autolaunch() {
+    let sup = Sup::start(
+        "autolaunch-pull-in",
+        "tasks:
+  db:
+    command: sleep 1000
+    autoLaunch: false
+    successfulStartTimeout: 0
+  mig:
+    command: sh -c 'echo run >> $DIR/mig.runs'
+    restart: never
+    autoLaunch: false
+    successfulStartTimeout: 1
+  web:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    dependsOn: {db: running, mig: completed}
+  idle:
+    command: sleep 1000
+    autoLaunch: false
+",
+    );
+    sup.running_pid("web");
+    assert_eq!(sup.proc("db")["state"], "RUNNING");
+    let mig = sup.proc("mig");
+    assert_eq!(mig["state"], "EXITED", "{mig}");
+    assert_eq!(mig["exit_code"], 0, "{mig}");
+    assert_eq!(read(&sup, "mig.runs").lines().count(), 1);
+    assert_eq!(sup.proc("idle")["state"], "STOPPED", "not a dependency");
+}
+
+/// Graph errors: (config, what the error says).
+const GRAPH_ERRORS: [(&str, &str); 3] = [
+    (
+        "tasks:
+  api:
+    command: sleep 1000
+    dependsOn: [db]
+  db:
+    command: sleep 1000
+    dependsOn: {api: running}
+",
+        "taskmaster.yaml:7:17: tasks.db.dependsOn.api: dependency cycle api -> db -> api",
+    ),
+    (
+        "tasks:
+  api:
+    command: sleep 1000
+    dependsOn: [nope]
+  db:
+    command: sleep 1000
+",
+        "taskmaster.yaml:4:17: tasks.api.dependsOn.nope: unknown task 'nope'",
+    ),
+    (
+        "tasks:
+  api:
+    command: sleep 1000
+    dependsOn: {api: started}
+  db:
+    command: sleep 1000
+",
+        "taskmaster.yaml:4:17: tasks.api.dependsOn.api: task 'api' depends on itself",
+    ),
+];
+
+#[test]
+fn a_dependency_cycle_unknown_task_or_self_dependency_refuses_to_start() {
+    for (i, (yaml, want)) in GRAPH_ERRORS.iter().enumerate() {
+        let dir = test_dir(&format!("graph-error-{i}"));
+        let config = dir.join("taskmaster.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        let mut child = Command::new(BIN)
+            .arg("--no-shell")
+            .arg("--socket")
+            .arg(dir.join("tm.sock"))
+            .arg(&config)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = wait_for(secs(10), "taskmaster to refuse the config", || {
+            child.try_wait().unwrap()
+        });
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "want {want:?} in:\n{err}");
+        assert!(!dir.join("tm.sock").exists(), "nothing ran");
+        remove_test_dir(&dir);
+    }
+}
+
+#[test]
+fn a_reload_with_a_dependency_cycle_unknown_task_or_self_dependency_changes_nothing() {
+    let good = "tasks:
+  api:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    dependsOn: [db]
+  db:
+    command: sleep 1000
+    successfulStartTimeout: 0
+";
+    let sup = Sup::start("graph-error-reload", good);
+    let (api, db) = (sup.running_pid("api"), sup.running_pid("db"));
+    for (yaml, want) in GRAPH_ERRORS {
+        // With a new task besides, which must not appear either.
+        let bad = format!("{yaml}  extra:\n    command: sleep 1000\n");
+        std::fs::write(&sup.config, bad).unwrap();
+        let (code, out, err) = sup.ctl(&["reload"]);
+        let text = format!("{out}{err}");
+        assert_eq!(code, 1, "{text}");
+        assert!(text.contains("reload failed, nothing changed"), "{text}");
+        assert!(text.contains(want), "want {want:?} in:\n{text}");
+        let rows = sup.status();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        for (name, pid) in [("api", api), ("db", db)] {
+            let row = sup.proc(name);
+            assert_eq!(row["state"], "RUNNING", "{row}");
+            assert_eq!(row["pid"].as_i64().unwrap() as i32, pid, "{row}");
+        }
+    }
+}
+
+// ----- start --wait, more
+
+/// Runs `taskmaster ctl ARGS` in the background.
+fn ctl_spawn(sup: &Sup, args: &[&str]) -> std::process::Child {
+    Command::new(BIN)
+        .args(["ctl", "--socket"])
+        .arg(&sup.socket)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Asserts that `ctl` has not replied for a while.
+fn still_waiting(ctl: &mut std::process::Child) {
+    for _ in 0..25 {
+        assert!(ctl.try_wait().unwrap().is_none(), "replied too early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for `ctl` to end: (exit code, stdout and stderr).
+fn ctl_done(ctl: std::process::Child) -> (i32, String) {
+    let out = ctl.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn start_wait_exits_1_when_the_process_exits_with_an_unexpected_code() {
+    let job = |name: &str, code: u8| {
+        format!(
+            "  {name}:
+    command: sh -c 'while [ ! -e $DIR/{name}.go ]; do sleep 0.02; done; exit {code}'
+    restart: never
+    autoLaunch: false
+    successfulStartTimeout: 0
+    healthCheck: {{command: 'false', interval: 0.1, onUnhealthy: none}}
+"
+        )
+    };
+    // RUNNING but never ready (its check fails), then it ends.
+    let sup = Sup::start(
+        "start-wait-exited",
+        &format!("tasks:\n{}{}", job("bad", 3), job("good", 0)),
+    );
+    for (name, code, exit) in [("bad", 3, 1), ("good", 0, 0)] {
+        let mut ctl = ctl_spawn(&sup, &["start", "--wait", name]);
+        sup.running_pid(name);
+        still_waiting(&mut ctl);
+        std::fs::write(sup.path(&format!("{name}.go")), "").unwrap();
+        let (got, out) = ctl_done(ctl);
+        assert_eq!(got, exit, "{out}");
+        assert_eq!(
+            out.trim(),
+            format!("Process '{name}' is EXITED: exit status {code}")
+        );
+    }
+}
+
+#[test]
+fn start_wait_waits_through_waiting() {
+    let sup = Sup::start(
+        "start-wait-waiting",
+        "tasks:
+  db:
+    command: sleep 1000
+    autoLaunch: false
+    successfulStartTimeout: 0
+    healthCheck: {command: test -e $DIR/ok, interval: 0.1}
+  web:
+    command: sleep 1000
+    autoLaunch: false
+    successfulStartTimeout: 0
+    dependsOn: {db: healthy}
+",
+    );
+    let mut ctl = ctl_spawn(&sup, &["start", "--wait", "web"]);
+    sup.running_pid("db");
+    sup.wait_state("web", "WAITING", secs(10));
+    still_waiting(&mut ctl);
+    std::fs::write(sup.path("ok"), "").unwrap();
+    let (code, out) = ctl_done(ctl);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.trim(), "Process 'web' is RUNNING");
+}
+
+#[test]
+fn start_wait_exits_1_when_a_dependency_fails() {
+    let sup = Sup::start(
+        "start-wait-dep-fails",
+        "tasks:
+  db:
+    command: sh -c 'while [ ! -e $DIR/fail ]; do sleep 0.02; done; exit 3'
+    autoLaunch: false
+    restart: never
+    successfulStartTimeout: 0
+  api:
+    command: sleep 1000
+    autoLaunch: false
+    successfulStartTimeout: 0
+    dependsOn: {db: completed}
+",
+    );
+    let mut ctl = ctl_spawn(&sup, &["start", "--wait", "api"]);
+    sup.running_pid("db");
+    sup.wait_state("api", "WAITING", secs(10));
+    still_waiting(&mut ctl);
+    std::fs::write(sup.path("fail"), "").unwrap();
+    let (code, out) = ctl_done(ctl);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(out.trim(), "Process 'api' is FATAL: dependency 'db' failed");
 }
