@@ -187,7 +187,7 @@ fn a_failed_check_reason_has_its_last_output_line() {
     command: sleep 1000
     successfulStartTimeout: 0
     healthCheck:
-      command: sh -c 'echo first; echo \"db is down\" >&2; exit 3'
+      command: sh -c 'echo first >&2; echo second line >&2; echo \"db is down\" >&2; exit 3'
       interval: 0.2
       retries: 2
       onUnhealthy: none
@@ -195,9 +195,13 @@ fn a_failed_check_reason_has_its_last_output_line() {
     );
     let row = wait_health(&sup, "t", "unhealthy", secs(10));
     let reason = row["reason"].as_str().unwrap();
-    assert!(reason.contains("exit status 3"), "{reason}");
-    assert!(reason.contains("db is down"), "{reason}");
+    assert_eq!(reason, "check exit status 3: db is down");
     sup.wait_stderr("db is down", secs(5));
+    let err = sup.err_text();
+    assert!(
+        !err.contains("first") && !err.contains("second line"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -210,12 +214,13 @@ fn a_missing_check_command_is_unhealthy_and_the_task_runs_until_retries() {
     successfulStartTimeout: 0
     healthCheck:
       command: /nonexistent/pg_isready
-      interval: 0.3
+      interval: 1
       retries: 3
 ",
     );
     let first = sup.running_pid("t");
-    // One failure is not enough: it keeps running, with the reason shown.
+    // One failure is not enough: it keeps running, with the reason shown
+    // (the third failure is two intervals away).
     let row = wait_for(secs(10), "a first failure", || {
         let r = sup.proc("t");
         r["reason"].as_str().is_some().then_some(r)
@@ -227,9 +232,9 @@ fn a_missing_check_command_is_unhealthy_and_the_task_runs_until_retries() {
             .contains("No such file or directory"),
         "{row}"
     );
-    if row["restarts"] == 0 {
-        assert_eq!(row["pid"].as_i64().unwrap() as i32, first);
-    }
+    assert_eq!(row["restarts"], 0, "{row}");
+    assert_eq!(row["state"], "RUNNING", "{row}");
+    assert_eq!(row["pid"].as_i64().unwrap() as i32, first, "{row}");
     // After `retries` failures: restarted (onUnhealthy defaults to restart).
     wait_until(secs(15), "a restart", || {
         sup.proc("t")["restarts"].as_u64().unwrap() >= 1
@@ -857,4 +862,273 @@ fn a_sender_counts_from_its_group_while_alive_and_not_once_reaped_without_mainpi
     let row = sup.proc("gone");
     assert_eq!(row["health"], "starting", "{row}");
     std::fs::write(sup.path("release"), "").unwrap();
+}
+
+#[test]
+fn start_wait_with_a_check_and_notify_needs_both() {
+    // A check that stays in flight until DIR/NAME.ok, then passes; so no
+    // failure hides the STATUS= text, and each pass is written down.
+    let svc = |name: &str| {
+        format!(
+            "  {name}:
+    command: python3 $DIR/notifier.py $DIR/{name}
+    successfulStartTimeout: 0
+    autoLaunch: false
+    notify: true
+    healthCheck:
+      command: sh -c 'while [ ! -e $DIR/{name}.ok ]; do sleep 0.02; done; echo x >> $DIR/{name}.passes'
+      interval: 0.1
+      timeout: 600
+"
+        )
+    };
+    let sup = Sup::start(
+        "wait-check-and-notify",
+        &format!("tasks:\n{}{}", svc("ready_first"), svc("check_first")),
+    );
+    std::fs::write(sup.path("notifier.py"), NOTIFIER).unwrap();
+    let spawn_ctl = |name: &str| {
+        std::fs::create_dir_all(sup.path(name)).unwrap();
+        std::process::Command::new(BIN)
+            .args(["ctl", "--socket"])
+            .arg(&sup.socket)
+            .args(["start", "--wait", name])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let still_waiting = |ctl: &mut std::process::Child| {
+        for _ in 0..25 {
+            assert!(ctl.try_wait().unwrap().is_none(), "replied too early");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let done = |ctl: std::process::Child| {
+        let out = ctl.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+
+    // READY=1 first: the check still runs, so not ready.
+    let mut ctl = spawn_ctl("ready_first");
+    sup.running_pid("ready_first");
+    std::fs::write(sup.path("ready_first/go"), "").unwrap();
+    let row = wait_for(secs(10), "READY=1 and STATUS=serving", || {
+        let r = sup.proc("ready_first");
+        (r["reason"] == "serving").then_some(r)
+    });
+    assert_eq!(row["health"], "starting", "{row}");
+    assert_eq!(row["ready"], false, "{row}");
+    still_waiting(&mut ctl);
+    std::fs::write(sup.path("ready_first.ok"), "").unwrap();
+    assert_eq!(done(ctl), "Process 'ready_first' is RUNNING (healthy)");
+
+    // The check passes first: without READY=1, not ready.
+    let mut ctl = spawn_ctl("check_first");
+    sup.running_pid("check_first");
+    std::fs::write(sup.path("check_first.ok"), "").unwrap();
+    // A second check runs only once the first one's pass is recorded.
+    wait_until(secs(10), "two passes", || {
+        std::fs::read_to_string(sup.path("check_first.passes"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 2
+    });
+    let row = sup.proc("check_first");
+    assert_eq!(row["health"], "starting", "{row}");
+    assert_eq!(row["ready"], false, "{row}");
+    still_waiting(&mut ctl);
+    std::fs::write(sup.path("check_first/go"), "").unwrap();
+    assert_eq!(done(ctl), "Process 'check_first' is RUNNING (healthy)");
+}
+
+#[test]
+fn malformed_and_oversized_datagrams_from_the_tasks_own_group_are_ignored_and_counted() {
+    let sup = Sup::start(
+        "notify-own-garbage",
+        "tasks:
+  api:
+    command: python3 $DIR/garbage.py
+    successfulStartTimeout: 0
+    notify: true
+",
+    );
+    // Ten bad datagrams from the process itself, then a good one.
+    std::fs::write(
+        sup.path("garbage.py"),
+        r#"
+import os, socket, time
+addr = os.environ["NOTIFY_SOCKET"]
+if addr.startswith("@"):
+    addr = "\0" + addr[1:]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+bad = [b"\xff\xfe=1", b"hello", b"ready=1", b"READY=1\ngarbage", b"=1", b""]
+bad += [b"READY=1\n" + b"X" * 5000] * 4
+for m in bad:
+    s.sendto(m, addr)
+s.sendto(b"STATUS=after the garbage", addr)
+time.sleep(1000)
+"#,
+    )
+    .unwrap();
+    sup.wait_stderr(
+        "ignored 10 notify datagram(s) so far (the last malformed or oversized)",
+        secs(10),
+    );
+    assert!(
+        sup.err_text()
+            .contains("ignored 1 notify datagram(s) so far (the last malformed or oversized)"),
+        "{}",
+        sup.err_text()
+    );
+    let row = wait_for(secs(10), "the good message after them", || {
+        let r = sup.proc("api");
+        (r["reason"] == "after the garbage").then_some(r)
+    });
+    assert_eq!(row["ready"], false, "none of them said READY=1: {row}");
+    assert_eq!(row["health"], "starting", "{row}");
+    assert_eq!(row["state"], "RUNNING", "{row}");
+}
+
+#[test]
+fn a_check_that_ignores_sigterm_is_sigkilled_with_its_group_at_timeout() {
+    let sup = Sup::start(
+        "check-trap-term",
+        "tasks:
+  t:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck:
+      command: sh -c 'trap \"\" TERM; sleep 30 & echo $! > $DIR/bg; echo $$ > $DIR/ck; wait'
+      interval: 60
+      timeout: 0.5
+      retries: 1
+      onUnhealthy: none
+",
+    );
+    let (ck, bg) = (
+        read_pid_file(&sup.path("ck")),
+        read_pid_file(&sup.path("bg")),
+    );
+    // Both ignore SIGTERM (the sleep inherits it): only SIGKILL ends them.
+    wait_for_trap(ck, libc::SIGTERM);
+    wait_for_trap(bg, libc::SIGTERM);
+    let t = Instant::now();
+    let row = wait_health(&sup, "t", "unhealthy", secs(10));
+    assert_eq!(row["reason"], "timed out after 0.5s", "{row}");
+    wait_until(secs(5), "the check's group gone", || {
+        !alive(ck) && !alive(bg)
+    });
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "long before sleep 30"
+    );
+    wait_until(secs(5), "no zombies", || sup.zombies().is_empty());
+}
+
+#[test]
+fn a_tcp_connect_that_never_completes_fails_at_the_timeout() {
+    let peer = Peer::full_backlog();
+    let sup = Sup::start(
+        "tcp-pending",
+        &format!(
+            "tasks:
+  t:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck: {{tcp: 127.0.0.1:{}, interval: 60, timeout: 0.5, retries: 1, onUnhealthy: none}}
+",
+            peer.port
+        ),
+    );
+    let t = Instant::now();
+    let row = wait_health(&sup, "t", "unhealthy", secs(10));
+    assert_eq!(row["reason"], "timed out after 0.5s", "{row}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(row["state"], "RUNNING");
+}
+
+#[test]
+fn http_one_failure_short_of_retries_stays_healthy_and_retries_failures_do_not() {
+    let peer = Peer::http();
+    let sup = Sup::start(
+        "http-retries",
+        &format!(
+            "tasks:
+  web:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck: {{http: 'http://127.0.0.1:{}/', interval: 0.1, retries: 3}}
+",
+            peer.port
+        ),
+    );
+    let row = wait_health(&sup, "web", "healthy", secs(10));
+    let pid = row["pid"].as_i64().unwrap();
+    // Two failures, then a pass: the peer answers exactly that.
+    let before = peer.answers().len();
+    peer.answer_each(&[503, 503, 200]);
+    wait_until(secs(10), "503, 503, then passes", || {
+        let row = sup.proc("web");
+        assert_eq!(row["health"], "healthy", "{row}");
+        let a = peer.answers();
+        a.len() >= before + 4 && a[before..before + 4] == [503, 503, 200, 200]
+    });
+    let row = sup.proc("web");
+    assert_eq!(row["restarts"], 0, "{row}");
+    assert_eq!(row["pid"].as_i64().unwrap(), pid, "{row}");
+    assert_eq!(row["reason"], serde_json::Value::Null, "a pass clears it");
+    assert!(!sup.err_text().contains("unhealthy"), "{}", sup.err_text());
+    // Three in a row: unhealthy, and restarted.
+    peer.answer_each(&[503, 503, 503, 200]);
+    wait_until(secs(10), "a restart", || sup.proc("web")["restarts"] == 1);
+    sup.wait_stderr("is unhealthy: HTTP status 503", secs(5));
+}
+
+#[test]
+fn tcp_one_failure_short_of_retries_stays_healthy_and_retries_failures_do_not() {
+    let mut peer = Peer::tcp();
+    let sup = Sup::start(
+        "tcp-retries",
+        &format!(
+            "tasks:
+  db:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck: {{tcp: 127.0.0.1:{}, interval: 2, timeout: 0.5, retries: 2, onUnhealthy: none}}
+",
+            peer.port
+        ),
+    );
+    let row = wait_health(&sup, "db", "healthy", secs(10));
+    let pid = row["pid"].as_i64().unwrap();
+    // The peer closes right after a passing check for 1.5 intervals: the
+    // next check is refused, the one after passes. One failure, not two.
+    peer.pause_after_next(3.0);
+    let mut saw_failure = false;
+    wait_until(secs(20), "the peer back and a pass", || {
+        let row = sup.proc("db");
+        assert_eq!(row["health"], "healthy", "{row}");
+        let refused = row["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("Connection refused"));
+        saw_failure |= refused;
+        saw_failure && peer.resumed() == 1 && row["reason"].is_null()
+    });
+    assert_eq!(sup.proc("db")["pid"].as_i64().unwrap(), pid);
+    // Closed for good: two failures in a row make it unhealthy.
+    peer.kill();
+    let row = wait_health(&sup, "db", "unhealthy", secs(15));
+    assert!(
+        row["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{row}"
+    );
 }
