@@ -803,7 +803,8 @@ fn send_while_stopped(sup: &Sup, names: &[&str]) {
 
 #[test]
 fn a_sender_gone_before_its_message_is_read_counts_with_mainpid() {
-    let other = private_uid(1);
+    // A slot of its own: other slots carry RLIMIT_NPROC tests.
+    let other = private_uid(7);
     let yaml = format!(
         "tasks:\n{}{}{}{}",
         wrapped_sender("main", "python3 $DIR/send.py READY=1 STATUS=up MAINPID=$$"),
