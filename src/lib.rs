@@ -36,8 +36,10 @@ pub mod timers;
 mod layers {
     const LAYERS: &[&[&str]] = &[
         &["text", "signame", "escape", "error", "timers", "outbox"],
-        &["config", "console", "import", "metrics"],
-        &["process", "logs", "limits", "deps", "health", "notify"],
+        &["config", "console", "metrics"],
+        &[
+            "process", "logs", "limits", "deps", "health", "notify", "import",
+        ],
         &["signals", "shell", "events"],
         &["strays", "control"],
         &["spawn"],

@@ -222,7 +222,8 @@ fn supervisord<'a>(
         };
         match k {
             "logfile" if !e.value.eq_ignore_ascii_case("syslog") => {
-                let _ = writeln!(top, "logfile: {}", quote(&text()?));
+                let path = super::program::filled(text()?, "path").map_err(at)?;
+                let _ = writeln!(top, "logfile: {}", quote(&path));
             }
             "logfile_maxbytes" | "logfile_backups" if logfile.is_some() => {}
             "environment" => {

@@ -50,21 +50,11 @@ pub fn expand(value: &str, vars: &Vars, runtime: bool) -> Result<Expanded, Strin
         padding_lost: false,
     };
     let mut rest = value;
-    while let Some(i) = rest.find(['%', '$']) {
-        out.text.push_str(&rest[..i]);
+    while let Some(i) = rest.find('%') {
+        literal(&mut out.text, &rest[..i], runtime);
         let tail = &rest[i..];
-        if let Some(after) = tail.strip_prefix("${") {
-            out.text.push_str(if runtime { "$${" } else { "${" });
-            rest = after;
-            continue;
-        }
-        if let Some(after) = tail.strip_prefix('$') {
-            out.text.push('$');
-            rest = after;
-            continue;
-        }
         if let Some(after) = tail.strip_prefix("%%") {
-            out.text.push('%');
+            literal(&mut out.text, "%", runtime);
             rest = after;
             continue;
         }
@@ -93,11 +83,11 @@ pub fn expand(value: &str, vars: &Vars, runtime: bool) -> Result<Expanded, Strin
             ("process_num", Some(ProcessNum::Instance)) => {
                 out.process_num_used = true;
                 out.padding_lost |= !spec.is_empty();
-                out.text.push_str(if runtime {
-                    "${TASKMASTER_INSTANCE}"
+                if runtime {
+                    variable(&mut out.text, "TASKMASTER_INSTANCE", name)?;
                 } else {
-                    "1"
-                });
+                    out.text.push('1');
+                }
                 continue;
             }
             ("process_num", Some(ProcessNum::Fixed(n))) => {
@@ -115,50 +105,95 @@ pub fn expand(value: &str, vars: &Vars, runtime: bool) -> Result<Expanded, Strin
             (n, _) if n.starts_with("ENV_") && !n[4..].is_empty() => {
                 let var = &n[4..];
                 if runtime && is_plain_name(var) {
-                    out.text.push_str(&format!("${{{var}}}"));
+                    variable(&mut out.text, var, name)?;
                     continue;
                 }
                 (vars.env)(var).ok_or_else(|| format!("%({n})s: {var} is not set"))?
             }
             (n, _) => return Err(format!("unknown expansion %({n})s")),
         };
-        out.text.push_str(
-            &format_spec(&text, spec, kind)
-                .ok_or_else(|| format!("%({name}){spec}{kind} needs a number, got '{text}'"))?,
-        );
+        let text =
+            format_spec(&text, spec, kind).map_err(|why| format!("%({name}){spec}{kind} {why}"))?;
+        literal(&mut out.text, &text, runtime);
     }
-    out.text.push_str(rest);
+    literal(&mut out.text, rest, runtime);
     Ok(out)
+}
+
+/// Appends `text` as it is; where taskmaster expands `${`, every `${`
+/// (also one made by joining `$` to `{`) is written `$${` so it stays.
+fn literal(out: &mut String, text: &str, runtime: bool) {
+    if !runtime {
+        out.push_str(text);
+        return;
+    }
+    // A `$` at the end of `out` is literal: escapes and variables end in
+    // `{` and `}`.
+    let mut dollar = out.ends_with('$');
+    for c in text.chars() {
+        if c == '{' && dollar {
+            out.push('$');
+        }
+        out.push(c);
+        dollar = c == '$';
+    }
+}
+
+/// Appends `${name}`, taskmaster's expansion of `name` at start. Fails
+/// after a literal `$`, which taskmaster would read with it as `$${`.
+fn variable(out: &mut String, name: &str, written: &str) -> Result<(), String> {
+    if out.ends_with('$') {
+        return Err(format!(
+            "a '$' right before %({written}): taskmaster would read '$${{' as a literal '${{'"
+        ));
+    }
+    out.push_str(&format!("${{{name}}}"));
+    Ok(())
 }
 
 /// A name taskmaster's `${NAME}` can spell.
 fn is_plain_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    !s.starts_with(|c: char| c.is_ascii_digit())
+        && !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Python's `%` formatting of `text` with flags and width `spec`.
-fn format_spec(text: &str, spec: &str, kind: char) -> Option<String> {
+/// The widest field `%(name)Ns` may ask for.
+const MAX_WIDTH: usize = 4096;
+
+/// Python's `%` formatting of `text` with flags and width `spec`. Fails
+/// (the end of a message) on a non-number for `d` and a width over
+/// [`MAX_WIDTH`].
+fn format_spec(text: &str, spec: &str, kind: char) -> Result<String, String> {
     let (flags, rest) = spec.split_at(
         spec.find(|c: char| c.is_ascii_digit() && c != '0')
             .unwrap_or(spec.len()),
     );
-    let width: usize = rest.split('.').next().unwrap_or("").parse().unwrap_or(0);
+    let width = rest.split('.').next().unwrap_or("");
+    let width: usize = match width.parse() {
+        Ok(w) if w <= MAX_WIDTH => w,
+        Err(_) if width.is_empty() => 0,
+        _ => return Err(format!("asks for a width over {MAX_WIDTH}")),
+    };
     let left = flags.contains('-');
     let zero = flags.contains('0') && !left;
     let body = if matches!(kind, 'd' | 'i') {
-        let n: i64 = text.trim().parse().ok()?;
+        let n: i64 = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("needs a number, got '{text}'"))?;
         if zero {
             let digits = n.unsigned_abs().to_string();
             let sign = if n < 0 { "-" } else { "" };
             let pad = width.saturating_sub(digits.len() + sign.len());
-            return Some(format!("{sign}{}{digits}", "0".repeat(pad)));
+            return Ok(format!("{sign}{}{digits}", "0".repeat(pad)));
         }
         n.to_string()
     } else {
         text.to_string()
     };
     let pad = " ".repeat(width.saturating_sub(body.chars().count()));
-    Some(if left {
+    Ok(if left {
         format!("{body}{pad}")
     } else {
         format!("{pad}{body}")
@@ -208,6 +243,7 @@ mod tests {
             ("100%% ${USER} $5", one, true, "100% $${USER} $5"),
             ("${USER}", one, false, "${USER}"),
             ("[%(program_name)-5s]", one, true, "[web  ]"),
+            ("$%(here)s", one, true, "$/etc/sv"),
         ];
         for (v, num, runtime, want) in cases {
             assert_eq!(x(v, num, runtime).as_deref(), Ok(want), "{v}");
@@ -235,6 +271,50 @@ mod tests {
         for (v, want) in cases {
             assert_eq!(x(v, one, false), Err(want.to_string()), "{v}");
         }
+    }
+
+    #[test]
+    fn fuzz_a_value_put_in_stays_literal_where_taskmaster_expands() {
+        let vars = Vars {
+            here: "/srv/${x}/a$",
+            env: &|_| Some("v${".to_string()),
+            ..vars(Some(ProcessNum::Instance))
+        };
+        let x = |v: &str| expand(v, &vars, true).map(|e| e.text);
+        assert_eq!(
+            x("%(here)s{y} %(ENV_A-B)s"),
+            Ok("/srv/$${x}/a$${y} v$${".into())
+        );
+        assert_eq!(x("$%%{"), Ok("$%{".into()));
+        assert_eq!(x("a$%(here)s"), Ok("a$/srv/$${x}/a$".into()));
+        assert_eq!(
+            x("%(here)s%(here)s"),
+            Ok("/srv/$${x}/a$/srv/$${x}/a$".into())
+        );
+        // `${0X}` is no variable for taskmaster: its value is put in now.
+        assert_eq!(x("%(ENV_0X)s"), Ok("v$${".into()));
+        for v in ["$%(ENV_HOME)s", "%(here)s%(process_num)s"] {
+            assert!(
+                x(v).unwrap_err().starts_with("a '$' right before %("),
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn fuzz_a_huge_width_is_an_error_not_an_allocation() {
+        let one = Some(ProcessNum::Fixed(0));
+        for spec in ["777777777777777777", "99999999999999999999999", "4097"] {
+            let v = format!("%(process_num){spec}d");
+            assert_eq!(
+                x(&v, one, true),
+                Err(format!("{v} asks for a width over 4096"))
+            );
+        }
+        assert_eq!(
+            x("%(process_num)04096d", one, true).map(|s| s.len()),
+            Ok(4096)
+        );
     }
 
     #[test]

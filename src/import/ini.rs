@@ -16,6 +16,8 @@ pub struct Entry {
     pub value: String,
     /// 1-based line of the key.
     pub line: usize,
+    /// Whether an inline comment was cut from the value.
+    pub cut: bool,
 }
 
 /// A `[name]` section and its entries in file order.
@@ -74,12 +76,15 @@ pub fn parse(text: &str) -> Result<Vec<Section>, IniError> {
             continue;
         }
         let indented = raw.starts_with([' ', '\t']);
-        let body = strip_inline_comment(raw).trim();
+        let body = strip_inline_comment(raw);
+        let cut = body.len() < raw.len();
+        let body = body.trim();
         if indented && open_value {
             let entry = sections
                 .last_mut()
                 .and_then(|s| s.entries.last_mut())
                 .expect("an open value has a section and an entry");
+            entry.cut |= cut;
             if !body.is_empty() {
                 if !entry.value.is_empty() {
                     entry.value.push('\n');
@@ -144,6 +149,7 @@ pub fn parse(text: &str) -> Result<Vec<Section>, IniError> {
             key: key.to_lowercase(),
             value: body[sep + 1..].trim().to_string(),
             line: line_no,
+            cut,
         });
         open_value = true;
     }

@@ -195,6 +195,16 @@ pub fn convert(
     env: &dyn Fn(&str) -> Option<String>,
     host: &str,
 ) -> Result<String, String> {
+    // Names, keys and values in a message may hold any character.
+    convert_all(path, files, env, host).map_err(|e| values::one_line(&e))
+}
+
+fn convert_all(
+    path: &Path,
+    files: &mut dyn Files,
+    env: &dyn Fn(&str) -> Option<String>,
+    host: &str,
+) -> Result<String, String> {
     let main = load(files, path)?;
     let mut sources = vec![main];
     let mut missed = Vec::new();
@@ -248,6 +258,89 @@ pub fn run(path: &Path) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One file in memory, at `/s.conf`.
+    struct One(&'static str);
+
+    impl Files for One {
+        fn read(&mut self, _: &Path) -> Result<Vec<u8>, String> {
+            Ok(self.0.as_bytes().to_vec())
+        }
+        fn glob(&mut self, _: &Path) -> Vec<PathBuf> {
+            Vec::new()
+        }
+    }
+
+    fn convert_one(text: &'static str) -> Result<String, String> {
+        convert(Path::new("/s.conf"), &mut One(text), &|_| None, "h")
+    }
+
+    #[test]
+    fn fuzz_an_inline_comment_that_leaves_an_open_quote_is_an_error() {
+        assert_eq!(
+            convert_one("[program:web]\ncommand=sh -c \"echo a ;b\"\n").unwrap_err(),
+            "/s.conf:2: [program:web] command: unterminated double quote (the line was cut at an inline comment: ' ;' or ' #' starts one, as in supervisord)"
+        );
+        assert_eq!(
+            convert_one("[program:web]\ncommand=sh -c 'a\n").unwrap_err(),
+            "/s.conf:2: [program:web] command: unterminated single quote"
+        );
+        assert_eq!(
+            convert_one("[program:web]\ncommand= #\n").unwrap_err(),
+            "/s.conf:2: [program:web] command: empty command"
+        );
+    }
+
+    #[test]
+    fn fuzz_an_empty_path_or_user_is_an_error() {
+        for (text, want) in [
+            (
+                "stderr_logfile=",
+                "3: [program:w] stderr_logfile: empty path",
+            ),
+            ("directory= ;here", "3: [program:w] directory: empty path"),
+            ("user=%(ENV_E)s", "3: [program:w] user: empty user name"),
+        ] {
+            let conf = format!("[program:w]\ncommand=x\n{text}\n");
+            let got = convert(
+                Path::new("/s.conf"),
+                &mut One(conf.leak()),
+                &|_| Some(String::new()),
+                "h",
+            );
+            assert_eq!(got.unwrap_err(), format!("/s.conf:{want}"), "{text}");
+        }
+        let got = convert_one("[supervisord]\nlogfile=\n[program:w]\ncommand=x\n");
+        assert_eq!(
+            got.unwrap_err(),
+            "/s.conf:2: [supervisord] logfile: empty path"
+        );
+    }
+
+    #[test]
+    fn fuzz_a_program_named_all_is_an_error() {
+        assert_eq!(
+            convert_one("[program:all]\ncommand=x\n").unwrap_err(),
+            "/s.conf:1: [program:all]: 'all' cannot be a task name (commands use it for every process)"
+        );
+    }
+
+    #[test]
+    fn fuzz_a_umask_over_777_is_an_error() {
+        assert_eq!(
+            convert_one("[program:w]\ncommand=x\numask=2022\n").unwrap_err(),
+            "/s.conf:3: [program:w] umask: umask '2022' is out of range (0 to 777)"
+        );
+        assert!(convert_one("[program:w]\ncommand=x\numask=0077\n").is_ok());
+    }
+
+    #[test]
+    fn fuzz_an_error_is_one_line_whatever_the_text() {
+        assert_eq!(
+            convert_one("[program:w]\ncommand=%(x\ry)s\n").unwrap_err(),
+            "/s.conf:2: [program:w] command: unknown expansion %(x\\ry)s"
+        );
+    }
 
     #[test]
     fn fnmatch_like_the_shell() {

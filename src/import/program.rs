@@ -11,6 +11,14 @@ use super::expand::{self, ProcessNum, Vars};
 use super::ini::Entry;
 use super::values::{boolean, byte_size, env_pairs, integer, key, one_line, quote, size_text};
 
+/// `text`, unless it is empty: taskmaster takes no empty path or name.
+pub(super) fn filled(text: String, what: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err(format!("empty {what}"));
+    }
+    Ok(text)
+}
+
 /// Where a stream's output goes in supervisord.
 enum Log {
     Discard,
@@ -44,6 +52,11 @@ pub(super) fn program(
     if name.is_empty() {
         return Err(format!("{head}: a program section without a program name"));
     }
+    if name == crate::config::schema::RESERVED_TASK_NAME {
+        return Err(format!(
+            "{head}: '{name}' cannot be a task name (commands use it for every process)"
+        ));
+    }
     if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
@@ -53,6 +66,7 @@ pub(super) fn program(
             one_line(name)
         ));
     }
+    key(name).map_err(|m| format!("{head}: {m}"))?;
     let at = |src: usize, e: &Entry, m: String| format!("{}: {m}", ctx.at(b, src, e));
     // Settings taskmaster reads as numbers, words or sizes: expanded now.
     let lit = |src: usize, e: &Entry| -> Result<String, String> {
@@ -121,7 +135,7 @@ pub(super) fn program(
                 "NONE" => Log::Discard,
                 "AUTO" => Log::Auto,
                 "SYSLOG" => Log::Syslog,
-                _ => Log::Path(expand_at(s, e, true)?),
+                _ => Log::Path(filled(expand_at(s, e, true)?, "path").map_err(|m| at(s, e, m))?),
             },
             true,
         ))
@@ -136,6 +150,7 @@ pub(super) fn program(
     for &(s, e) in global_env.iter().chain(b.get("environment").as_ref()) {
         let value = expand_at(s, e, true)?;
         for (k, v) in env_pairs(&value).map_err(|m| at(s, e, m))? {
+            key(&k).map_err(|m| at(s, e, m))?;
             env.retain(|(old, _)| *old != k);
             env.push((k, v));
         }
@@ -162,7 +177,21 @@ pub(super) fn program(
         let fail = |m: String| at(s, e, m);
         let v = || lit(s, e);
         match k {
-            "command" => lines.push((0, format!("command: {}", quote(&expand_at(s, e, true)?)))),
+            "command" => {
+                let command = expand_at(s, e, true)?;
+                // taskmaster splits it as it is (supervisord too, with shlex).
+                match crate::config::words::split(&command) {
+                    Ok(words) if words.is_empty() => return Err(fail("empty command".into())),
+                    Ok(_) => {}
+                    Err(why) if e.cut => {
+                        return Err(fail(format!(
+                            "{why} (the line was cut at an inline comment: ' ;' or ' #' starts one, as in supervisord)"
+                        )));
+                    }
+                    Err(why) => return Err(fail(why)),
+                }
+                lines.push((0, format!("command: {}", quote(&command))));
+            }
             "numprocs" => lines.push((1, format!("instances: {instances}"))),
             "numprocs_start" => {}
             "process_name" => {
@@ -304,21 +333,24 @@ pub(super) fn program(
             ),
             "stdout_syslog" | "stderr_syslog" => note(&mut notes, e, "no syslog output"),
             "environment" => {}
-            "directory" => lines.push((
-                14,
-                format!("workingDirectory: {}", quote(&expand_at(s, e, true)?)),
-            )),
+            "directory" => {
+                let dir = filled(expand_at(s, e, true)?, "path").map_err(fail)?;
+                lines.push((14, format!("workingDirectory: {}", quote(&dir))));
+            }
             "umask" => {
                 let v = v()?;
                 if v.is_empty() || !v.chars().all(|c| c.is_digit(8)) {
                     return Err(fail(format!("'{}' is not an octal umask", one_line(&v))));
                 }
+                if u32::from_str_radix(&v, 8).map_or(true, |n| n > 0o777) {
+                    return Err(fail(format!("umask '{v}' is out of range (0 to 777)")));
+                }
                 lines.push((15, format!("umask: {}", quote(&v))));
             }
-            "user" => lines.push((
-                16,
-                format!("user: {}", quote(expand_at(s, e, false)?.trim())),
-            )),
+            "user" => {
+                let user = filled(expand_at(s, e, false)?.trim().to_string(), "user name");
+                lines.push((16, format!("user: {}", quote(&user.map_err(fail)?))));
+            }
             "priority" => note(
                 &mut notes,
                 e,
@@ -358,7 +390,8 @@ pub(super) fn program(
     if !env.is_empty() {
         let mut text = String::from("environment:");
         for (k, v) in &env {
-            let _ = write!(text, "\n      {}: {}", key(k), quote(v));
+            let k = key(k).expect("checked when read");
+            let _ = write!(text, "\n      {k}: {}", quote(v));
         }
         lines.push((13, text));
     }
@@ -371,11 +404,12 @@ pub(super) fn program(
             key: "numprocs_start".to_string(),
             value: start.to_string(),
             line: 0,
+            cut: false,
         };
         note(&mut notes, &shown, &why);
     }
     lines.sort_by_key(|(r, _)| *r);
-    let _ = writeln!(tasks, "  {}:", key(name));
+    let _ = writeln!(tasks, "  {}:", key(name).expect("checked first"));
     for (_, l) in lines {
         let _ = writeln!(tasks, "    {l}");
     }

@@ -24,8 +24,25 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// The most characters YAML reads as one mapping key written on its line.
+const MAX_KEY: usize = 1024;
+
 /// A mapping key: plain when YAML reads it back as that very string.
-pub fn key(s: &str) -> String {
+///
+/// Fails when it would be over the 1024 characters YAML allows a key.
+pub fn key(s: &str) -> Result<String, String> {
+    let k = written_key(s);
+    if k.chars().count() > MAX_KEY {
+        let start: String = s.chars().take(20).collect();
+        return Err(format!(
+            "'{}...' is too long a name (a YAML key holds at most {MAX_KEY} characters)",
+            one_line(&start)
+        ));
+    }
+    Ok(k)
+}
+
+fn written_key(s: &str) -> String {
     let plain = s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
@@ -133,6 +150,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fuzz_a_key_too_long_for_yaml_is_an_error() {
+        assert_eq!(key(&"a".repeat(1024)).map(|k| k.len()), Ok(1024));
+        assert_eq!(
+            key(&"a".repeat(1025)).unwrap_err(),
+            "'aaaaaaaaaaaaaaaaaaaa...' is too long a name (a YAML key holds at most 1024 characters)"
+        );
+        // Escapes count: each control character takes six.
+        assert!(key(&"\u{1c}".repeat(200)).is_err());
+    }
+
+    #[test]
     fn environment_pairs_with_quotes_and_commas() {
         let got = env_pairs("A=\"1,2\", B='x y',C=plain,\nD=\"\",A=again,").unwrap();
         let want = [("B", "x y"), ("C", "plain"), ("D", ""), ("A", "again")];
@@ -168,9 +196,9 @@ mod tests {
     #[test]
     fn yaml_strings_and_keys_read_back_as_written() {
         assert_eq!(quote("a\"b\\c\nd\u{1b}"), "\"a\\\"b\\\\c\\nd\\u001b\"");
-        assert_eq!(key("web_1.x-y"), "web_1.x-y");
-        assert_eq!(key("true"), "\"true\"");
-        assert_eq!(key("1abc"), "\"1abc\"");
+        assert_eq!(key("web_1.x-y").unwrap(), "web_1.x-y");
+        assert_eq!(key("true").unwrap(), "\"true\"");
+        assert_eq!(key("1abc").unwrap(), "\"1abc\"");
         assert_eq!(one_line("a\nb"), "a\\nb");
     }
 }

@@ -428,6 +428,11 @@ fn import_refuses_what_is_not_a_supervisord_config() {
                 "noinclude.conf",
                 "[include]\n[program:web]\ncommand=sleep 1\n",
             ),
+            (
+                "openquote.conf",
+                "[program:web]\ncommand=sh -c \"echo a ;b\"\n",
+            ),
+            ("emptycommand.conf", "[program:web]\ncommand= ; nothing\n"),
         ],
     );
     std::fs::write(
@@ -499,6 +504,16 @@ fn import_refuses_what_is_not_a_supervisord_config() {
         (
             "noinclude.conf",
             format!("{d}/noinclude.conf:1: [include] has no 'files' setting"),
+        ),
+        (
+            "openquote.conf",
+            format!(
+                "{d}/openquote.conf:2: [program:web] command: unterminated double quote (the line was cut at an inline comment: ' ;' or ' #' starts one, as in supervisord)"
+            ),
+        ),
+        (
+            "emptycommand.conf",
+            format!("{d}/emptycommand.conf:2: [program:web] command: empty command"),
         ),
     ];
     for (file, want) in cases {
