@@ -345,3 +345,6 @@ pub fn base_dir(config_path: &Path) -> PathBuf {
         _ => PathBuf::from("."),
     }
 }
+
+#[cfg(test)]
+mod tests;
