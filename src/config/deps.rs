@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::Condition;
-use super::validate::{Item, Validator, quote};
+use super::values::{Item, Validator, quote};
 use super::yaml::Pos;
 
 /// One `dependsOn` entry.

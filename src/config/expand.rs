@@ -90,7 +90,7 @@ pub fn expand(text: &str, scope: &Scope, per_process: &mut bool) -> Result<Strin
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            let shown = super::validate::quote(&body[..end]);
+            let shown = super::values::quote(&body[..end]);
             return Err(format!("invalid variable name {shown} in '${{...}}'"));
         }
         match (scope.lookup(name), default) {
@@ -165,7 +165,7 @@ pub fn dotenv(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'));
         if !valid {
-            let shown = super::validate::quote(key);
+            let shown = super::values::quote(key);
             return Err((n + 1, format!("invalid variable name {shown}")));
         }
         let value = value.trim_start();

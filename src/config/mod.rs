@@ -1,10 +1,14 @@
 //! The configuration as the supervisor uses it: typed, validated, with every
 //! relative path resolved against the config file's directory. `yaml.rs`
-//! turns the text into a tree of nodes that know their line and column,
-//! `schema.rs` lists every key and its defaults, `validate.rs` checks the
-//! tree against the schema into a [`Config`], `deps.rs` checks `dependsOn`
-//! as a graph, and `diff.rs` compares two configs for a reload. Nothing here
-//! starts a process or reads the clock.
+//! turns the text into a tree of nodes that know their line and column;
+//! `schema.rs` holds a table of the keys of each mapping (every spelling,
+//! and what its value sets) and walks the tree through it into a
+//! [`Config`], with `values.rs` checking single values, `vars.rs` the keys
+//! that take `${NAME}` expansion and `deps.rs` the `dependsOn` graph;
+//! `diff.rs` compares two configs for a reload. Every problem of the file
+//! is reported at once, as `file:line:column: key.path: message`. Nothing
+//! here starts a process or reads the clock; only [`load`] and `envFile`
+//! read files.
 //!
 //! The YAML parser is `saphyr-parser`, the event parser of the saphyr
 //! project, used directly rather than through a deserializer:
@@ -28,7 +32,6 @@ pub mod deps;
 pub mod diff;
 pub mod expand;
 pub mod schema;
-pub mod validate;
 mod values;
 mod vars;
 pub mod words;
@@ -36,11 +39,120 @@ pub mod yaml;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use validate::{ConfigError, load, parse};
+use values::Validator;
+
+/// Every problem found in one configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// One full line per problem, in file order, e.g.
+    /// `taskmaster.yaml:12:5: tasks.web.restart: unknown value 'sometimes'
+    /// (expected always, on-failure, never)`.
+    pub errors: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.errors.join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn one_error(message: String) -> ConfigError {
+    ConfigError {
+        errors: vec![message],
+    }
+}
+
+/// Reads and validates the configuration file at `path`; see [`parse`].
+///
+/// Fails when the file cannot be read (`cannot read PATH: REASON`), is not
+/// a regular file, is over 16 MiB, is not UTF-8, or is not a valid
+/// configuration.
+pub fn load(path: &Path, is_root: bool) -> Result<Config, ConfigError> {
+    let bytes = read_regular(path, schema::MAX_FILE_BYTES).map_err(|e| match e {
+        e if e == TOO_LARGE => too_large(path),
+        e => one_error(format!("cannot read {}: {e}", path.display())),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let valid = std::str::from_utf8(valid).unwrap_or_default();
+        let line = valid.split('\n').count();
+        let col = valid.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        one_error(format!(
+            "{}:{line}:{col}: not valid UTF-8 text",
+            path.display()
+        ))
+    })?;
+    parse(&text, path, is_root)
+}
+
+const TOO_LARGE: &str = "too large";
+
+/// The bytes of the regular file at `path`, at most `limit` of them.
+///
+/// Fails with a reason: the OS error, `not a regular file`, or `too large`.
+fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    // An I/O error's text without the ` (os error N)` suffix.
+    let os = |e: std::io::Error| {
+        let s = e.to_string();
+        s.rfind(" (os error ")
+            .map_or(s.clone(), |i| s[..i].to_string())
+    };
+    // O_NONBLOCK: a FIFO at the path must not block the loop at reload.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(os)?;
+    if !file.metadata().map_err(os)?.is_file() {
+        return Err("not a regular file".to_string());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(os)?;
+    if bytes.len() as u64 > limit {
+        return Err(TOO_LARGE.to_string());
+    }
+    Ok(bytes)
+}
+
+fn too_large(path: &Path) -> ConfigError {
+    let mib = schema::MAX_FILE_BYTES >> 20;
+    one_error(format!("{}: file is larger than {mib} MiB", path.display()))
+}
+
+/// Validates configuration `text` read from `path` (used in messages as
+/// given, and to resolve relative paths against its directory). `is_root`
+/// says whether the supervisor runs as root, which `user` requires.
+///
+/// Fails with every problem of the file: YAML syntax (the first one),
+/// nesting deeper than 64 levels, unknown keys (with the nearest valid key
+/// when it looks like a misspelling), two spellings of one key, wrong
+/// types, out-of-range values, unknown signals, invalid or duplicate names,
+/// unknown or cyclic dependencies.
+pub fn parse(text: &str, path: &Path, is_root: bool) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    if text.len() as u64 > schema::MAX_FILE_BYTES {
+        return Err(too_large(path));
+    }
+    let tree = yaml::parse(text).map_err(|(at, message)| {
+        let message = crate::text::one_line(&message);
+        one_error(format!("{file}:{}:{}: {message}", at.line, at.col))
+    })?;
+    let base = std::path::absolute(base_dir(path)).unwrap_or_else(|_| base_dir(path));
+    let mut v = Validator::new(&tree, is_root, base);
+    match v.config(path) {
+        Some(config) if v.problems.is_empty() => Ok(config),
+        _ => Err(v.finish(&file)),
+    }
+}
 
 /// The example configuration written when the default file is missing.
 pub const EXAMPLE: &str = include_str!("example.yaml");
@@ -77,7 +189,7 @@ impl Config {
             metrics: None,
             logfile: None,
             log_max_size: 0,
-            log_backups: schema::DEFAULT_LOG_BACKUPS,
+            log_backups: 5,
             tasks: BTreeMap::new(),
         }
     }
@@ -210,20 +322,21 @@ pub struct PerProcess {
 }
 
 impl TaskSpec {
-    /// A task named `name` running `argv`, every other key at its default.
+    /// A task named `name` running `argv`, every other key at its default
+    /// (DESIGN's defaults).
     pub fn new(name: &str, command: &str, argv: Vec<String>) -> TaskSpec {
         TaskSpec {
             name: name.to_string(),
             command: command.to_string(),
             argv,
-            instances: schema::DEFAULT_INSTANCES,
-            auto_launch: schema::DEFAULT_AUTO_LAUNCH,
-            restart: schema::DEFAULT_RESTART,
-            expected_exit_codes: schema::DEFAULT_EXIT_CODES.to_vec(),
-            start_timeout: schema::DEFAULT_START_TIMEOUT,
-            restart_attempts: schema::DEFAULT_RESTART_ATTEMPTS,
-            stop_signal: schema::DEFAULT_STOP_SIGNAL,
-            stop_timeout: schema::DEFAULT_STOP_TIMEOUT,
+            instances: 1,
+            auto_launch: true,
+            restart: RestartPolicy::OnFailure,
+            expected_exit_codes: vec![0],
+            start_timeout: Duration::from_secs(1),
+            restart_attempts: 3,
+            stop_signal: libc::SIGTERM,
+            stop_timeout: Duration::from_secs(10),
             stdout: None,
             stderr: None,
             environment: BTreeMap::new(),
@@ -234,7 +347,7 @@ impl TaskSpec {
             env_files: Vec::new(),
             restart_delay: Duration::ZERO,
             log_max_size: 0,
-            log_backups: schema::DEFAULT_LOG_BACKUPS,
+            log_backups: 5,
             depends_on: BTreeMap::new(),
             health_check: None,
             notify: false,

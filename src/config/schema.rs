@@ -1,145 +1,217 @@
-//! The key table of the configuration file: every accepted top-level, task
-//! and health-check key with each of its spellings, the defaults, and the
-//! conversion of seconds as written into `Duration`s. Raw seconds live only
-//! here. It never reads a file or a YAML node; `validate.rs` dispatches on
-//! these enums.
+//! The typed schema of the configuration file: for the top level, a task
+//! and a health check, a table of keys, each with its spellings (the first
+//! is its name, the others aliases) and what its value sets, and the walk
+//! that applies a mapping through such a table (unknown keys with the
+//! nearest spelling, two spellings of one key, keys that are not text).
+//! Then the limits, and seconds and sizes as written turned into typed
+//! values: raw seconds live only here. `values.rs` checks single values.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
-use super::{Condition, OnUnhealthy, RestartPolicy};
+use super::deps::{self, Dep};
+use super::values::{Item, Validator, quote};
+use super::vars::Expandable;
+use super::yaml::{START, Typed};
+use super::{Condition, Config, HealthCheck, OnUnhealthy, Probe, RestartPolicy, TaskSpec};
 
-/// A key at the top of the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TopKey {
-    Socket,
-    Tasks,
-    Metrics,
-    Logfile,
-    LogMaxSize,
-    LogBackups,
+/// One key: its spellings, and what its value does to the `T` being built
+/// (`None` when the value is invalid, which it has reported).
+pub(super) struct Key<T: 'static> {
+    pub names: &'static [&'static str],
+    pub apply: fn(&mut Validator, &Item, &mut T) -> Option<()>,
 }
 
-/// A key of a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskKey {
-    Command,
-    Instances,
-    AutoLaunch,
-    Restart,
-    /// supervisord's `autorestart`: `true`, `false` or `unexpected`.
-    AutoRestart,
-    ExpectedExitCodes,
-    StartTimeout,
-    RestartAttempts,
-    StopSignal,
-    StopTimeout,
-    Stdout,
-    Stderr,
-    Environment,
-    WorkingDirectory,
-    Umask,
-    User,
-    Essential,
-    EnvFile,
-    RestartDelay,
-    LogMaxSize,
-    LogBackups,
-    DependsOn,
-    HealthCheck,
-    Notify,
-    WatchdogTimeout,
+const fn key<T>(
+    names: &'static [&'static str],
+    apply: fn(&mut Validator, &Item, &mut T) -> Option<()>,
+) -> Key<T> {
+    Key { names, apply }
 }
 
-impl TaskKey {
-    /// The setting this key writes: spellings of one setting conflict.
-    pub fn setting(self) -> TaskKey {
-        match self {
-            TaskKey::AutoRestart => TaskKey::Restart,
-            k => k,
-        }
-    }
+/// Stores `value` in `slot` when valid.
+fn set<T>(slot: &mut T, value: Option<T>) -> Option<()> {
+    *slot = value?;
+    Some(())
 }
 
-/// A key of a `healthCheck`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthKey {
-    Command,
-    Tcp,
-    Http,
-    Interval,
-    Timeout,
-    Retries,
-    StartPeriod,
-    OnUnhealthy,
+/// What the top-level keys build.
+pub(super) struct Top {
+    pub config: Config,
+    pub tasks_seen: bool,
 }
 
-/// Top-level keys as written; the first spelling of each is its name.
-pub const TOP_KEYS: &[(&str, TopKey)] = &[
-    ("socket", TopKey::Socket),
-    ("tasks", TopKey::Tasks),
-    ("programs", TopKey::Tasks),
-    ("metrics", TopKey::Metrics),
-    ("logfile", TopKey::Logfile),
-    ("logMaxSize", TopKey::LogMaxSize),
-    ("logBackups", TopKey::LogBackups),
+/// The top-level keys.
+pub(super) const TOP_KEYS: &[Key<Top>] = &[
+    key(&["socket"], |v, it, t| {
+        let socket = v.socket(it)?;
+        t.config.socket_enabled = socket.is_some();
+        t.config.socket = socket;
+        Some(())
+    }),
+    key(&["tasks", "programs"], |v, it, t| {
+        t.tasks_seen = true;
+        t.config.tasks = v.tasks(it)?;
+        Some(())
+    }),
+    key(&["metrics"], |v, it, t| {
+        set(&mut t.config.metrics, v.address(it).map(Some))
+    }),
+    key(&["logfile"], |v, it, t| {
+        set(&mut t.config.logfile, v.path(it).map(Some))
+    }),
+    key(&["logMaxSize"], |v, it, t| {
+        set(&mut t.config.log_max_size, v.size(it))
+    }),
+    key(&["logBackups"], |v, it, t| {
+        set(&mut t.config.log_backups, v.count(it))
+    }),
 ];
 
-/// Task keys as written, in the order the documentation lists them; the
-/// first spelling of each setting is its name, the others are aliases.
-pub const TASK_KEYS: &[(&str, TaskKey)] = &[
-    ("command", TaskKey::Command),
-    ("cmd", TaskKey::Command),
-    ("instances", TaskKey::Instances),
-    ("numprocs", TaskKey::Instances),
-    ("autoLaunch", TaskKey::AutoLaunch),
-    ("autostart", TaskKey::AutoLaunch),
-    ("restart", TaskKey::Restart),
-    ("autorestart", TaskKey::AutoRestart),
-    ("expectedExitCodes", TaskKey::ExpectedExitCodes),
-    ("exitcodes", TaskKey::ExpectedExitCodes),
-    ("successfulStartTimeout", TaskKey::StartTimeout),
-    ("starttime", TaskKey::StartTimeout),
-    ("startsecs", TaskKey::StartTimeout),
-    ("restartsAttempts", TaskKey::RestartAttempts),
-    ("startretries", TaskKey::RestartAttempts),
-    ("stopingSignal", TaskKey::StopSignal),
-    ("stopSignal", TaskKey::StopSignal),
-    ("stopsignal", TaskKey::StopSignal),
-    ("gracefulStopTimeout", TaskKey::StopTimeout),
-    ("stoptime", TaskKey::StopTimeout),
-    ("stopwaitsecs", TaskKey::StopTimeout),
-    ("stdout", TaskKey::Stdout),
-    ("stderr", TaskKey::Stderr),
-    ("environment", TaskKey::Environment),
-    ("env", TaskKey::Environment),
-    ("workingDirectory", TaskKey::WorkingDirectory),
-    ("workingdir", TaskKey::WorkingDirectory),
-    ("directory", TaskKey::WorkingDirectory),
-    ("umask", TaskKey::Umask),
-    ("user", TaskKey::User),
-    ("essential", TaskKey::Essential),
-    ("envFile", TaskKey::EnvFile),
-    ("env_file", TaskKey::EnvFile),
-    ("restartDelay", TaskKey::RestartDelay),
-    ("logMaxSize", TaskKey::LogMaxSize),
-    ("logBackups", TaskKey::LogBackups),
-    ("dependsOn", TaskKey::DependsOn),
-    ("healthCheck", TaskKey::HealthCheck),
-    ("notify", TaskKey::Notify),
-    ("watchdogTimeout", TaskKey::WatchdogTimeout),
+/// What the keys of one task build.
+pub(super) struct Draft {
+    pub spec: TaskSpec,
+    /// The keys that take `${NAME}` expansion, checked once all are known.
+    pub expandable: Expandable,
+    pub depends: Vec<Dep>,
+    /// False when `instances` was given but invalid.
+    pub instances_known: bool,
+}
+
+/// Keeps `it` for the pass over expandable keys.
+fn later(slot: &mut Option<Item>, it: &Item) -> Option<()> {
+    *slot = Some(it.clone());
+    Some(())
+}
+
+/// The keys of a task, in the order the documentation lists them.
+pub(super) const TASK_KEYS: &[Key<Draft>] = &[
+    key(&["command", "cmd"], |_, it, t| {
+        later(&mut t.expandable.command, it)
+    }),
+    key(&["instances", "numprocs"], |v, it, t| {
+        let n = v.count_in(it, 0, MAX_INSTANCES);
+        t.instances_known = n.is_some();
+        t.spec.instances = n?;
+        Some(())
+    }),
+    key(&["autoLaunch", "autostart"], |v, it, t| {
+        set(&mut t.spec.auto_launch, v.boolean(it))
+    }),
+    // supervisord's `autorestart` takes `true`, `false` or `unexpected`.
+    key(&["restart", "autorestart"], |v, it, t| {
+        let values = match it.name.as_deref() {
+            Some("restart") => RESTART_VALUES,
+            _ => AUTORESTART_VALUES,
+        };
+        t.spec.restart = v.choice(it, values)?;
+        Some(())
+    }),
+    key(&["expectedExitCodes", "exitcodes"], |v, it, t| {
+        set(&mut t.spec.expected_exit_codes, v.exit_codes(it))
+    }),
+    key(
+        &["successfulStartTimeout", "starttime", "startsecs"],
+        |v, it, t| set(&mut t.spec.start_timeout, v.seconds(it)),
+    ),
+    key(&["restartsAttempts", "startretries"], |v, it, t| {
+        set(&mut t.spec.restart_attempts, v.count(it))
+    }),
+    key(
+        &["stopingSignal", "stopSignal", "stopsignal"],
+        |v, it, t| set(&mut t.spec.stop_signal, v.signal(it)),
+    ),
+    key(
+        &["gracefulStopTimeout", "stoptime", "stopwaitsecs"],
+        |v, it, t| set(&mut t.spec.stop_timeout, v.seconds(it)),
+    ),
+    key(&["stdout"], |_, it, t| later(&mut t.expandable.stdout, it)),
+    key(&["stderr"], |_, it, t| later(&mut t.expandable.stderr, it)),
+    key(&["environment", "env"], |_, it, t| {
+        later(&mut t.expandable.environment, it)
+    }),
+    key(
+        &["workingDirectory", "workingdir", "directory"],
+        |_, it, t| later(&mut t.expandable.working_directory, it),
+    ),
+    key(&["umask"], |v, it, t| {
+        set(&mut t.spec.umask, v.umask(it).map(Some))
+    }),
+    key(&["user"], |v, it, t| {
+        set(&mut t.spec.user, v.user(it).map(Some))
+    }),
+    key(&["essential"], |v, it, t| {
+        set(&mut t.spec.essential, v.boolean(it))
+    }),
+    key(&["envFile", "env_file"], |_, it, t| {
+        later(&mut t.expandable.env_file, it)
+    }),
+    key(&["restartDelay"], |v, it, t| {
+        set(&mut t.spec.restart_delay, v.seconds(it))
+    }),
+    key(&["logMaxSize"], |v, it, t| {
+        set(&mut t.spec.log_max_size, v.size(it))
+    }),
+    key(&["logBackups"], |v, it, t| {
+        set(&mut t.spec.log_backups, v.count(it))
+    }),
+    key(&["dependsOn"], |v, it, t| {
+        set(&mut t.depends, v.depends_on(it))
+    }),
+    key(&["healthCheck"], |v, it, t| {
+        set(&mut t.spec.health_check, v.health(it).map(Some))
+    }),
+    key(&["notify"], |v, it, t| {
+        set(&mut t.spec.notify, v.boolean(it))
+    }),
+    key(&["watchdogTimeout"], |v, it, t| {
+        set(&mut t.spec.watchdog_timeout, v.seconds(it))
+    }),
 ];
 
-/// `healthCheck` keys as written.
-pub const HEALTH_KEYS: &[(&str, HealthKey)] = &[
-    ("command", HealthKey::Command),
-    ("tcp", HealthKey::Tcp),
-    ("http", HealthKey::Http),
-    ("interval", HealthKey::Interval),
-    ("timeout", HealthKey::Timeout),
-    ("retries", HealthKey::Retries),
-    ("startPeriod", HealthKey::StartPeriod),
-    ("onUnhealthy", HealthKey::OnUnhealthy),
+/// What the keys of a `healthCheck` build.
+pub(super) struct HealthDraft {
+    pub check: HealthCheck,
+    pub probe: bool,
+}
+
+/// The keys of a `healthCheck`; its three probes are spellings of one key,
+/// so giving two is the error two spellings are.
+pub(super) const HEALTH_KEYS: &[Key<HealthDraft>] = &[
+    key(&["command", "tcp", "http"], |v, it, t| {
+        t.probe = true;
+        t.check.probe = match it.name.as_deref() {
+            Some("command") => {
+                let (command, argv) = v.command(it)?;
+                Probe::Command { command, argv }
+            }
+            Some("tcp") => Probe::Tcp(v.address(it)?),
+            _ => v.url(it)?,
+        };
+        Some(())
+    }),
+    key(&["interval"], |v, it, t| {
+        set(&mut t.check.interval, v.seconds(it))
+    }),
+    key(&["timeout"], |v, it, t| {
+        set(&mut t.check.timeout, v.seconds(it))
+    }),
+    key(&["retries"], |v, it, t| {
+        set(&mut t.check.retries, v.count_in(it, 1, u32::MAX))
+    }),
+    key(&["startPeriod"], |v, it, t| {
+        set(&mut t.check.start_period, v.seconds(it))
+    }),
+    key(&["onUnhealthy"], |v, it, t| {
+        set(&mut t.check.on_unhealthy, v.choice(it, ON_UNHEALTHY_VALUES))
+    }),
 ];
+
+/// Every spelling of every key of `table`, in order.
+pub(super) fn spellings<T>(table: &[Key<T>]) -> impl Iterator<Item = &'static str> + '_ {
+    table.iter().flat_map(|k| k.names.iter().copied())
+}
 
 /// Top-level keys starting with this are ignored (a place for anchors).
 pub const IGNORED_PREFIX: &str = "x-";
@@ -161,7 +233,7 @@ pub const AUTORESTART_VALUES: &[(&str, RestartPolicy)] = &[
     ("unexpected", RestartPolicy::OnFailure),
 ];
 
-/// The conditions of `dependsOn`.
+/// The conditions of `dependsOn`; a list of names stands for `healthy`.
 pub const CONDITIONS: &[(&str, Condition)] = &[
     ("started", Condition::Started),
     ("running", Condition::Running),
@@ -175,40 +247,12 @@ pub const ON_UNHEALTHY_VALUES: &[(&str, OnUnhealthy)] = &[
     ("none", OnUnhealthy::None),
 ];
 
-/// The condition a `dependsOn` list stands for.
-pub const LIST_CONDITION: Condition = Condition::Healthy;
-
 /// The most `instances` one task may ask for (Linux allows at most 4 194 304
 /// pids in all).
 pub const MAX_INSTANCES: u32 = 1 << 22;
 
 /// Largest configuration file read.
 pub const MAX_FILE_BYTES: u64 = 16 << 20;
-
-/// Default `instances`.
-pub const DEFAULT_INSTANCES: u32 = 1;
-/// Default `autoLaunch`.
-pub const DEFAULT_AUTO_LAUNCH: bool = true;
-/// Default `restart`.
-pub const DEFAULT_RESTART: RestartPolicy = RestartPolicy::OnFailure;
-/// Default `expectedExitCodes`.
-pub const DEFAULT_EXIT_CODES: &[i32] = &[0];
-/// Default `successfulStartTimeout`: one second.
-pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(1);
-/// Default `restartsAttempts`.
-pub const DEFAULT_RESTART_ATTEMPTS: u32 = 3;
-/// Default `stopingSignal`.
-pub const DEFAULT_STOP_SIGNAL: i32 = libc::SIGTERM;
-/// Default `gracefulStopTimeout`: ten seconds.
-pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default `logBackups` (task and top level).
-pub const DEFAULT_LOG_BACKUPS: u32 = 5;
-/// Default health check `interval`.
-pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
-/// Default health check `timeout`.
-pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default health check `retries`.
-pub const DEFAULT_HEALTH_RETRIES: u32 = 3;
 
 /// The largest accepted number of seconds (365 days): far beyond any real
 /// timeout, and small enough that adding it to an `Instant` never overflows.
@@ -250,19 +294,6 @@ pub fn size(text: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
-/// The first entry of `table` spelled exactly `name`.
-pub fn find<K: Copy>(table: &[(&'static str, K)], name: &str) -> Option<K> {
-    table.iter().find(|(n, _)| *n == name).map(|&(_, k)| k)
-}
-
-/// The first spelling of `key` in `table`: its name in messages.
-pub fn name_of<K: Copy + PartialEq>(table: &[(&'static str, K)], key: K) -> &'static str {
-    table
-        .iter()
-        .find(|(_, k)| *k == key)
-        .map_or("?", |&(n, _)| n)
-}
-
 /// The candidate nearest to the unknown `name`, when it is close enough to
 /// be a misspelling: equal ignoring case, or at most two edits
 /// (insertions, deletions, substitutions, swaps of neighbours) away, and
@@ -285,25 +316,165 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, k)| k)
 }
 
+impl Validator<'_> {
+    /// Applies `items` through `table` to `target`, reporting keys that are
+    /// not text, unknown keys (with the nearest spelling) and a second
+    /// spelling of a key already given; false when any was invalid.
+    fn apply<T>(&mut self, items: &[Item], table: &[Key<T>], target: &mut T) -> bool {
+        let mut ok = true;
+        let mut given: Vec<(usize, &str)> = Vec::new();
+        for it in items {
+            let Some(name) = it.name.as_deref() else {
+                self.unsupported_key(it);
+                ok = false;
+                continue;
+            };
+            let Some(k) = table.iter().position(|k| k.names.contains(&name)) else {
+                let message = match suggest(name, spellings(table)) {
+                    Some(s) => format!("unknown key {} (did you mean '{s}'?)", quote(name)),
+                    None => format!("unknown key {}", quote(name)),
+                };
+                self.fail(it, message);
+                ok = false;
+                continue;
+            };
+            if let Some(&(_, first)) = given.iter().find(|&&(g, _)| g == k) {
+                self.fail(it, format!("both '{first}' and '{name}' given (keep one)"));
+                ok = false;
+                continue;
+            }
+            given.push((k, name));
+            ok &= (table[k].apply)(self, it, target).is_some();
+        }
+        ok
+    }
+
+    /// The whole file, when valid.
+    pub(super) fn config(&mut self, path: &Path) -> Option<Config> {
+        let empty = "empty configuration (expected a mapping with key 'tasks')";
+        let Some(root) = self.tree.root else {
+            self.error(START, "", empty.to_string());
+            return None;
+        };
+        if self.tree.typed(root) == Some(Typed::Null) || !self.is_map(root) {
+            let message = match self.found(root).as_str() {
+                "nothing" => empty.to_string(),
+                found => format!("expected a mapping with key 'tasks', found {found}"),
+            };
+            self.error(START, "", message);
+            return None;
+        }
+        let mut items = self.entries(root, "");
+        items.retain(|it| {
+            !it.name
+                .as_ref()
+                .is_some_and(|n| n.starts_with(IGNORED_PREFIX))
+        });
+        let mut top = Top {
+            config: Config::empty(path),
+            tasks_seen: false,
+        };
+        let ok = self.apply(&items, TOP_KEYS, &mut top);
+        if !top.tasks_seen {
+            self.error(START, "", "missing key 'tasks'".to_string());
+            return None;
+        }
+        ok.then_some(top.config)
+    }
+
+    fn tasks(&mut self, it: &Item) -> Option<BTreeMap<String, TaskSpec>> {
+        let items = self.mapping(it, "a mapping of task names to tasks")?;
+        let mut tasks = BTreeMap::new();
+        let mut graph = deps::Graph::default();
+        let mut ok = true;
+        for task in &items {
+            let spec = self.task(task, &mut graph);
+            ok &= spec.is_some();
+            if let Some(spec) = spec {
+                tasks.insert(spec.name.clone(), spec);
+            }
+        }
+        ok &= graph.check(self);
+        ok.then_some(tasks)
+    }
+
+    /// One task, when valid; its name, instance count and dependencies go
+    /// into `graph` whenever they are known.
+    fn task(&mut self, it: &Item, graph: &mut deps::Graph) -> Option<TaskSpec> {
+        let Some(name) = it.name.clone() else {
+            self.unsupported_key(it);
+            return None;
+        };
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !valid_name {
+            let message = format!(
+                "invalid task name {} (use letters, digits, '_', '.' and '-')",
+                quote(&name)
+            );
+            self.fail(it, message);
+        } else if name == RESERVED_TASK_NAME {
+            self.fail(it, format!("the task name '{name}' is reserved"));
+        }
+        let mut ok = valid_name && name != RESERVED_TASK_NAME;
+        let items = self.mapping(it, "a mapping of task keys")?;
+        let mut t = Draft {
+            spec: TaskSpec::new(&name, "", Vec::new()),
+            expandable: Expandable::default(),
+            depends: Vec::new(),
+            instances_known: true,
+        };
+        ok &= self.apply(&items, TASK_KEYS, &mut t);
+        if t.expandable.command.is_none() {
+            self.fail(it, "missing key 'command'".to_string());
+            ok = false;
+        }
+        ok &= self.expandable(&mut t.spec, &t.expandable);
+        for d in &t.depends {
+            t.spec.depends_on.insert(d.task.clone(), d.condition);
+        }
+        if valid_name {
+            let instances = t.instances_known.then_some(t.spec.instances);
+            graph.add(&name, instances, it, t.depends);
+        }
+        ok.then_some(t.spec)
+    }
+
+    pub(super) fn health(&mut self, it: &Item) -> Option<HealthCheck> {
+        let items = self.mapping(it, "a mapping with one of 'command', 'tcp', 'http'")?;
+        let mut t = HealthDraft {
+            check: HealthCheck {
+                probe: Probe::Tcp(([127, 0, 0, 1], 0).into()),
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(5),
+                retries: 3,
+                start_period: Duration::ZERO,
+                on_unhealthy: OnUnhealthy::Restart,
+            },
+            probe: false,
+        };
+        let ok = self.apply(&items, HEALTH_KEYS, &mut t);
+        if !t.probe && ok {
+            self.fail(it, "missing one of 'command', 'tcp', 'http'".to_string());
+            return None;
+        }
+        ok.then_some(t.check)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn names<K>(table: &[(&'static str, K)]) -> impl Iterator<Item = &'static str> {
-        table.iter().map(|&(n, _)| n)
-    }
-
     #[test]
     fn every_spelling_is_listed_once() {
-        let all: Vec<&str> = names(TASK_KEYS).collect();
+        let all: Vec<&str> = spellings(TASK_KEYS).collect();
         for (i, k) in all.iter().enumerate() {
             assert!(!all[i + 1..].contains(k), "{k}");
         }
-        assert_eq!(find(TASK_KEYS, "stopSignal"), Some(TaskKey::StopSignal));
-        assert_eq!(name_of(TASK_KEYS, TaskKey::StopSignal), "stopingSignal");
-        assert_eq!(name_of(TASK_KEYS, TaskKey::AutoRestart), "autorestart");
-        assert_eq!(find(TOP_KEYS, "programs"), Some(TopKey::Tasks));
-        assert!(find(TASK_KEYS, "Command").is_none());
+        assert!(!all.contains(&"Command"));
     }
 
     #[test]
@@ -337,7 +508,7 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        let task = || names(TASK_KEYS);
+        let task = || spellings(TASK_KEYS);
         assert_eq!(suggest("comand", task()), Some("command"));
         // A swap of neighbours is one edit.
         assert_eq!(suggest("retsart", task()), Some("restart"));
@@ -355,10 +526,13 @@ mod tests {
         assert_eq!(suggest("dependOn", task()), Some("dependsOn"));
         assert_eq!(suggest("healthcheck", task()), Some("healthCheck"));
         assert_eq!(suggest("foo", task()), None);
-        assert_eq!(suggest("task", names(TOP_KEYS)), Some("tasks"));
-        assert_eq!(suggest("sock", names(TOP_KEYS)), Some("socket"));
-        assert_eq!(suggest("commands", names(TOP_KEYS)), None);
-        assert_eq!(suggest("intervall", names(HEALTH_KEYS)), Some("interval"));
+        assert_eq!(suggest("task", spellings(TOP_KEYS)), Some("tasks"));
+        assert_eq!(suggest("sock", spellings(TOP_KEYS)), Some("socket"));
+        assert_eq!(suggest("commands", spellings(TOP_KEYS)), None);
+        assert_eq!(
+            suggest("intervall", spellings(HEALTH_KEYS)),
+            Some("interval")
+        );
         assert_eq!(suggest(&"x".repeat(10_000), task()), None);
     }
 }

@@ -1,89 +1,283 @@
-//! Checks of single values against what their key takes: numbers, seconds,
-//! sizes, signals, paths, addresses, URLs, the environment. Each reports
-//! its problem at the key and returns `None`, or returns the typed value.
+//! The validator's state and its checks of single values: every problem
+//! collected with its position and key path, and each kind of value a key
+//! takes (numbers, seconds, sizes, signals, paths, addresses, URLs, exit
+//! codes, umasks, users, dependencies) checked into its type or reported.
 //! Scalars are judged by the YAML core schema and named in messages by
-//! their text as written.
+//! their text as written. It never reads a file.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::deps::Dep;
-use super::schema;
-use super::validate::{Item, Validator, quote};
-use super::yaml::{Id, Typed, Value};
-use super::{Probe, words};
+use super::yaml::{Id, Pos, START, Tree, Typed, Value};
+use super::{Condition, ConfigError, Probe, schema, words};
 
-impl Validator<'_> {
-    fn expected(&mut self, it: &Item, what: &str) {
-        let found = self.found(it.value);
-        self.fail(it, format!("expected {what}, found {found}"));
+/// The most problems reported for one file; a last line counts the rest.
+const MAX_ERRORS: usize = 100;
+
+/// The most mapping entries and list items one validation looks at, so
+/// aliases of aliases cannot make it slow.
+const MAX_VISITS: usize = 2_000_000;
+
+/// User text made safe for a one-line message: control characters escaped,
+/// long text cut.
+pub(super) fn clean(s: &str) -> String {
+    match s.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}...", crate::text::one_line(&s[..cut])),
+        None => crate::text::one_line(s),
+    }
+}
+
+pub(super) fn quote(s: &str) -> String {
+    format!("'{}'", clean(s))
+}
+
+/// One problem, before formatting.
+pub(super) struct Problem {
+    pub at: Pos,
+    pub path: String,
+    pub message: String,
+}
+
+/// One entry of a mapping being validated, with where its key was written.
+#[derive(Clone)]
+pub(super) struct Item {
+    /// The key as written; `None` for a key that is not a scalar.
+    pub name: Option<String>,
+    pub value: Id,
+    pub at: Pos,
+    pub path: String,
+}
+
+/// Checks one parsed file, collecting every problem.
+pub(super) struct Validator<'t> {
+    pub tree: &'t Tree,
+    pub is_root: bool,
+    /// The config's directory, absolute.
+    pub base: PathBuf,
+    pub problems: Vec<Problem>,
+    visits: usize,
+}
+
+impl<'t> Validator<'t> {
+    pub fn new(tree: &'t Tree, is_root: bool, base: PathBuf) -> Self {
+        let mut v = Validator {
+            tree,
+            is_root,
+            base,
+            problems: Vec::new(),
+            visits: 0,
+        };
+        for (at, message) in &tree.problems {
+            v.error(*at, "", message.clone());
+        }
+        v
     }
 
     /// The text of an untagged scalar as written.
-    fn text(&self, id: Id) -> Option<&str> {
+    pub fn text(&self, id: Id) -> Option<&'t str> {
         match (&self.tree.node(id).value, &self.tree.node(id).tag) {
             (Value::Scalar(s), None) => Some(&s.text),
             _ => None,
         }
     }
 
-    fn string(&self, id: Id) -> Option<&str> {
+    /// The string node `id` holds, when a string.
+    pub fn string(&self, id: Id) -> Option<&'t str> {
         match self.tree.typed(id) {
             Some(Typed::Str(s)) => Some(s),
             _ => None,
         }
     }
 
-    pub(super) fn command(&mut self, it: &Item) -> Option<(String, Vec<String>)> {
-        let Some(s) = self.string(it.value).map(str::to_string) else {
-            self.expected(it, "a command line (a string)");
-            return None;
+    /// Every problem as `file:line:column: key.path: message`, in file
+    /// order, at most [`MAX_ERRORS`] of them.
+    pub fn finish(mut self, file: &str) -> ConfigError {
+        if self.problems.is_empty() {
+            self.error(START, "", "invalid configuration".to_string());
+        }
+        // Stable: problems at one place keep the order they were found in.
+        self.problems.sort_by_key(|p| p.at);
+        // One value reached through many aliases is one problem.
+        self.problems
+            .dedup_by(|a, b| (a.at, &a.path, &a.message) == (b.at, &b.path, &b.message));
+        let more = self.problems.len().saturating_sub(MAX_ERRORS);
+        let mut errors: Vec<String> = self.problems[..self.problems.len() - more]
+            .iter()
+            .map(|p| {
+                let Pos { line, col } = p.at;
+                match p.path.as_str() {
+                    "" => format!("{file}:{line}:{col}: {}", p.message),
+                    path => format!("{file}:{line}:{col}: {path}: {}", p.message),
+                }
+            })
+            .collect();
+        if more > 0 {
+            errors.push(format!("{file}: {more} more errors not shown"));
+        }
+        ConfigError { errors }
+    }
+}
+
+impl Validator<'_> {
+    pub fn error(&mut self, at: Pos, path: &str, message: String) {
+        self.problems.push(Problem {
+            at,
+            path: path.to_string(),
+            message,
+        });
+    }
+
+    pub fn fail(&mut self, it: &Item, message: String) {
+        self.error(it.at, &it.path, message);
+    }
+
+    pub fn expected(&mut self, it: &Item, what: &str) {
+        let found = self.found(it.value);
+        self.fail(it, format!("expected {what}, found {found}"));
+    }
+
+    /// Counts `n` more values looked at; false (once reported) past the budget.
+    pub fn visit(&mut self, n: usize) -> bool {
+        let before = self.visits;
+        self.visits = self.visits.saturating_add(n);
+        if self.visits > MAX_VISITS {
+            if before <= MAX_VISITS {
+                let message = format!(
+                    "more than {MAX_VISITS} values once aliases and merge keys are expanded"
+                );
+                self.error(START, "", message);
+            }
+            return false;
+        }
+        true
+    }
+
+    /// How to name a wrong value in a message.
+    pub fn found(&self, id: Id) -> String {
+        let node = self.tree.node(id);
+        if let Some(tag) = &node.tag {
+            return format!("a value tagged {}", clean(tag));
+        }
+        match &node.value {
+            Value::Seq(_) => "a list".to_string(),
+            Value::Map(_) => "a mapping".to_string(),
+            Value::Scalar(_) if self.tree.typed(id) == Some(Typed::Null) => "nothing".to_string(),
+            Value::Scalar(s) => quote(&s.text),
+        }
+    }
+
+    /// The items of the list `id`, when an untagged list.
+    pub fn list(&self, id: Id) -> Option<Vec<Id>> {
+        match (&self.tree.node(id).value, &self.tree.node(id).tag) {
+            (Value::Seq(items), None) => Some(items.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn is_map(&self, id: Id) -> bool {
+        matches!(self.tree.node(id).value, Value::Map(_)) && self.tree.node(id).tag.is_none()
+    }
+
+    /// The entries of mapping `map` (whose own path is `path`); reports its
+    /// duplicate keys. Empty once the visit budget is spent.
+    pub fn entries(&mut self, map: Id, path: &str) -> Vec<Item> {
+        let tree = self.tree;
+        let Value::Map(m) = &tree.node(map).value else {
+            return Vec::new();
         };
-        if s.contains('\0') {
+        for &k in &m.duplicates {
+            let key = self.text(k).unwrap_or_default();
+            let message = format!("duplicate entry with key \"{}\"", clean(key));
+            self.error(tree.node(k).at, path, message);
+        }
+        if !self.visit(m.entries.len()) {
+            return Vec::new();
+        }
+        let mut items = Vec::with_capacity(m.entries.len());
+        for &(k, value) in &m.entries {
+            let name = self.text(k).map(str::to_string);
+            let shown = clean(name.as_deref().unwrap_or("?"));
+            items.push(Item {
+                path: if path.is_empty() {
+                    shown
+                } else {
+                    format!("{path}.{shown}")
+                },
+                name,
+                value,
+                at: tree.node(k).at,
+            });
+        }
+        items
+    }
+
+    /// The entries of the mapping `it` holds, with nothing standing for an
+    /// empty mapping; `None` (reported as `expected`) for anything else.
+    pub fn mapping(&mut self, it: &Item, expected: &str) -> Option<Vec<Item>> {
+        if self.tree.typed(it.value) == Some(Typed::Null) {
+            return Some(Vec::new());
+        }
+        if !self.is_map(it.value) {
+            self.expected(it, expected);
+            return None;
+        }
+        Some(self.entries(it.value, &it.path))
+    }
+
+    pub fn unsupported_key(&mut self, it: &Item) {
+        self.fail(it, "unsupported key (keys must be plain text)".to_string());
+    }
+
+    /// `text` split into a command's words.
+    pub fn argv(&mut self, it: &Item, text: &str) -> Option<Vec<String>> {
+        if text.contains('\0') {
             self.fail(it, "command contains a NUL character".to_string());
             return None;
         }
-        match words::split(&s) {
+        match words::split(text) {
             Err(e) => self.fail(it, e),
             Ok(argv) if argv.is_empty() => self.fail(it, "empty command".to_string()),
-            Ok(argv) => return Some((s, argv)),
+            Ok(argv) => return Some(argv),
         }
         None
     }
 
-    pub(super) fn count(&mut self, it: &Item) -> Option<u32> {
-        if let Some(Typed::Int(n)) = self.tree.typed(it.value)
-            && n >= 0
-        {
-            if let Ok(v) = u32::try_from(n) {
-                return Some(v);
+    pub fn command(&mut self, it: &Item) -> Option<(String, Vec<String>)> {
+        let Some(s) = self.string(it.value) else {
+            self.expected(it, "a command line (a string)");
+            return None;
+        };
+        Some((s.to_string(), self.argv(it, s)?))
+    }
+
+    pub fn count(&mut self, it: &Item) -> Option<u32> {
+        self.count_in(it, 0, u32::MAX)
+    }
+
+    /// A whole number from `min` to `max`.
+    pub fn count_in(&mut self, it: &Item, min: u32, max: u32) -> Option<u32> {
+        let n = match self.tree.typed(it.value) {
+            Some(Typed::Int(n)) if n >= 0 => n,
+            _ => {
+                self.expected(it, "a whole number >= 0");
+                return None;
             }
-            let text = self.text(it.value).unwrap_or_default().to_string();
-            self.fail(it, format!("{text} is out of range (0 to {})", u32::MAX));
-            return None;
-        }
-        self.expected(it, "a whole number >= 0");
+        };
+        let message = match u32::try_from(n) {
+            Ok(v) if (min..=max).contains(&v) => return Some(v),
+            Ok(v) => format!("{v} is out of range ({min} to {max})"),
+            Err(_) => {
+                let text = self.text(it.value).unwrap_or_default();
+                format!("{text} is out of range ({min} to {})", u32::MAX)
+            }
+        };
+        self.fail(it, message);
         None
     }
 
-    pub(super) fn at_most(&mut self, it: &Item, n: u32, max: u32) -> Option<u32> {
-        if n > max {
-            self.fail(it, format!("{n} is out of range (0 to {max})"));
-            return None;
-        }
-        Some(n)
-    }
-
-    pub(super) fn at_least_one(&mut self, it: &Item, n: u32) -> Option<u32> {
-        if n == 0 {
-            self.fail(it, format!("0 is out of range (1 to {})", u32::MAX));
-            return None;
-        }
-        Some(n)
-    }
-
-    pub(super) fn boolean(&mut self, it: &Item) -> Option<bool> {
+    pub fn boolean(&mut self, it: &Item) -> Option<bool> {
         if let Some(Typed::Bool(b)) = self.tree.typed(it.value) {
             return Some(b);
         }
@@ -92,7 +286,7 @@ impl Validator<'_> {
     }
 
     /// One of the words of `table`, matched as written.
-    pub(super) fn choice<T: Copy>(&mut self, it: &Item, table: &[(&str, T)]) -> Option<T> {
+    pub fn choice<T: Copy>(&mut self, it: &Item, table: &[(&str, T)]) -> Option<T> {
         let expected = table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
         let text = match self.tree.typed(it.value) {
             Some(Typed::Null) | None => None,
@@ -111,9 +305,9 @@ impl Validator<'_> {
         None
     }
 
-    pub(super) fn exit_codes(&mut self, it: &Item) -> Option<Vec<i32>> {
-        let items: Vec<Id> = match (&self.tree.node(it.value).value, self.tree.typed(it.value)) {
-            (Value::Seq(items), _) if self.tree.node(it.value).tag.is_none() => items.clone(),
+    pub fn exit_codes(&mut self, it: &Item) -> Option<Vec<i32>> {
+        let items = match (self.list(it.value), self.tree.typed(it.value)) {
+            (Some(items), _) => items,
             (_, Some(Typed::Int(_))) => vec![it.value],
             _ => {
                 self.expected(it, "an exit code 0 to 255 or a list of them");
@@ -143,29 +337,26 @@ impl Validator<'_> {
         ok.then_some(codes)
     }
 
-    pub(super) fn seconds(&mut self, it: &Item) -> Option<Duration> {
+    pub fn seconds(&mut self, it: &Item) -> Option<Duration> {
         let secs = match self.tree.typed(it.value) {
             Some(Typed::Int(n)) => n as f64,
             Some(Typed::Float(f)) => f,
             _ => f64::NAN,
         };
-        if secs >= 0.0 {
-            if let Some(d) = schema::seconds(secs) {
-                return Some(d);
-            }
-            let found = self.found(it.value);
-            let message = format!(
-                "{found} is out of range (0 to {} seconds)",
-                schema::MAX_SECONDS
-            );
-            self.fail(it, message);
+        if secs.is_nan() || secs < 0.0 {
+            self.expected(it, "a number of seconds >= 0");
             return None;
         }
-        self.expected(it, "a number of seconds >= 0");
-        None
+        let d = schema::seconds(secs);
+        if d.is_none() {
+            let found = self.found(it.value);
+            let max = schema::MAX_SECONDS;
+            self.fail(it, format!("{found} is out of range (0 to {max} seconds)"));
+        }
+        d
     }
 
-    pub(super) fn size(&mut self, it: &Item) -> Option<u64> {
+    pub fn size(&mut self, it: &Item) -> Option<u64> {
         let size = match self.tree.typed(it.value) {
             Some(Typed::Int(n)) => u64::try_from(n).ok(),
             Some(Typed::Str(s)) => schema::size(s),
@@ -177,36 +368,32 @@ impl Validator<'_> {
         size
     }
 
-    pub(super) fn signal(&mut self, it: &Item) -> Option<i32> {
-        match self.tree.typed(it.value) {
-            Some(Typed::Str(_) | Typed::Int(_) | Typed::Float(_)) => {
-                let text = self.text(it.value).unwrap_or_default().to_string();
-                let parsed = crate::signame::parse(&text);
-                if parsed.is_none() {
-                    self.fail(it, format!("unknown signal {}", quote(&text)));
-                }
-                parsed
-            }
-            _ => {
-                self.expected(it, "a signal name or number");
-                None
-            }
+    pub fn signal(&mut self, it: &Item) -> Option<i32> {
+        let Some(Typed::Str(_) | Typed::Int(_) | Typed::Float(_)) = self.tree.typed(it.value)
+        else {
+            self.expected(it, "a signal name or number");
+            return None;
+        };
+        let text = self.text(it.value).unwrap_or_default();
+        let parsed = crate::signame::parse(text);
+        if parsed.is_none() {
+            self.fail(it, format!("unknown signal {}", quote(text)));
         }
+        parsed
     }
 
     /// A path value, resolved against the config's directory.
-    pub(super) fn path(&mut self, it: &Item) -> Option<PathBuf> {
-        let Some(s) = self.string(it.value).map(str::to_string) else {
+    pub fn path(&mut self, it: &Item) -> Option<PathBuf> {
+        let Some(s) = self.string(it.value) else {
             self.expected(it, "a path");
             return None;
         };
-        let s = self.path_text(it, &s)?;
-        let joined = self.base.join(s);
-        Some(std::path::absolute(&joined).unwrap_or(joined))
+        self.resolve(it, s)
     }
 
-    /// `s` when it can be a path: not empty, no NUL.
-    pub(super) fn path_text(&mut self, it: &Item, s: &str) -> Option<String> {
+    /// Path text `s` resolved against the config's directory; fails when it
+    /// cannot be a path: empty or with a NUL.
+    pub fn resolve(&mut self, it: &Item, s: &str) -> Option<PathBuf> {
         if s.is_empty() {
             self.fail(it, "empty path".to_string());
             return None;
@@ -215,11 +402,12 @@ impl Validator<'_> {
             self.fail(it, "path contains a NUL character".to_string());
             return None;
         }
-        Some(s.to_string())
+        let joined = self.base.join(s);
+        Some(std::path::absolute(&joined).unwrap_or(joined))
     }
 
     /// `socket`: a path, or `false` for none (`Some(None)`).
-    pub(super) fn socket(&mut self, it: &Item) -> Option<Option<PathBuf>> {
+    pub fn socket(&mut self, it: &Item) -> Option<Option<PathBuf>> {
         if let Some(Typed::Bool(false)) = self.tree.typed(it.value) {
             return Some(None);
         }
@@ -228,7 +416,7 @@ impl Validator<'_> {
 
     /// `ADDRESS:PORT` with an IP address (`localhost` stands for
     /// 127.0.0.1, an empty address for every interface).
-    pub(super) fn address(&mut self, it: &Item) -> Option<SocketAddr> {
+    pub fn address(&mut self, it: &Item) -> Option<SocketAddr> {
         let parsed = self.string(it.value).and_then(socket_addr);
         if parsed.is_none() {
             self.expected(it, "ADDRESS:PORT with an IP address (like 127.0.0.1:8080)");
@@ -237,55 +425,47 @@ impl Validator<'_> {
     }
 
     /// `http://ADDRESS[:PORT][/PATH]` for a health check.
-    pub(super) fn url(&mut self, it: &Item) -> Option<Probe> {
+    pub fn url(&mut self, it: &Item) -> Option<Probe> {
         let text = self.string(it.value).unwrap_or_default();
         let probe = text.strip_prefix("http://").and_then(|rest| {
-            let (authority, path) = match rest.find(['/', '?']) {
-                Some(i) => (&rest[..i], &rest[i..]),
-                None => (rest, "/"),
-            };
+            let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
             let with_port = if authority.ends_with(']') || !authority.contains(':') {
                 format!("{authority}:80")
             } else {
                 authority.to_string()
             };
             let addr = socket_addr(&with_port)?;
-            let printable = path.bytes().all(|b| b.is_ascii_graphic());
-            let path = if path.starts_with('?') {
-                format!("/{path}")
-            } else {
-                path.to_string()
+            let path = match path {
+                "" => "/".to_string(),
+                p if p.starts_with('?') => format!("/{p}"),
+                p => p.to_string(),
             };
-            printable.then(|| Probe::Http {
-                addr,
-                host: authority.to_string(),
-                path,
-            })
+            path.bytes()
+                .all(|b| b.is_ascii_graphic())
+                .then(|| Probe::Http {
+                    addr,
+                    host: authority.to_string(),
+                    path,
+                })
         });
         if probe.is_none() {
-            self.expected(
-                it,
-                "an http:// URL with an IP address (like http://127.0.0.1:8080/health)",
-            );
+            let what = "an http:// URL with an IP address (like http://127.0.0.1:8080/health)";
+            self.expected(it, what);
         }
         probe
     }
 
-    pub(super) fn umask(&mut self, it: &Item) -> Option<u32> {
+    pub fn umask(&mut self, it: &Item) -> Option<u32> {
         let text = match self.tree.typed(it.value) {
-            Some(Typed::Str(_) | Typed::Int(_) | Typed::Float(_) | Typed::Bool(_)) => {
-                self.text(it.value).map(str::to_string)
+            Some(Typed::Null) | None => {
+                self.expected(it, "an octal umask like 022");
+                return None;
             }
-            _ => None,
+            Some(_) => self.text(it.value).unwrap_or_default(),
         };
-        let Some(text) = text else {
-            self.expected(it, "an octal umask like 022");
-            return None;
-        };
-        let digits = text.strip_prefix("0o").unwrap_or(&text);
-        let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
-        if !octal {
-            let message = format!("expected an octal umask like 022, found {}", quote(&text));
+        let digits = text.strip_prefix("0o").unwrap_or(text);
+        if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            let message = format!("expected an octal umask like 022, found {}", quote(text));
             self.fail(it, message);
             return None;
         }
@@ -293,14 +473,14 @@ impl Validator<'_> {
         match u32::from_str_radix(if trimmed.is_empty() { "0" } else { trimmed }, 8) {
             Ok(v) if trimmed.len() <= 3 && v <= schema::MAX_UMASK => Some(v),
             _ => {
-                let message = format!("umask {} is out of range (0 to 777)", quote(&text));
+                let message = format!("umask {} is out of range (0 to 777)", quote(text));
                 self.fail(it, message);
                 None
             }
         }
     }
 
-    pub(super) fn user(&mut self, it: &Item) -> Option<String> {
+    pub fn user(&mut self, it: &Item) -> Option<String> {
         if !self.is_root {
             self.fail(it, "only allowed when taskmaster runs as root".to_string());
             return None;
@@ -319,12 +499,10 @@ impl Validator<'_> {
 
     /// `dependsOn`: task names to conditions, or a list of task names
     /// (each `healthy`).
-    pub(super) fn depends_on(&mut self, it: &Item) -> Option<Vec<Dep>> {
-        let node = self.tree.node(it.value);
+    pub fn depends_on(&mut self, it: &Item) -> Option<Vec<Dep>> {
         let mut deps = Vec::new();
         let mut ok = true;
-        if let (Value::Seq(items), None) = (&node.value, &node.tag) {
-            let items = items.clone();
+        if let Some(items) = self.list(it.value) {
             if !self.visit(items.len()) {
                 return None;
             }
@@ -335,8 +513,8 @@ impl Validator<'_> {
                     .filter(|_| self.tree.typed(id) != Some(Typed::Null))
                 {
                     Some(task) => {
-                        let path = format!("{}.{}", it.path, super::validate::clean(task));
-                        deps.push(Dep::new(task, schema::LIST_CONDITION, at, path));
+                        let path = format!("{}.{}", it.path, clean(task));
+                        deps.push(Dep::new(task, Condition::Healthy, at, path));
                     }
                     None => {
                         let message = format!("expected a task name, found {}", self.found(id));
@@ -349,13 +527,13 @@ impl Validator<'_> {
         }
         let what = "a mapping of task names to started, running, healthy or completed, or a list of task names";
         for entry in &self.mapping(it, what)? {
-            let Some(task) = entry.name.clone() else {
+            let Some(task) = &entry.name else {
                 self.unsupported_key(entry);
                 ok = false;
                 continue;
             };
             match self.choice(entry, schema::CONDITIONS) {
-                Some(c) => deps.push(Dep::new(&task, c, entry.at, entry.path.clone())),
+                Some(c) => deps.push(Dep::new(task, c, entry.at, entry.path.clone())),
                 None => ok = false,
             }
         }

@@ -5,26 +5,26 @@
 //! `command`, `stdout`, `stderr` and `workingDirectory` seeing them all. A
 //! task without `workingDirectory` runs in the config file's directory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use super::expand::{self, Scope};
-use super::validate::{Item, Validator, clean, quote, read_regular};
+use super::values::{Item, Validator, clean, quote};
 use super::yaml::{Id, Typed, Value};
-use super::{PerProcess, TaskSpec, words};
+use super::{PerProcess, TaskSpec, read_regular};
 
 /// The most bytes read from one env file.
 const MAX_ENV_FILE: u64 = 1 << 20;
 
 /// The expandable keys of one task, as found by the first pass.
 #[derive(Default)]
-pub(super) struct Expandable<'i> {
-    pub env_file: Option<&'i Item>,
-    pub environment: Option<&'i Item>,
-    pub command: Option<&'i Item>,
-    pub stdout: Option<&'i Item>,
-    pub stderr: Option<&'i Item>,
-    pub working_directory: Option<&'i Item>,
+pub(super) struct Expandable {
+    pub env_file: Option<Item>,
+    pub environment: Option<Item>,
+    pub command: Option<Item>,
+    pub stdout: Option<Item>,
+    pub stderr: Option<Item>,
+    pub working_directory: Option<Item>,
 }
 
 impl Validator<'_> {
@@ -33,77 +33,44 @@ impl Validator<'_> {
         let mut ok = true;
         let mut vars = BTreeMap::new();
         let mut per_process = false;
-        if let Some(it) = keys.env_file {
+        let scope = (spec.name.clone(), spec.instances);
+        if let Some(it) = &keys.env_file {
             ok &= self.env_files(it, spec, &mut vars).is_some();
         }
-        if let Some(it) = keys.environment {
+        if let Some(it) = &keys.environment {
             ok &= self
-                .environment(it, spec, &mut vars, &mut per_process)
+                .environment(it, &scope, &mut vars, &mut per_process)
                 .is_some();
-        }
-        let mut command = None;
-        if let Some(it) = keys.command {
-            command = self.expanded(
-                it,
-                it.value,
-                "a command line (a string)",
-                spec,
-                &vars,
-                &mut per_process,
-            );
-            ok &= command.is_some();
-        }
-        let mut paths: [Option<String>; 3] = [None, None, None];
-        for (i, key) in [keys.stdout, keys.stderr, keys.working_directory]
-            .into_iter()
-            .enumerate()
-        {
-            if let Some(it) = key {
-                paths[i] = self.expanded(it, it.value, "a path", spec, &vars, &mut per_process);
-                ok &= paths[i].is_some();
-            }
         }
         // The fields hold the text of the first process; text that differs
         // per process is also kept whole for `TaskSpec::for_process`.
         let first = spec.process_names().into_iter().next().unwrap_or_default();
         let fin = |s: &str| expand::finish(s, &first, 1);
-        spec.environment = vars.iter().map(|(k, v)| (k.clone(), fin(v))).collect();
-        if let (Some(it), Some(text)) = (keys.command, &command) {
-            match words::split(&fin(text)) {
-                Err(e) => {
-                    self.fail(it, e);
-                    ok = false;
-                }
-                Ok(argv) if argv.is_empty() => {
-                    self.fail(it, "empty command".to_string());
-                    ok = false;
-                }
-                Ok(argv) if argv.iter().any(|w| w.contains('\0')) => {
-                    self.fail(it, "command contains a NUL character".to_string());
-                    ok = false;
-                }
-                Ok(argv) => (spec.command, spec.argv) = (fin(text), argv),
+        let mut command = None;
+        if let Some(it) = &keys.command {
+            let what = "a command line (a string)";
+            command = self.expanded(it, it.value, what, &scope, &vars, &mut per_process);
+            let text = command.as_deref().map(fin);
+            match text.and_then(|t| Some((self.argv(it, &t)?, t))) {
+                Some((argv, text)) => (spec.command, spec.argv) = (text, argv),
+                None => ok = false,
             }
         }
+        spec.environment = vars.iter().map(|(k, v)| (k.clone(), fin(v))).collect();
         let escaped_base = PathBuf::from(expand::escape(&self.base.to_string_lossy()));
         let mut templates: [Option<String>; 3] = [None, None, None];
-        let keys3 = [keys.stdout, keys.stderr, keys.working_directory];
-        for (i, (key, text)) in keys3.into_iter().zip(paths).enumerate() {
-            let (Some(it), Some(text)) = (key, text) else {
-                continue;
-            };
-            let Some(path) = self.path_text(it, &fin(&text)) else {
-                ok = false;
-                continue;
-            };
-            let path = self.base.join(path);
-            let path = Some(std::path::absolute(&path).unwrap_or(path));
-            templates[i] = Some(escaped_base.join(&text).to_string_lossy().into_owned());
-            match i {
-                0 => spec.stdout = path,
-                1 => spec.stderr = path,
-                _ => spec.working_directory = path,
-            }
+        let fields = [
+            (&keys.stdout, &mut spec.stdout),
+            (&keys.stderr, &mut spec.stderr),
+            (&keys.working_directory, &mut spec.working_directory),
+        ];
+        for ((key, field), template) in fields.into_iter().zip(&mut templates) {
+            let Some(it) = key else { continue };
+            let text = self.expanded(it, it.value, "a path", &scope, &vars, &mut per_process);
+            let path = text.as_deref().and_then(|t| self.resolve(it, &fin(t)));
+            ok &= path.is_some();
+            *field = path;
+            *template = text.map(|t| escaped_base.join(t).to_string_lossy().into_owned());
         }
         if per_process {
             let [stdout, stderr, working_directory] = templates;
@@ -121,13 +88,14 @@ impl Validator<'_> {
         ok
     }
 
-    /// The expanded text (intermediate form) of string node `id` of key `it`.
+    /// The expanded text (intermediate form) of string node `id` of key `it`
+    /// in task `scope` (name, instances).
     fn expanded(
         &mut self,
         it: &Item,
         id: Id,
         what: &str,
-        spec: &TaskSpec,
+        scope: &(String, u32),
         vars: &BTreeMap<String, String>,
         per_process: &mut bool,
     ) -> Option<String> {
@@ -138,8 +106,8 @@ impl Validator<'_> {
         };
         let scope = Scope {
             vars,
-            task: &spec.name,
-            instances: spec.instances,
+            task: &scope.0,
+            instances: scope.1,
         };
         expand::expand(text, &scope, per_process)
             .map_err(|e| self.fail(it, e))
@@ -153,18 +121,15 @@ impl Validator<'_> {
         spec: &mut TaskSpec,
         vars: &mut BTreeMap<String, String>,
     ) -> Option<()> {
-        let node = self.tree.node(it.value);
-        let ids = match &node.value {
-            Value::Seq(items) if node.tag.is_none() => items.clone(),
-            _ => vec![it.value],
-        };
+        let ids = self.list(it.value).unwrap_or_else(|| vec![it.value]);
         if !self.visit(ids.len()) {
             return None;
         }
+        let scope = (spec.name.clone(), spec.instances);
         let mut ok = true;
         for id in ids {
             let mut per_process = false;
-            let Some(text) = self.expanded(it, id, "a path", spec, vars, &mut per_process) else {
+            let Some(text) = self.expanded(it, id, "a path", &scope, vars, &mut per_process) else {
                 ok = false;
                 continue;
             };
@@ -173,28 +138,19 @@ impl Validator<'_> {
                 ok = false;
                 continue;
             }
-            let Some(path) = self.path_text(it, &expand::finish(&text, &spec.name, 1)) else {
+            let Some(path) = self.resolve(it, &expand::finish(&text, &spec.name, 1)) else {
                 ok = false;
                 continue;
             };
-            let path = self.base.join(path);
-            let path = std::path::absolute(&path).unwrap_or(path);
+            let shown = clean(&path.to_string_lossy());
             let parsed = read_regular(&path, MAX_ENV_FILE)
-                .and_then(|bytes| {
-                    String::from_utf8(bytes).map_err(|_| "not valid UTF-8 text".to_string())
-                })
-                .map_err(|e| format!("cannot read {}: {e}", clean(&path.to_string_lossy())))
+                .and_then(|b| String::from_utf8(b).map_err(|_| "not valid UTF-8 text".into()))
+                .map_err(|e| format!("cannot read {shown}: {e}"))
                 .and_then(|text| {
-                    expand::dotenv(&text).map_err(|(line, e)| {
-                        format!("{}:{line}: {e}", clean(&path.to_string_lossy()))
-                    })
+                    expand::dotenv(&text).map_err(|(line, e)| format!("{shown}:{line}: {e}"))
                 });
             match parsed {
-                Ok(pairs) => {
-                    for (k, v) in pairs {
-                        vars.insert(k, expand::escape(&v));
-                    }
-                }
+                Ok(pairs) => vars.extend(pairs.into_iter().map(|(k, v)| (k, expand::escape(&v)))),
                 Err(e) => {
                     self.fail(it, e);
                     ok = false;
@@ -209,12 +165,13 @@ impl Validator<'_> {
     fn environment(
         &mut self,
         it: &Item,
-        spec: &TaskSpec,
+        scope: &(String, u32),
         vars: &mut BTreeMap<String, String>,
         per_process: &mut bool,
     ) -> Option<()> {
+        let tree = self.tree;
         let items = self.mapping(it, "a mapping of variable names to values")?;
-        let mut seen = BTreeMap::new();
+        let mut seen = BTreeSet::new();
         let mut ok = true;
         for var in &items {
             let Some(name) = var.name.clone() else {
@@ -222,47 +179,39 @@ impl Validator<'_> {
                 ok = false;
                 continue;
             };
-            let problem = if name.is_empty() {
-                Some("empty variable name".to_string())
+            let text = match (tree.typed(var.value), &tree.node(var.value).value) {
+                (Some(Typed::Null), _) => Ok(""),
+                (Some(_), Value::Scalar(s)) => Ok(s.text.as_str()),
+                _ => Err(format!(
+                    "expected a scalar value, found {}",
+                    self.found(var.value)
+                )),
+            };
+            let checked = if name.is_empty() {
+                Err("empty variable name".to_string())
             } else if name.contains('=') {
-                Some(format!(
+                Err(format!(
                     "invalid variable name {} (contains '=')",
                     quote(&name)
                 ))
             } else if name.contains('\0') {
-                Some("variable name contains a NUL character".to_string())
-            } else if seen.insert(name.clone(), ()).is_some() {
-                Some(format!("duplicate variable {}", quote(&name)))
+                Err("variable name contains a NUL character".to_string())
+            } else if !seen.insert(name.clone()) {
+                Err(format!("duplicate variable {}", quote(&name)))
             } else {
-                None
+                text.and_then(|t| match t.contains('\0') {
+                    true => Err("value contains a NUL character".to_string()),
+                    false => {
+                        let scope = Scope {
+                            vars,
+                            task: &scope.0,
+                            instances: scope.1,
+                        };
+                        expand::expand(t, &scope, per_process)
+                    }
+                })
             };
-            if let Some(problem) = problem {
-                self.fail(var, problem);
-                ok = false;
-                continue;
-            }
-            let text = match (self.tree.typed(var.value), &self.tree.node(var.value).value) {
-                (Some(Typed::Null), _) => Some(String::new()),
-                (Some(_), Value::Scalar(s)) => Some(s.text.clone()),
-                _ => None,
-            };
-            let Some(text) = text else {
-                let found = self.found(var.value);
-                self.fail(var, format!("expected a scalar value, found {found}"));
-                ok = false;
-                continue;
-            };
-            if text.contains('\0') {
-                self.fail(var, "value contains a NUL character".to_string());
-                ok = false;
-                continue;
-            }
-            let scope = Scope {
-                vars,
-                task: &spec.name,
-                instances: spec.instances,
-            };
-            match expand::expand(&text, &scope, per_process) {
+            match checked {
                 Ok(value) => {
                     vars.insert(name, value);
                 }

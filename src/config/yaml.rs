@@ -86,6 +86,17 @@ pub struct Tree {
     pub problems: Vec<(Pos, String)>,
 }
 
+impl Node {
+    /// What it stands for, when it is an untagged scalar.
+    pub fn typed(&self) -> Option<Typed<'_>> {
+        match (&self.value, &self.tag) {
+            (Value::Scalar(s), None) if s.plain => Some(resolve(&s.text)),
+            (Value::Scalar(s), None) => Some(Typed::Str(&s.text)),
+            _ => None,
+        }
+    }
+}
+
 impl Tree {
     /// The node `id`.
     pub fn node(&self, id: Id) -> &Node {
@@ -94,18 +105,7 @@ impl Tree {
 
     /// What node `id` stands for, when it is an untagged scalar.
     pub fn typed(&self, id: Id) -> Option<Typed<'_>> {
-        match &self.nodes[id] {
-            Node {
-                tag: None,
-                value: Value::Scalar(s),
-                ..
-            } => Some(if s.plain {
-                resolve(&s.text)
-            } else {
-                Typed::Str(&s.text)
-            }),
-            _ => None,
-        }
+        self.nodes[id].typed()
     }
 }
 
@@ -321,23 +321,13 @@ impl Builder {
     }
 
     fn key_id(nodes: &[Node], id: Id) -> KeyId<'_> {
-        match &nodes[id] {
-            Node {
-                tag: None,
-                value: Value::Scalar(s),
-                ..
-            } => match if s.plain {
-                resolve(&s.text)
-            } else {
-                Typed::Str(&s.text)
-            } {
-                Typed::Null => KeyId::Null,
-                Typed::Bool(b) => KeyId::Bool(b),
-                Typed::Int(i) => KeyId::Int(i),
-                Typed::Float(f) => KeyId::Float(f.to_bits()),
-                Typed::Str(s) => KeyId::Str(s),
-            },
-            _ => KeyId::Node(id),
+        match nodes[id].typed() {
+            Some(Typed::Null) => KeyId::Null,
+            Some(Typed::Bool(b)) => KeyId::Bool(b),
+            Some(Typed::Int(i)) => KeyId::Int(i),
+            Some(Typed::Float(f)) => KeyId::Float(f.to_bits()),
+            Some(Typed::Str(s)) => KeyId::Str(s),
+            None => KeyId::Node(id),
         }
     }
 

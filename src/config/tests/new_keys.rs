@@ -421,33 +421,33 @@ fn a_tab_after_a_colon_separates_like_a_space() {
 
 mod every_key {
     use super::*;
-    use crate::config::schema::{TASK_KEYS, TaskKey};
+    use crate::config::schema::TASK_KEYS;
 
-    /// A value for `key` that differs from its default.
-    fn sample(key: TaskKey) -> &'static str {
+    /// A value for the key named `name` that differs from its default; the
+    /// test fails for a key added without one.
+    fn sample(name: &str) -> &'static str {
         // envFile: a file that exists everywhere (a regular file).
-        match key {
-            TaskKey::Command => "other",
-            TaskKey::Instances => "2",
-            TaskKey::AutoLaunch => "false",
-            TaskKey::Restart => "never",
-            TaskKey::AutoRestart => "true",
-            TaskKey::ExpectedExitCodes => "[1]",
-            TaskKey::StartTimeout => "2.5",
-            TaskKey::RestartAttempts => "9",
-            TaskKey::StopSignal => "HUP",
-            TaskKey::StopTimeout => "1",
-            TaskKey::Stdout | TaskKey::Stderr | TaskKey::WorkingDirectory => "x",
-            TaskKey::Environment => "{A: b}",
-            TaskKey::Umask => "\"077\"",
-            TaskKey::User => "nobody",
-            TaskKey::Essential | TaskKey::Notify => "true",
-            TaskKey::EnvFile => "/etc/os-release",
-            TaskKey::RestartDelay | TaskKey::WatchdogTimeout => "3",
-            TaskKey::LogMaxSize => "1K",
-            TaskKey::LogBackups => "1",
-            TaskKey::DependsOn => "{o: started}",
-            TaskKey::HealthCheck => "{tcp: '127.0.0.1:1'}",
+        match name {
+            "instances" => "2",
+            "autoLaunch" => "false",
+            "restart" => "never",
+            "expectedExitCodes" => "[1]",
+            "successfulStartTimeout" => "2.5",
+            "restartsAttempts" => "9",
+            "stopingSignal" => "HUP",
+            "gracefulStopTimeout" => "1",
+            "stdout" | "stderr" | "workingDirectory" => "x",
+            "environment" => "{A: b}",
+            "umask" => "\"077\"",
+            "user" => "nobody",
+            "essential" | "notify" => "true",
+            "envFile" => "/etc/os-release",
+            "restartDelay" | "watchdogTimeout" => "3",
+            "logMaxSize" => "1K",
+            "logBackups" => "1",
+            "dependsOn" => "{o: started}",
+            "healthCheck" => "{tcp: '127.0.0.1:1'}",
+            _ => panic!("no sample value for '{name}'"),
         }
     }
 
@@ -462,12 +462,19 @@ mod every_key {
                 .unwrap()
         };
         let default = parse_task("");
-        for &(name, key) in TASK_KEYS {
-            if key == TaskKey::Command {
-                continue;
+        for key in &TASK_KEYS[1..] {
+            for name in key.names {
+                // supervisord's autorestart takes its own words.
+                let value = match *name {
+                    "autorestart" => "true",
+                    _ => sample(key.names[0]),
+                };
+                let line = format!("{name}: {value}");
+                assert_ne!(parse_task(&line), default, "{line} changed nothing");
             }
-            let line = format!("{name}: {}", sample(key));
-            assert_ne!(parse_task(&line), default, "{line} changed nothing");
         }
+        assert_eq!(TASK_KEYS[0].names, ["command", "cmd"]);
+        let cmd = parse("tasks: {t: {cmd: other}}", Path::new("/t.yaml"), false).unwrap();
+        assert_eq!(cmd.tasks["t"].argv, ["other"]);
     }
 }
