@@ -474,6 +474,11 @@ fn main() {
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
     let only = std::env::var("BENCH_ONLY").ok();
     let (mib, reps) = if quick { (20, 1) } else { (100, 3) };
+    let reps = std::env::var("BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(reps);
+    let only_case = std::env::var("BENCH_CASE").ok();
     let want_sd = only.as_deref().is_none_or(|o| o.contains("supervisord"));
     let venv = if want_sd { supervisord_venv() } else { None };
     if want_sd && venv.is_none() {
@@ -487,31 +492,43 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let mut results: Vec<(Case, Option<Run>)> = Vec::new();
+    let cases: Vec<Case> = CASES
+        .iter()
+        .copied()
+        .filter(|case| {
+            let skip = match case.kind {
+                Kind::Supervisord => venv.is_none(),
+                Kind::Taskmaster => only.as_deref().is_some_and(|o| !o.contains("taskmaster")),
+            } || only_case
+                .as_deref()
+                .is_some_and(|c| !case.label.contains(c));
+            !skip
+        })
+        .collect();
+    // The repetitions take turns (A B C, A B C, ...) so that a burst of
+    // load elsewhere on the machine falls on every case alike.
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); cases.len()];
     let mut n = 0;
-    for &case in CASES {
-        let skip = match case.kind {
-            Kind::Supervisord => venv.is_none(),
-            Kind::Taskmaster => only.as_deref().is_some_and(|o| !o.contains("taskmaster")),
-        };
-        if skip {
-            continue;
-        }
-        let reps = if case.kind == Kind::Supervisord {
-            1
-        } else {
-            reps
-        };
-        let mut runs = Vec::new();
-        for _ in 0..reps {
+    for rep in 0..reps {
+        for (i, &case) in cases.iter().enumerate() {
+            if case.kind == Kind::Supervisord && rep > 0 {
+                continue;
+            }
             n += 1;
             match run(case, mib, venv.as_deref(), n) {
-                Some(r) => runs.push(r),
+                Some(r) => {
+                    eprintln!("run {n}: {}: {:.0} MiB/s", case.label, r.mib_s);
+                    runs[i].push(r);
+                }
                 None => eprintln!("{}: run failed", case.label),
             }
         }
-        results.push((case, median_run(runs)));
     }
+    let results: Vec<(Case, Option<Run>)> = cases
+        .iter()
+        .copied()
+        .zip(runs.iter().cloned().map(median_run))
+        .collect();
     println!(
         "\n| case | MiB/s | supervisor CPU s | VmHWM MiB | status p50 / p99 ms (n) | log files | note |\n|---|---|---|---|---|---|---|"
     );
@@ -545,6 +562,21 @@ fn main() {
         println!(
             "\ntaskmaster: 10 followers / none: {:.2} of the throughput (target >= 0.80)",
             a.mib_s / b.mib_s
+        );
+    }
+    let at = |label: &str| cases.iter().position(|c| c.label == label);
+    if let (Some(f), Some(b)) = (
+        at("taskmaster, rotating, 10 followers (1 stalled)"),
+        at("taskmaster, rotating, no follower"),
+    ) {
+        let pairs: Vec<String> = runs[f]
+            .iter()
+            .zip(&runs[b])
+            .map(|(f, b)| format!("{:.2}", f.mib_s / b.mib_s))
+            .collect();
+        println!(
+            "taskmaster: the same ratio in each round: {}",
+            pairs.join(" ")
         );
     }
     if let (Some(a), Some(b)) = (

@@ -481,51 +481,90 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
         eprintln!("taskmaster ctl: the supervisor at {shown} refused the connection");
         return 3;
     };
-    let fd = if code == 0 { 1 } else { 2 };
-    let mut out: Box<dyn Write> = if fd == 1 {
-        Box::new(io::stdout().lock())
-    } else {
-        Box::new(io::stderr().lock())
-    };
-    // What processes wrote reaches a terminal escaped, a pipe or file as is.
-    let tty = rustix::termios::isatty(if fd == 1 {
+    let out = if code == 0 {
         rustix::stdio::stdout()
     } else {
         rustix::stdio::stderr()
-    });
-    let mut pending = head;
+    };
+    // What processes wrote reaches a terminal escaped, a pipe or file as is.
+    if rustix::termios::isatty(out) {
+        copy_escaped(&mut stream, out, head, &mut buf);
+    } else {
+        copy_raw(&mut stream, out, &head, &mut buf);
+    }
+    code
+}
+
+/// The size of the blocks `ctl` reads a reply in: a flood followed with
+/// `logs -f` is taken in few, large reads.
+const CLIENT_BUF: usize = 256 * 1024;
+
+/// Writes all of `bytes` to `out`; `false` when nobody reads it any more
+/// (`| head`).
+fn write_all(out: std::os::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        match rustix::io::write(out, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// The rest of a reply to a pipe or file: each block written as it was
+/// read, straight from the read buffer.
+fn copy_raw(
+    stream: &mut std::os::unix::net::UnixStream,
+    out: std::os::fd::BorrowedFd<'_>,
+    head: &[u8],
+    buf: &mut Vec<u8>,
+) {
+    if !write_all(out, head) {
+        return;
+    }
+    buf.resize(CLIENT_BUF, 0);
     loop {
-        // Whole lines only on a terminal, so an escape is never cut in two.
-        let upto = match tty {
-            true => pending
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1),
-            false => pending.len(),
-        };
-        let written = match tty {
-            true => out.write_all(crate::escape::for_terminal(&pending[..upto]).as_bytes()),
-            false => out.write_all(&pending[..upto]),
-        };
-        // Nobody reads our output any more (`| head`): done.
-        if written.and_then(|()| out.flush()).is_err() {
-            return code;
+        match stream.read(buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if !write_all(out, &buf[..n]) {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The rest of a reply to a terminal: whole lines, escaped, so an escape
+/// is never cut in two; an unfinished last line when the reply ends.
+fn copy_escaped(
+    stream: &mut std::os::unix::net::UnixStream,
+    out: std::os::fd::BorrowedFd<'_>,
+    mut pending: Vec<u8>,
+    buf: &mut Vec<u8>,
+) {
+    buf.resize(CLIENT_BUF, 0);
+    loop {
+        let upto = pending
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if !write_all(out, crate::escape::for_terminal(&pending[..upto]).as_bytes()) {
+            return;
         }
         pending.drain(..upto);
-        let n = match stream.read(&mut buf) {
+        match stream.read(buf) {
             Ok(0) => {
-                let _ = match tty {
-                    true => out.write_all(crate::escape::for_terminal(&pending).as_bytes()),
-                    false => out.write_all(&pending),
-                };
-                let _ = out.flush();
-                return code;
+                write_all(out, crate::escape::for_terminal(&pending).as_bytes());
+                return;
             }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return code,
-        };
-        pending.extend_from_slice(&buf[..n]);
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
     }
 }
 
