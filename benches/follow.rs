@@ -111,6 +111,8 @@ const CASES: &[Case] = &[
 struct Run {
     mib_s: f64,
     cpu_s: f64,
+    /// CPU time of the follower clients together.
+    followers_cpu_s: f64,
     hwm_mib: f64,
     status_p50: f64,
     status_p99: f64,
@@ -406,7 +408,10 @@ fn run(case: Case, mib: u64, venv: Option<&Path>, n: usize) -> Option<Run> {
             return None;
         }
     }
+    let follower_ticks =
+        |procs: &Procs| -> u64 { procs.others.iter().map(|c| cpu_ticks(c.id() as i32)).sum() };
     let cpu0 = cpu_ticks(pid);
+    let fcpu0 = follower_ticks(&procs);
     std::fs::write(dir.join("go"), "").ok()?;
     let took_path = dir.join("took");
     let mut rtts = Vec::new();
@@ -419,6 +424,7 @@ fn run(case: Case, mib: u64, venv: Option<&Path>, n: usize) -> Option<Run> {
     }
     let took = read(&took_path)?;
     let cpu = cpu_ticks(pid) - cpu0;
+    let fcpu = follower_ticks(&procs) - fcpu0;
     // SAFETY: sysconf has no preconditions.
     let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let (secs, bytes) = took.split_once(' ')?;
@@ -441,6 +447,7 @@ fn run(case: Case, mib: u64, venv: Option<&Path>, n: usize) -> Option<Run> {
     Some(Run {
         mib_s: bytes / (1 << 20) as f64 / secs,
         cpu_s: cpu as f64 / tck,
+        followers_cpu_s: fcpu as f64 / tck,
         hwm_mib: status_kib(pid, "VmHWM") as f64 / 1024.0,
         status_p50: pct(0.5),
         status_p99: pct(0.99),
@@ -530,15 +537,16 @@ fn main() {
         .zip(runs.iter().cloned().map(median_run))
         .collect();
     println!(
-        "\n| case | MiB/s | supervisor CPU s | VmHWM MiB | status p50 / p99 ms (n) | log files | note |\n|---|---|---|---|---|---|---|"
+        "\n| case | MiB/s | supervisor CPU s | followers CPU s | VmHWM MiB | status p50 / p99 ms (n) | log files | note |\n|---|---|---|---|---|---|---|---|"
     );
     for (case, r) in &results {
         match r {
             Some(r) => println!(
-                "| {} | {:.0} | {:.2} | {:.1} | {:.2} / {:.2} ({}) | {} | {} |",
+                "| {} | {:.0} | {:.2} | {:.2} | {:.1} | {:.2} / {:.2} ({}) | {} | {} |",
                 case.label,
                 r.mib_s,
                 r.cpu_s,
+                r.followers_cpu_s,
                 r.hwm_mib,
                 r.status_p50,
                 r.status_p99,
@@ -546,7 +554,7 @@ fn main() {
                 r.files,
                 r.note
             ),
-            None => println!("| {} | failed | | | | | |", case.label),
+            None => println!("| {} | failed | | | | | | |", case.label),
         }
     }
     let get = |label: &str| {

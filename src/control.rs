@@ -552,7 +552,10 @@ fn copy_escaped(
             .iter()
             .rposition(|&b| b == b'\n')
             .map_or(0, |i| i + 1);
-        if !write_all(out, crate::escape::for_terminal(&pending[..upto]).as_bytes()) {
+        if !write_all(
+            out,
+            crate::escape::for_terminal(&pending[..upto]).as_bytes(),
+        ) {
             return;
         }
         pending.drain(..upto);

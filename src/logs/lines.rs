@@ -20,7 +20,7 @@ impl Lines {
             // One byte past the room, so a newline right at the limit still
             // ends the line rather than leaving an empty one behind.
             let window = &bytes[..bytes.len().min(room + 1)];
-            match window.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', window) {
                 Some(i) => {
                     if self.partial.is_empty() {
                         emit(&window[..i]);

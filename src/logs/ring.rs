@@ -43,10 +43,12 @@ impl Ring {
         while self.buf.len() + HEADER + text.len() > RING_BYTES {
             self.pop_front();
         }
-        self.buf.extend(at.to_le_bytes());
-        self.buf.extend(seq.to_le_bytes());
-        self.buf.push_back(u8::from(stderr));
-        self.buf.extend((text.len() as u32).to_le_bytes());
+        let mut header = [0u8; HEADER];
+        header[..8].copy_from_slice(&at.to_le_bytes());
+        header[8..16].copy_from_slice(&seq.to_le_bytes());
+        header[16] = u8::from(stderr);
+        header[17..].copy_from_slice(&(text.len() as u32).to_le_bytes());
+        self.buf.extend(&header);
         self.buf.extend(text);
         self.lines += 1;
     }

@@ -32,14 +32,20 @@ pub(super) struct Follower {
 }
 
 /// The lines of the chunk of output being handled, kept only while its
-/// process has followers. The buffers are reused: no allocation per line.
+/// process has followers, already as most followers get them: `[time]
+/// line\n`, one after another in one buffer, made as the chunk is cut
+/// into lines. The buffers are reused: no allocation per line.
 #[derive(Debug, Default)]
 pub(super) struct Fresh {
-    text: Vec<u8>,
+    /// `[time] ` of the lines kept, and the second it shows.
+    stamp: Vec<u8>,
+    stamp_at: Option<i64>,
+    /// The lines as `[time] line\n`.
+    plain: Vec<u8>,
+    /// Where each line of `plain` ends (just past its newline).
     ends: Vec<usize>,
-    /// The lines as followers get them, plain and with the name, each
-    /// made once per chunk when first asked for.
-    plain: Formatted,
+    /// The lines as `[time] NAME | line\n`, made once per chunk when a
+    /// follower of several processes asks for them.
     named: Formatted,
 }
 
@@ -52,16 +58,39 @@ struct Formatted {
 }
 
 impl Fresh {
-    /// Keeps one line.
-    pub(super) fn push(&mut self, line: &[u8]) {
-        self.text.extend_from_slice(line);
-        self.ends.push(self.text.len());
+    /// Keeps one line received at `at` (the same for every line of a
+    /// chunk).
+    pub(super) fn push(&mut self, at: i64, line: &[u8]) {
+        if self.stamp_at != Some(at) {
+            self.stamp.clear();
+            self.stamp.push(b'[');
+            self.stamp.extend_from_slice(local_time(at).as_bytes());
+            self.stamp.extend_from_slice(b"] ");
+            self.stamp_at = Some(at);
+        }
+        self.plain.reserve(self.stamp.len() + line.len() + 1);
+        self.plain.extend_from_slice(&self.stamp);
+        self.plain.extend_from_slice(line);
+        self.plain.push(b'\n');
+        self.ends.push(self.plain.len());
     }
 
+    /// Whether no line is kept.
+    pub(super) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The second the kept lines were received, if any line is kept.
+    pub(super) fn stamped(&self) -> Option<i64> {
+        self.stamp_at.filter(|_| !self.is_empty())
+    }
+
+    /// Each line's text, without stamp and newline.
     fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        let skip = self.stamp.len();
         let mut start = 0;
         self.ends.iter().map(move |&end| {
-            let l = &self.text[start..end];
+            let l = &self.plain[start + skip..end - 1];
             start = end;
             l
         })
@@ -69,23 +98,19 @@ impl Fresh {
 
     /// The lines as `[time] line` (or `[time] NAME | line` with `name`),
     /// each with its newline, in one buffer, and where each ends.
-    fn formatted(&mut self, time: &str, name: Option<&str>) -> (&[u8], &[usize]) {
-        let f = match name {
-            Some(_) => &mut self.named,
-            None => &mut self.plain,
+    fn formatted(&mut self, name: Option<&str>) -> (&[u8], &[usize]) {
+        let Some(name) = name else {
+            return (&self.plain, &self.ends);
         };
+        let f = &mut self.named;
         if !f.ready {
+            let skip = self.stamp.len();
             let mut start = 0;
             for &end in &self.ends {
-                f.block.push(b'[');
-                f.block.extend_from_slice(time.as_bytes());
-                f.block.extend_from_slice(b"] ");
-                if let Some(n) = name {
-                    f.block.extend_from_slice(n.as_bytes());
-                    f.block.extend_from_slice(b" | ");
-                }
-                f.block.extend_from_slice(&self.text[start..end]);
-                f.block.push(b'\n');
+                f.block.extend_from_slice(&self.stamp);
+                f.block.extend_from_slice(name.as_bytes());
+                f.block.extend_from_slice(b" | ");
+                f.block.extend_from_slice(&self.plain[start + skip..end]);
                 f.ends.push(f.block.len());
                 start = end;
             }
@@ -95,15 +120,13 @@ impl Fresh {
     }
 
     fn clear(&mut self) {
-        self.text.clear();
+        self.plain.clear();
         self.ends.clear();
-        for f in [&mut self.plain, &mut self.named] {
-            f.ready = false;
-            f.block.clear();
-            f.ends.clear();
-        }
+        self.named.ready = false;
+        self.named.block.clear();
+        self.named.ends.clear();
         // A burst's buffers are not kept for ever.
-        if self.text.capacity() > 1 << 20 {
+        if self.plain.capacity() > 2 << 20 {
             *self = Fresh::default();
         }
     }
@@ -203,9 +226,9 @@ impl Supervisor {
         }
     }
 
-    /// Hands the lines in `fresh` (from stream `s` of process `key`,
-    /// received at `at`) to the process's followers.
-    pub(super) fn deliver(&mut self, key: usize, s: OutStream, at: i64) {
+    /// Hands the lines in `fresh` (from stream `s` of process `key`) to
+    /// the process's followers.
+    pub(super) fn deliver(&mut self, key: usize, s: OutStream) {
         let stderr = s == OutStream::Stderr;
         let escape = self.console.is_tty(Stream::Out);
         let Supervisor {
@@ -219,10 +242,9 @@ impl Supervisor {
             fresh.clear();
             return;
         };
-        if fresh.ends.is_empty() {
+        let Some(at) = fresh.stamped() else {
             return;
-        }
-        let time = local_time(at);
+        };
         let mut shell = None;
         let mut gone = Vec::new();
         let mut dropped = Vec::new();
@@ -238,7 +260,7 @@ impl Supervisor {
                     let Some(c) = conns.get_mut(k) else { continue };
                     // Formatted once per chunk, written to each follower
                     // (queued only where its socket is full).
-                    let (block, ends) = fresh.formatted(&time, f.named.then_some(&e.name));
+                    let (block, ends) = fresh.formatted(f.named.then_some(&e.name));
                     if c.send_lines(block, ends) == Flushed::Gone {
                         gone.push(k);
                     } else {
@@ -250,6 +272,7 @@ impl Supervisor {
                 }
                 FollowTo::Shell => {
                     let named = f.named.then_some(e.name.as_str());
+                    let time = local_time(at);
                     let text: Vec<String> = fresh
                         .lines()
                         .map(|l| format(&time, named, l, escape))
@@ -330,5 +353,43 @@ impl Supervisor {
         if to == FollowTo::Shell {
             self.reply(ReplyTo::Shell, true, String::new());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_lines_are_kept_formatted_plain_and_named_on_demand() {
+        let mut f = Fresh::default();
+        assert!(f.is_empty());
+        assert_eq!(f.stamped(), None);
+        f.push(1_000_000, b"one");
+        f.push(1_000_000, b"");
+        f.push(1_000_000, b"three");
+        let stamp = format!("[{}] ", local_time(1_000_000));
+        assert_eq!(f.stamped(), Some(1_000_000));
+        let lines: Vec<&[u8]> = f.lines().collect();
+        assert_eq!(lines, [&b"one"[..], b"", b"three"]);
+        let (block, ends) = f.formatted(None);
+        let plain = format!("{stamp}one\n{stamp}\n{stamp}three\n");
+        assert_eq!(block, plain.as_bytes());
+        assert_eq!(ends.len(), 3);
+        assert_eq!(ends[2], block.len());
+        let (block, ends) = f.formatted(Some("web:1"));
+        let named = format!("{stamp}web:1 | one\n{stamp}web:1 | \n{stamp}web:1 | three\n");
+        assert_eq!(block, named.as_bytes());
+        assert_eq!(ends[0], stamp.len() + "web:1 | one\n".len());
+        f.clear();
+        assert!(f.is_empty());
+        assert_eq!(f.stamped(), None);
+        // The next second gets its own stamp.
+        f.push(1_000_001, b"x");
+        let (block, _) = f.formatted(Some("web:1"));
+        assert_eq!(
+            block,
+            format!("[{}] web:1 | x\n", local_time(1_000_001)).as_bytes()
+        );
     }
 }

@@ -186,8 +186,16 @@ impl Supervisor {
     }
 
     /// Reads stream `s` of process `key` until it would block, its budget
-    /// is spent (then it waits in the backlog) or it ends.
+    /// is spent (then it waits in the backlog) or it ends; its followers
+    /// get what was read at the end, in one block.
     pub(super) fn read_pipe(&mut self, key: usize, s: Stream) {
+        self.read_until_blocked(key, s);
+        if !self.fresh.is_empty() {
+            self.deliver(key, s);
+        }
+    }
+
+    fn read_until_blocked(&mut self, key: usize, s: Stream) {
         let mut budget = READ_BUDGET;
         loop {
             let Some(e) = self.procs.get_mut(key) else {
@@ -224,6 +232,11 @@ impl Supervisor {
     /// Handles `n` bytes of `read_buf` from stream `s` of process `key`.
     fn output(&mut self, key: usize, s: Stream, n: usize) {
         let at = unix_now();
+        if !self.fresh.is_empty() && self.fresh.stamped() != Some(at) {
+            // Lines kept for followers carry one time stamp: those of the
+            // second that ended go out first.
+            self.deliver(key, s);
+        }
         let forward = self.opts.forward;
         let Some(e) = self.procs.get_mut(key) else {
             return;
@@ -256,7 +269,7 @@ impl Supervisor {
                     console.forward(stream, name, line);
                 }
                 if following {
-                    fresh.push(line);
+                    fresh.push(at, line);
                 }
             });
         }
@@ -264,9 +277,6 @@ impl Supervisor {
             self.log_bytes_dropped += lost;
         }
         let report = report.map(|(path, report)| crate::logs::sink::describe(name, &path, &report));
-        if following {
-            self.deliver(key, s, at);
-        }
         if let Some(detail) = report {
             self.emit_supervisor(crate::events::What::LogWriteError { detail });
         }
@@ -308,11 +318,11 @@ impl Supervisor {
                 console.forward(stream, name, line);
             }
             if following {
-                fresh.push(line);
+                fresh.push(at, line);
             }
         });
         if following {
-            self.deliver(key, s, at);
+            self.deliver(key, s);
         }
         if let Some((path, report)) = report {
             if let crate::logs::sink::WriteReport::Resumed { lost, .. } = &report {
