@@ -566,10 +566,13 @@ fn changing_notify_at_reload_restarts_the_process_checks_apply_in_place() {
     let sup = Sup::start("notify-reload", &yaml(false, "0.2"));
     let first = sup.running_pid("svc");
     wait_health(&sup, "svc", "healthy", secs(10));
-    assert_eq!(
-        std::fs::read_to_string(sup.path("sock")).unwrap().trim(),
-        "none"
-    );
+    // The process can be RUNNING (and healthy) before sh wrote the file.
+    let seen = wait_for(secs(10), "the NOTIFY_SOCKET report", || {
+        std::fs::read_to_string(sup.path("sock"))
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+    });
+    assert_eq!(seen.trim(), "none");
     let dir = sup.dir.to_str().unwrap().to_string();
     std::fs::write(&sup.config, yaml(false, "0.5").replace("$DIR", &dir)).unwrap();
     let reply = sup.ok("reload");
