@@ -339,6 +339,11 @@ impl Validator<'_> {
                 continue;
             };
             if let Some(&(_, first)) = given.iter().find(|&&(g, _)| g == k) {
+                // A merged default under another spelling yields to the key
+                // written here (or merged earlier), as merged keys do.
+                if it.merged {
+                    continue;
+                }
                 self.fail(it, format!("both '{first}' and '{name}' given (keep one)"));
                 ok = false;
                 continue;

@@ -48,6 +48,8 @@ pub(super) struct Item {
     pub value: Id,
     pub at: Pos,
     pub path: String,
+    /// Brought in by a merge key (`<<: *base`), not written here.
+    pub merged: bool,
 }
 
 /// Checks one parsed file, collecting every problem.
@@ -196,7 +198,7 @@ impl Validator<'_> {
             return Vec::new();
         }
         let mut items = Vec::with_capacity(m.entries.len());
-        for &(k, value) in &m.entries {
+        for (i, &(k, value)) in m.entries.iter().enumerate() {
             let name = self.text(k).map(str::to_string);
             let shown = clean(name.as_deref().unwrap_or("?"));
             items.push(Item {
@@ -208,6 +210,7 @@ impl Validator<'_> {
                 name,
                 value,
                 at: tree.node(k).at,
+                merged: i >= m.own,
             });
         }
         items

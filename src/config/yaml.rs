@@ -46,6 +46,9 @@ pub struct Map {
     pub entries: Vec<(Id, Id)>,
     /// Keys written a second time in this mapping; their entries are dropped.
     pub duplicates: Vec<Id>,
+    /// How many of `entries` were written in the mapping itself; the rest
+    /// came through merge keys.
+    pub own: usize,
 }
 
 /// What a node holds.
@@ -356,6 +359,7 @@ impl Builder {
                 entries.push((k, v));
             }
         }
+        let own = entries.len();
         let mut problems = Vec::new();
         for (k, v) in sources {
             let maps: Vec<Id> = match &self.nodes[v].value {
@@ -394,6 +398,7 @@ impl Builder {
         self.nodes[id].value = Value::Map(Map {
             entries,
             duplicates,
+            own,
         });
         Ok(())
     }

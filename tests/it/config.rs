@@ -441,3 +441,89 @@ fn a_tab_after_a_colon_separates_key_and_value() {
     assert!(err.starts_with("bad.yaml:3:14: "), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn merge_keys_x_keys_and_supervisord_spellings_run_as_written() {
+    let sup = Sup::start(
+        "config-aliases",
+        "x-defaults: &defaults
+  startsecs: 0
+  stopsignal: USR1
+  stopwaitsecs: 10
+  env:
+    FROM: defaults
+x-unused: {anything: [1, 2, 3]}
+programs:
+  w:
+    <<: *defaults
+    cmd: sh -c 'echo \"$FROM $TASKMASTER_PROCESS $(pwd)\"; trap \"echo got-usr1; exit 0\" USR1; while :; do sleep 0.05; done'
+    numprocs: 2
+    directory: sub
+    stdout: ${TASKMASTER_PROCESS}.log
+  off:
+    <<: *defaults
+    cmd: sleep 1000
+    autostart: false
+  once:
+    <<: *defaults
+    cmd: sh -c 'exit 3'
+    autorestart: unexpected
+    exitcodes: [0, 3]
+  bad:
+    <<: *defaults
+    cmd: sh -c 'exit 1'
+    starttime: 1
+    startretries: 0
+",
+    );
+    // `directory` is relative to the config's directory, created by the test.
+    std::fs::create_dir_all(sup.dir.join("sub")).unwrap();
+    sup.ok("restart w");
+    let sub = sup.dir.join("sub");
+    for name in ["w_1", "w_2"] {
+        // `stdout` is relative to the config's directory, as every path.
+        let line = read_line_file(&sup.dir.join(format!("{name}.log")));
+        assert_eq!(line, format!("defaults {name} {}\n", sub.display()));
+    }
+    let state = |name: &str| sup.proc(name)["state"].as_str().unwrap().to_string();
+    assert_eq!(
+        state("off"),
+        "STOPPED",
+        "autostart: false overrides the merge"
+    );
+    wait_until(secs(10), "once EXITED, not restarted", || {
+        state("once") == "EXITED"
+    });
+    assert_eq!(sup.proc("once")["restarts"], 0);
+    wait_until(secs(10), "bad FATAL at its first failure", || {
+        state("bad") == "FATAL"
+    });
+    // stopsignal USR1 reaches the trap, which exits 0.
+    sup.ok("stop w_1");
+    wait_until(secs(10), "got-usr1 in the log", || {
+        std::fs::read_to_string(sup.dir.join("w_1.log")).is_ok_and(|s| s.contains("got-usr1\n"))
+    });
+    assert_eq!(state("w_1"), "STOPPED");
+    assert_eq!(state("w_2"), "RUNNING");
+}
+
+#[test]
+fn two_spellings_of_one_key_are_an_error_naming_both() {
+    let dir = test_dir("config-two-spellings");
+    std::fs::write(
+        dir.join("t.yaml"),
+        "programs:\n  a:\n    command: sleep 1\n    cmd: sleep 2\n    stoptime: 1\n    stopwaitsecs: 2\n",
+    )
+    .unwrap();
+    let (code, err) = check(&dir, "t.yaml");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("t.yaml:4:5: programs.a.cmd: both 'command' and 'cmd' given (keep one)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("t.yaml:6:5: programs.a.stopwaitsecs: both 'stoptime' and 'stopwaitsecs' given (keep one)"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

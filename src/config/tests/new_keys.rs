@@ -478,3 +478,23 @@ mod every_key {
         assert_eq!(cmd.tasks["t"].argv, ["other"]);
     }
 }
+
+#[test]
+fn a_merged_key_yields_to_another_spelling_written_in_the_mapping() {
+    let c = ok(
+        "x-d: &d {startsecs: 0, stoptime: 3}\ntasks:\n  a:\n    <<: *d\n    command: x\n    starttime: 1\n",
+    );
+    let a = &c.tasks["a"];
+    assert_eq!(a.start_timeout, Duration::from_secs(1));
+    assert_eq!(a.stop_timeout, Duration::from_secs(3));
+    // Two merged spellings: the first merged mapping wins, as for one key.
+    let c = ok(
+        "x-a: &a {startsecs: 2}\nx-b: &b {starttime: 5}\ntasks:\n  a:\n    <<: [*a, *b]\n    command: x\n",
+    );
+    assert_eq!(c.tasks["a"].start_timeout, Duration::from_secs(2));
+    // Written twice in the mapping itself it stays an error.
+    assert_eq!(
+        errs("tasks:\n  a:\n    command: x\n    startsecs: 0\n    starttime: 1\n"),
+        ["t.yaml:5:5: tasks.a.starttime: both 'startsecs' and 'starttime' given (keep one)"]
+    );
+}
