@@ -65,6 +65,16 @@ pub fn state_colour(state: &str) -> Option<&'static str> {
     }
 }
 
+/// Columns `s` takes on a terminal: its length when it is all printable
+/// ASCII (every PID, uptime and count, most names), else its display width.
+fn columns(s: &str) -> usize {
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        s.len()
+    } else {
+        s.width()
+    }
+}
+
 /// `table`, with the states coloured when `colour` (for a terminal): the
 /// state is padded first, so escape codes never shift a column.
 pub fn table_styled(rows: &[Row], colour: bool) -> String {
@@ -90,38 +100,46 @@ pub fn table_styled(rows: &[Row], colour: bool) -> String {
             ]
         })
         .collect();
-    let mut width = header.map(str::len);
-    for row in &cells {
-        for (w, c) in width.iter_mut().zip(row) {
-            *w = (*w).max(c.width());
+    // Each padded cell is measured once; the last column (the command) is
+    // not padded, so not measured.
+    let measured: Vec<[usize; 5]> = cells
+        .iter()
+        .map(|row| std::array::from_fn(|i| columns(&row[i])))
+        .collect();
+    let mut width: [usize; 5] = std::array::from_fn(|i| header[i].len());
+    for m in &measured {
+        for (w, &c) in width.iter_mut().zip(m) {
+            *w = (*w).max(c);
         }
     }
     let mut out = String::new();
-    let mut line = |cols: [&str; 6], colour: bool| {
+    let mut line = |cols: [&str; 6], measured: [usize; 5], colour: bool| {
         let mut l = String::new();
         for (i, c) in cols.iter().enumerate() {
             if i == 5 {
                 l.push_str(c);
-            } else if i == 1
+                continue;
+            }
+            // Padded by display width: `{:<w$}` counts characters, and a
+            // wide character takes two columns.
+            let pad = width[i] - measured[i];
+            if i == 1
                 && colour
                 && let Some(sgr) = state_colour(c)
             {
-                let pad = width[i] - c.width();
                 let _ = write!(l, "\x1b[{sgr}m{c}\x1b[0m{:pad$}  ", "");
             } else {
-                // Padded by display width: `{:<w$}` counts characters, and
-                // a wide character takes two columns.
-                let pad = width[i] - c.width();
                 let _ = write!(l, "{c}{:pad$}  ", "");
             }
         }
         out.push_str(l.trim_end());
         out.push('\n');
     };
-    line(header, false);
-    for row in &cells {
+    line(header, std::array::from_fn(|i| header[i].len()), false);
+    for (row, m) in cells.iter().zip(&measured) {
         line(
             [&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]],
+            *m,
             colour,
         );
     }
@@ -268,6 +286,23 @@ mod tests {
         let mut r = row("a\u{1}\n", "RUNNING", Some(7));
         r.reason = Some("é".into());
         assert!(json(&[r]).contains("\"name\":\"a\\u0001\\n\""));
+    }
+
+    #[test]
+    fn columns_is_the_display_width() {
+        for s in [
+            "web_1",
+            "RUNNING (starting)",
+            "1h2m3s",
+            "-",
+            "",
+            "網站",
+            "e\u{301}",
+            "a\tb",
+            "\u{7f}",
+        ] {
+            assert_eq!(columns(s), s.width(), "{s:?}");
+        }
     }
 
     #[test]
