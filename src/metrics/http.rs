@@ -26,7 +26,9 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 struct HttpConn {
     stream: TcpStream,
     input: Vec<u8>,
-    output: Vec<u8>,
+    /// The response's head and body; `written` counts over both.
+    head: Vec<u8>,
+    body: Vec<u8>,
     written: usize,
     /// When it is closed, reply written or not.
     close_at: Instant,
@@ -84,6 +86,14 @@ pub fn route(input: &[u8]) -> Option<Route> {
 
 /// The whole response for `route`; `metrics` renders the exposition.
 pub fn response(route: &Route, metrics: &mut dyn FnMut() -> String) -> Vec<u8> {
+    let (mut head, body) = response_parts(route, metrics);
+    head.extend_from_slice(&body);
+    head
+}
+
+/// The response for `route` as its head and its body, so that a large
+/// body is sent from where it was rendered, never copied behind the head.
+pub fn response_parts(route: &Route, metrics: &mut dyn FnMut() -> String) -> (Vec<u8>, Vec<u8>) {
     let (code, reason, body, head_only, ctype) = match route {
         Route::Metrics { head_only } => (200, "OK", metrics(), *head_only, CONTENT_TYPE),
         Route::Status(code, reason) => (
@@ -99,15 +109,17 @@ pub fn response(route: &Route, metrics: &mut dyn FnMut() -> String) -> Vec<u8> {
     } else {
         ""
     };
-    let mut out = format!(
+    let head = format!(
         "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
         body.len()
     )
     .into_bytes();
-    if !head_only {
-        out.extend_from_slice(body.as_bytes());
-    }
-    out
+    let body = if head_only {
+        Vec::new()
+    } else {
+        body.into_bytes()
+    };
+    (head, body)
 }
 
 impl HttpServer {
@@ -179,7 +191,8 @@ impl HttpServer {
             entry.insert(HttpConn {
                 stream,
                 input: Vec::new(),
-                output: Vec::new(),
+                head: Vec::new(),
+                body: Vec::new(),
                 written: 0,
                 close_at,
                 replying: false,
@@ -216,12 +229,20 @@ impl HttpServer {
                 }
             }
             let Some(r) = route(&c.input) else { return };
-            c.output = response(&r, metrics);
+            (c.head, c.body) = response_parts(&r, metrics);
             c.replying = true;
             c.input = Vec::new();
         }
-        while c.written < c.output.len() {
-            match c.stream.write(&c.output[c.written..]) {
+        let total = c.head.len() + c.body.len();
+        while c.written < total {
+            let (head, body) = match c.written.checked_sub(c.head.len()) {
+                None => (&c.head[c.written..], &c.body[..]),
+                Some(b) => (&[][..], &c.body[b..]),
+            };
+            match c
+                .stream
+                .write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(body)])
+            {
                 Ok(n) => c.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

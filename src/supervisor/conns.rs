@@ -139,10 +139,15 @@ impl Supervisor {
         if c.gone {
             return self.drop_conn(key);
         }
-        c.output = format!("{}\n{}", if ok { 0 } else { 1 }, text).into_bytes();
+        // Made at its final size: a reply of megabytes (`metrics` of
+        // 10 000 processes) is copied once, not grown by doubling.
+        let mut out = Vec::with_capacity(text.len() + 3);
+        out.extend_from_slice(if ok { b"0\n" } else { b"1\n" });
+        out.extend_from_slice(text.as_bytes());
         if !text.is_empty() && !text.ends_with('\n') {
-            c.output.push(b'\n');
+            out.push(b'\n');
         }
+        c.output = out;
         c.phase = Phase::Writing;
         self.flush_conn(key);
     }

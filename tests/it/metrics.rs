@@ -335,3 +335,51 @@ fn a_taken_metrics_port_is_an_error_at_start() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_large_exposition_reaches_an_http_client_whole() {
+    // 1500 processes: over a megabyte, more than the connection takes at
+    // once, so the reply goes out in many writes, head then body.
+    let port = free_port();
+    let sup = Sup::start(
+        "metrics-large",
+        &format!(
+            "metrics: 127.0.0.1:{port}\ntasks:\n  w:\n    command: sleep 1000\n    instances: 1500\n    successfulStartTimeout: 0\n"
+        ),
+    );
+    wait_until(secs(60), "1500 running", || {
+        sup.status()
+            .iter()
+            .filter(|r| r["state"] == "RUNNING")
+            .count()
+            == 1500
+    });
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let reply = read_until_closed(&mut s, secs(30)).expect("the whole reply, then close");
+    let (head, body) = reply.split_once("\r\n\r\n").expect("a head");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .expect("Content-Length")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(length > 1 << 20, "{length} bytes");
+    assert_eq!(body.len(), length);
+    let fams = parse(body);
+    let up = fams["taskmaster_process_up"]["samples"].as_array().unwrap();
+    assert_eq!(up.len(), 1500);
+    assert!(up.iter().all(|s| s[2].as_f64() == Some(1.0)));
+    assert_eq!(
+        value(
+            &fams,
+            "taskmaster_process_state",
+            "taskmaster_process_state",
+            &[("name", "w_1500"), ("state", "RUNNING")]
+        ),
+        Some(1.0)
+    );
+}
