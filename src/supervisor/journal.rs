@@ -15,7 +15,12 @@ use crate::events::logfile::{Flushed, LogFile, reason};
 use crate::events::{Level, Record, StopCause, Subject, What};
 use crate::logs::rotate::Rotation;
 use crate::logs::sink::WriteReport;
+use crate::outbox::Flushed as Sent;
 use crate::process::Event;
+
+/// An `events` client's queue is written to its socket at once when it
+/// holds this much, in the middle of a turn.
+const WRITE_THROUGH: usize = 64 * 1024;
 
 /// The supervisor's log file, if any, and whether its failure was told.
 #[derive(Debug, Default)]
@@ -77,6 +82,15 @@ impl Supervisor {
             for &k in &self.journal.subscribers {
                 if let Some(c) = self.conns.get_mut(k) {
                     c.outbox.push_line(&[json.as_bytes()]);
+                    // A burst (a stop of thousands of processes) goes on to
+                    // the socket as it grows, not only at the end of the
+                    // turn: a client that reads loses none of it while the
+                    // socket and the queue hold the turn's events. One
+                    // found gone is dropped at the end of the turn.
+                    if c.outbox.len() >= WRITE_THROUGH && !c.gone && c.write_stream() == Sent::Gone
+                    {
+                        c.gone = true;
+                    }
                     let n = c.outbox.take_untold_drops(false);
                     if n > 0 {
                         dropped.push(n);

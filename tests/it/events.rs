@@ -251,3 +251,43 @@ fn a_stalled_reader_gets_a_marker_and_a_reading_one_loses_nothing() {
     // The queue (256 KiB) and the kernel's socket buffers, no more.
     assert!(text.len() < 1024 * 1024, "{} bytes", text.len());
 }
+
+#[test]
+fn a_reading_client_loses_nothing_of_a_stop_of_thousands() {
+    // Stopping 2000 processes makes 2000 changes to STOPPING in one loop
+    // turn, about 360 KiB of JSON: more than the 256 KiB queue holds. They
+    // go on to the socket as the queue grows, where a reader takes them.
+    let n = 2000;
+    let sup = Sup::start(
+        "events-burst",
+        &format!(
+            "tasks:\n  w:\n    command: sleep 1000\n    instances: {n}\n    successfulStartTimeout: 0\n    gracefulStopTimeout: 10\n"
+        ),
+    );
+    wait_until(secs(60), "all running", || {
+        sup.status()
+            .iter()
+            .filter(|r| r["state"] == "RUNNING")
+            .count()
+            == n
+    });
+    let reader = Subscriber::new(&sup);
+    let counted = std::thread::spawn(move || {
+        let mut reader = reader;
+        let (mut stopping, mut stopped) = (0, 0);
+        while stopped < n {
+            let line = reader.next_line();
+            assert!(!line.starts_with("[... "), "a reader lost events: {line}");
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if is(&v, v["name"].as_str().unwrap(), "RUNNING", "STOPPING") {
+                stopping += 1;
+            }
+            if v["to"] == "STOPPED" {
+                stopped += 1;
+            }
+        }
+        stopping
+    });
+    sup.ok("stop all");
+    assert_eq!(counted.join().unwrap(), n, "every change to STOPPING seen");
+}
