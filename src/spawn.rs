@@ -464,10 +464,10 @@ fn spawn(
     for fd in [&out_r, &err_r] {
         set_nonblocking(fd).map_err(spawn_err)?;
     }
-    if reused.is_none() {
-        *reused = Some(Reused::new().map_err(spawn_err)?);
-    }
-    let spawner = reused.as_mut().expect("reused parts were just made");
+    let spawner = match reused {
+        Some(parts) => parts,
+        empty => empty.insert(Reused::new().map_err(spawn_err)?),
+    };
     let filled = spawner
         .fill(1, &out_w)
         .and_then(|()| spawner.fill(2, &err_w));

@@ -80,6 +80,8 @@ pub fn parse(text: &str) -> Result<Vec<Section>, IniError> {
         let cut = body.len() < raw.len();
         let body = body.trim();
         if indented && open_value {
+            // open_value is set only just after an entry joins the last
+            // section, and cleared by the header that could reorder them.
             let entry = sections
                 .last_mut()
                 .and_then(|s| s.entries.last_mut())

@@ -66,7 +66,7 @@ pub(super) fn program(
             one_line(name)
         ));
     }
-    key(name).map_err(|m| format!("{head}: {m}"))?;
+    let task_key = key(name).map_err(|m| format!("{head}: {m}"))?;
     let at = |src: usize, e: &Entry, m: String| format!("{}: {m}", ctx.at(b, src, e));
     // Settings taskmaster reads as numbers, words or sizes: expanded now.
     let lit = |src: usize, e: &Entry| -> Result<String, String> {
@@ -150,7 +150,9 @@ pub(super) fn program(
     for &(s, e) in global_env.iter().chain(b.get("environment").as_ref()) {
         let value = expand_at(s, e, true)?;
         for (k, v) in env_pairs(&value).map_err(|m| at(s, e, m))? {
-            key(&k).map_err(|m| at(s, e, m))?;
+            // Kept as written in YAML; writing is one-to-one, so a later
+            // value for a name still replaces the earlier one.
+            let k = key(&k).map_err(|m| at(s, e, m))?;
             env.retain(|(old, _)| *old != k);
             env.push((k, v));
         }
@@ -390,7 +392,6 @@ pub(super) fn program(
     if !env.is_empty() {
         let mut text = String::from("environment:");
         for (k, v) in &env {
-            let k = key(k).expect("checked when read");
             let _ = write!(text, "\n      {k}: {}", quote(v));
         }
         lines.push((13, text));
@@ -409,7 +410,7 @@ pub(super) fn program(
         note(&mut notes, &shown, &why);
     }
     lines.sort_by_key(|(r, _)| *r);
-    let _ = writeln!(tasks, "  {}:", key(name).expect("checked first"));
+    let _ = writeln!(tasks, "  {task_key}:");
     for (_, l) in lines {
         let _ = writeln!(tasks, "    {l}");
     }

@@ -68,16 +68,14 @@ impl Supervisor {
             },
             Command::Restart(names) => match self.resolve(&names) {
                 Ok(keys) => {
-                    let then = self.start_later(&keys);
+                    let then = Then::Start(self.start_later(&keys));
                     return self.stop_then(keys, then, to, now);
                 }
                 Err(e) => Err(e),
             },
             Command::RestartWait(names) => match self.resolve(&names) {
                 Ok(keys) => {
-                    let Then::Start(named) = self.start_later(&keys) else {
-                        unreachable!("start_later makes a start")
-                    };
+                    let named = self.start_later(&keys);
                     return self.stop_then(keys, Then::StartWait(named), to, now);
                 }
                 Err(e) => Err(e),
@@ -417,14 +415,12 @@ impl Supervisor {
         }
     }
 
-    /// What a wait does once `keys` are down: start them again, each only
-    /// if it is still the same process.
-    pub(super) fn start_later(&self, keys: &[usize]) -> Then {
-        Then::Start(
-            keys.iter()
-                .map(|&k| (k, self.procs[k].name.clone()))
-                .collect(),
-        )
+    /// `keys` with their names, for a wait that starts them again once
+    /// they are down: each only if it is still the same process.
+    pub(super) fn start_later(&self, keys: &[usize]) -> Vec<(usize, String)> {
+        keys.iter()
+            .map(|&k| (k, self.procs[k].name.clone()))
+            .collect()
     }
 
     fn finish_wait(&mut self, w: usize, now: Instant) {

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
+use super::commands::Then;
 use super::output::Stream;
 use super::{ReplyTo, Supervisor};
 use crate::config::{self, Config, TaskSpec, diff};
@@ -236,7 +237,7 @@ impl Supervisor {
 
     /// Restarts processes with nobody waiting for the reply.
     fn restart_quietly(&mut self, keys: Vec<usize>, now: Instant) {
-        let then = self.start_later(&keys);
+        let then = Then::Start(self.start_later(&keys));
         let by = std::mem::replace(&mut self.stop_cause, StopCause::Reload);
         self.stop_then(keys, then, ReplyTo::Quiet, now);
         self.stop_cause = by;
