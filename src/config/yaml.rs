@@ -7,7 +7,7 @@
 //! once, so time stays linear in the text read. It never looks at what the
 //! keys mean.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
@@ -346,14 +346,14 @@ impl Builder {
             return Ok(());
         };
         let written = std::mem::take(&mut map.entries);
-        let mut seen: HashMap<KeyId, ()> = HashMap::with_capacity(written.len());
+        let mut seen = HashSet::with_capacity(written.len());
         let mut entries = Vec::with_capacity(written.len());
         let mut duplicates = Vec::new();
         let mut sources = Vec::new();
         for (k, v) in written {
             if self.is_merge_key(k) {
                 sources.push((k, v));
-            } else if seen.insert(Self::key_id(&self.nodes, k), ()).is_some() {
+            } else if !seen.insert(Self::key_id(&self.nodes, k)) {
                 duplicates.push(k);
             } else {
                 entries.push((k, v));
@@ -387,13 +387,12 @@ impl Builder {
                 }
                 self.merged += source.entries.len();
                 for &(mk, mv) in &source.entries {
-                    if seen.insert(Self::key_id(&self.nodes, mk), ()).is_none() {
+                    if seen.insert(Self::key_id(&self.nodes, mk)) {
                         entries.push((mk, mv));
                     }
                 }
             }
         }
-        drop(seen);
         self.problems.extend(problems);
         self.nodes[id].value = Value::Map(Map {
             entries,
@@ -438,44 +437,12 @@ pub fn resolve(t: &str) -> Typed<'_> {
     if let Some(i) = int(unsigned, 10, negative) {
         return i;
     }
-    if is_float(unsigned)
+    // Past the sign, Rust's float syntax is the core schema's but for its
+    // spellings of infinity and NaN, which start with a letter.
+    if unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.')
         && let Ok(f) = t.parse::<f64>()
     {
         return Typed::Float(f);
     }
     Typed::Str(t)
-}
-
-/// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`
-fn is_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while b.get(*i).is_some_and(u8::is_ascii_digit) {
-            *i += 1;
-        }
-        *i - start
-    };
-    let mut i = 0;
-    let whole = digits(&mut i);
-    let mut fraction = 0;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        fraction = digits(&mut i);
-    } else if whole == 0 {
-        return false;
-    }
-    if whole == 0 && fraction == 0 {
-        return false;
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == b.len()
 }
