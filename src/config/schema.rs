@@ -31,9 +31,25 @@ const fn key<T>(
 }
 
 /// Stores `value` in `slot` when valid.
-fn set<T>(slot: &mut T, value: Option<T>) -> Option<()> {
-    *slot = value?;
+fn set<T, V: Into<T>>(slot: &mut T, value: Option<V>) -> Option<()> {
+    *slot = value?.into();
     Some(())
+}
+
+/// A key whose value one check of [`Validator`] (given any further
+/// arguments) stores in one field of what is built:
+/// `field!(spec.umask: umask, "umask")`. The check `later` keeps the key
+/// for the pass over expandable keys.
+macro_rules! field {
+    ($($f:ident).+ : later, $($name:literal),+) => {
+        key(&[$($name),+], |_, it, t| {
+            t.$($f).+ = Some(it.clone());
+            Some(())
+        })
+    };
+    ($($f:ident).+ : $check:ident $(($($arg:expr),*))?, $($name:literal),+) => {
+        key(&[$($name),+], |v, it, t| set(&mut t.$($f).+, v.$check(it $($(, $arg)*)?)))
+    };
 }
 
 /// What the top-level keys build.
@@ -55,18 +71,10 @@ pub(super) const TOP_KEYS: &[Key<Top>] = &[
         t.config.tasks = v.tasks(it)?;
         Some(())
     }),
-    key(&["metrics"], |v, it, t| {
-        set(&mut t.config.metrics, v.address(it).map(Some))
-    }),
-    key(&["logfile"], |v, it, t| {
-        set(&mut t.config.logfile, v.path(it).map(Some))
-    }),
-    key(&["logMaxSize"], |v, it, t| {
-        set(&mut t.config.log_max_size, v.size(it))
-    }),
-    key(&["logBackups"], |v, it, t| {
-        set(&mut t.config.log_backups, v.count(it))
-    }),
+    field!(config.metrics: address, "metrics"),
+    field!(config.logfile: path, "logfile"),
+    field!(config.log_max_size: size, "logMaxSize"),
+    field!(config.log_backups: count, "logBackups"),
 ];
 
 /// What the keys of one task build.
@@ -79,26 +87,16 @@ pub(super) struct Draft {
     pub instances_known: bool,
 }
 
-/// Keeps `it` for the pass over expandable keys.
-fn later(slot: &mut Option<Item>, it: &Item) -> Option<()> {
-    *slot = Some(it.clone());
-    Some(())
-}
-
 /// The keys of a task, in the order the documentation lists them.
 pub(super) const TASK_KEYS: &[Key<Draft>] = &[
-    key(&["command", "cmd"], |_, it, t| {
-        later(&mut t.expandable.command, it)
-    }),
+    field!(expandable.command: later, "command", "cmd"),
     key(&["instances", "numprocs"], |v, it, t| {
         let n = v.count_in(it, 0, MAX_INSTANCES);
         t.instances_known = n.is_some();
         t.spec.instances = n?;
         Some(())
     }),
-    key(&["autoLaunch", "autostart"], |v, it, t| {
-        set(&mut t.spec.auto_launch, v.boolean(it))
-    }),
+    field!(spec.auto_launch: boolean, "autoLaunch", "autostart"),
     // supervisord's `autorestart` takes `true`, `false` or `unexpected`.
     key(&["restart", "autorestart"], |v, it, t| {
         let values = match it.name.as_deref() {
@@ -108,66 +106,26 @@ pub(super) const TASK_KEYS: &[Key<Draft>] = &[
         t.spec.restart = v.choice(it, values)?;
         Some(())
     }),
-    key(&["expectedExitCodes", "exitcodes"], |v, it, t| {
-        set(&mut t.spec.expected_exit_codes, v.exit_codes(it))
-    }),
-    key(
-        &["successfulStartTimeout", "starttime", "startsecs"],
-        |v, it, t| set(&mut t.spec.start_timeout, v.seconds(it)),
-    ),
-    key(&["restartsAttempts", "startretries"], |v, it, t| {
-        set(&mut t.spec.restart_attempts, v.count(it))
-    }),
-    key(
-        &["stopingSignal", "stopSignal", "stopsignal"],
-        |v, it, t| set(&mut t.spec.stop_signal, v.signal(it)),
-    ),
-    key(
-        &["gracefulStopTimeout", "stoptime", "stopwaitsecs"],
-        |v, it, t| set(&mut t.spec.stop_timeout, v.seconds(it)),
-    ),
-    key(&["stdout"], |_, it, t| later(&mut t.expandable.stdout, it)),
-    key(&["stderr"], |_, it, t| later(&mut t.expandable.stderr, it)),
-    key(&["environment", "env"], |_, it, t| {
-        later(&mut t.expandable.environment, it)
-    }),
-    key(
-        &["workingDirectory", "workingdir", "directory"],
-        |_, it, t| later(&mut t.expandable.working_directory, it),
-    ),
-    key(&["umask"], |v, it, t| {
-        set(&mut t.spec.umask, v.umask(it).map(Some))
-    }),
-    key(&["user"], |v, it, t| {
-        set(&mut t.spec.user, v.user(it).map(Some))
-    }),
-    key(&["essential"], |v, it, t| {
-        set(&mut t.spec.essential, v.boolean(it))
-    }),
-    key(&["envFile", "env_file"], |_, it, t| {
-        later(&mut t.expandable.env_file, it)
-    }),
-    key(&["restartDelay"], |v, it, t| {
-        set(&mut t.spec.restart_delay, v.seconds(it))
-    }),
-    key(&["logMaxSize"], |v, it, t| {
-        set(&mut t.spec.log_max_size, v.size(it))
-    }),
-    key(&["logBackups"], |v, it, t| {
-        set(&mut t.spec.log_backups, v.count(it))
-    }),
-    key(&["dependsOn"], |v, it, t| {
-        set(&mut t.depends, v.depends_on(it))
-    }),
-    key(&["healthCheck"], |v, it, t| {
-        set(&mut t.spec.health_check, v.health(it).map(Some))
-    }),
-    key(&["notify"], |v, it, t| {
-        set(&mut t.spec.notify, v.boolean(it))
-    }),
-    key(&["watchdogTimeout"], |v, it, t| {
-        set(&mut t.spec.watchdog_timeout, v.seconds(it))
-    }),
+    field!(spec.expected_exit_codes: exit_codes, "expectedExitCodes", "exitcodes"),
+    field!(spec.start_timeout: seconds, "successfulStartTimeout", "starttime", "startsecs"),
+    field!(spec.restart_attempts: count, "restartsAttempts", "startretries"),
+    field!(spec.stop_signal: signal, "stopingSignal", "stopSignal", "stopsignal"),
+    field!(spec.stop_timeout: seconds, "gracefulStopTimeout", "stoptime", "stopwaitsecs"),
+    field!(expandable.stdout: later, "stdout"),
+    field!(expandable.stderr: later, "stderr"),
+    field!(expandable.environment: later, "environment", "env"),
+    field!(expandable.working_directory: later, "workingDirectory", "workingdir", "directory"),
+    field!(spec.umask: umask, "umask"),
+    field!(spec.user: user, "user"),
+    field!(spec.essential: boolean, "essential"),
+    field!(expandable.env_file: later, "envFile", "env_file"),
+    field!(spec.restart_delay: seconds, "restartDelay"),
+    field!(spec.log_max_size: size, "logMaxSize"),
+    field!(spec.log_backups: count, "logBackups"),
+    field!(depends: depends_on, "dependsOn"),
+    field!(spec.health_check: health, "healthCheck"),
+    field!(spec.notify: boolean, "notify"),
+    field!(spec.watchdog_timeout: seconds, "watchdogTimeout"),
 ];
 
 /// What the keys of a `healthCheck` build.
@@ -191,21 +149,11 @@ pub(super) const HEALTH_KEYS: &[Key<HealthDraft>] = &[
         };
         Some(())
     }),
-    key(&["interval"], |v, it, t| {
-        set(&mut t.check.interval, v.seconds(it))
-    }),
-    key(&["timeout"], |v, it, t| {
-        set(&mut t.check.timeout, v.seconds(it))
-    }),
-    key(&["retries"], |v, it, t| {
-        set(&mut t.check.retries, v.count_in(it, 1, u32::MAX))
-    }),
-    key(&["startPeriod"], |v, it, t| {
-        set(&mut t.check.start_period, v.seconds(it))
-    }),
-    key(&["onUnhealthy"], |v, it, t| {
-        set(&mut t.check.on_unhealthy, v.choice(it, ON_UNHEALTHY_VALUES))
-    }),
+    field!(check.interval: seconds, "interval"),
+    field!(check.timeout: seconds, "timeout"),
+    field!(check.retries: count_in(1, u32::MAX), "retries"),
+    field!(check.start_period: seconds, "startPeriod"),
+    field!(check.on_unhealthy: choice(ON_UNHEALTHY_VALUES), "onUnhealthy"),
 ];
 
 /// Every spelling of every key of `table`, in order.
