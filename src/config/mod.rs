@@ -146,7 +146,12 @@ pub fn parse(text: &str, path: &Path, is_root: bool) -> Result<Config, ConfigErr
         let message = crate::text::one_line(&message);
         one_error(format!("{file}:{}:{}: {message}", at.line, at.col))
     })?;
-    let base = std::path::absolute(base_dir(path)).unwrap_or_else(|_| base_dir(path));
+    // Relative paths are resolved against the config file's directory.
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let base = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut v = Validator::new(&tree, is_root, base);
     match v.config(path) {
         Some(config) if v.problems.is_empty() => Ok(config),
@@ -422,7 +427,10 @@ impl TaskSpec {
     /// Names of this task's processes: `NAME` for one instance, else
     /// `NAME_1` .. `NAME_N`.
     pub fn process_names(&self) -> Vec<String> {
-        process_names(&self.name, self.instances)
+        match self.instances {
+            1 => vec![self.name.clone()],
+            n => (1..=n).map(|i| format!("{}_{i}", self.name)).collect(),
+        }
     }
 
     /// Whether `other` would run the very same processes: the keys DESIGN
@@ -440,22 +448,6 @@ impl TaskSpec {
             && self.stderr == other.stderr
             && self.notify == other.notify
             && self.per_process == other.per_process
-    }
-}
-
-/// Names of the processes of task `name` with `instances` instances.
-pub fn process_names(name: &str, instances: u32) -> Vec<String> {
-    match instances {
-        1 => vec![name.to_string()],
-        n => (1..=n).map(|i| format!("{name}_{i}")).collect(),
-    }
-}
-
-/// The directory relative paths of `config_path` are resolved against.
-pub fn base_dir(config_path: &Path) -> PathBuf {
-    match config_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
     }
 }
 
