@@ -84,12 +84,7 @@ pub fn expand(text: &str, scope: &Scope, per_process: &mut bool) -> Result<Strin
             Some((name, default)) => (name, Some(default)),
             None => (&body[..end], None),
         };
-        let valid = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
+        if !is_name(name, false) {
             let shown = super::values::quote(&body[..end]);
             return Err(format!("invalid variable name {shown} in '${{...}}'"));
         }
@@ -111,6 +106,14 @@ pub fn expand(text: &str, scope: &Scope, per_process: &mut bool) -> Result<Strin
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Whether `s` is `[A-Za-z_][A-Za-z0-9_]*`, with `.` allowed after the
+/// first character when `dots`.
+fn is_name(s: &str, dots: bool) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || (dots && c == '.'))
 }
 
 /// The final text of intermediate `text` for process `process`, instance
@@ -157,14 +160,7 @@ pub fn dotenv(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
             return Err((n + 1, "line without '='".to_string()));
         };
         let key = key.trim_end();
-        let valid = key
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'));
-        if !valid {
+        if !is_name(key, true) {
             let shown = super::values::quote(key);
             return Err((n + 1, format!("invalid variable name {shown}")));
         }
