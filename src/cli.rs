@@ -270,7 +270,7 @@ fn ctl(socket: Option<PathBuf>, config: Option<PathBuf>, words: &[String]) -> u8
         _ => None,
     };
     let path = crate::control::resolve_path(socket.as_deref(), from_config.as_deref());
-    crate::control::client(&path, words)
+    crate::ctl::client(&path, words)
 }
 
 fn load_or_create(path: Option<PathBuf>) -> Result<config::Config, Error> {

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod control;
+pub mod ctl;
 pub mod deps;
 pub mod error;
 pub mod escape;
@@ -42,6 +43,7 @@ mod layers {
         ],
         &["signals", "shell", "events"],
         &["strays", "control"],
+        &["ctl"],
         &["spawn"],
         &["supervisor"],
         &["cli"],

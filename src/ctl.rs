@@ -1,0 +1,210 @@
+//! `taskmaster ctl`: one command to a running supervisor over its control
+//! socket, the reply copied to stdout (success) or stderr (failure) as it
+//! arrives: raw to a pipe or file, escaped to a terminal. The socket's
+//! directory and its server must belong to root or to the caller.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use crate::control::{check_private_dir, peer_uid, user_name};
+
+/// `taskmaster ctl`: sends `words` as one command to the supervisor at
+/// `path`, prints the reply, and returns the exit status: 0 success,
+/// 1 the command failed, 3 no supervisor reachable.
+pub fn client(path: &Path, words: &[String]) -> u8 {
+    let shown = path.display();
+    if let Err(e) = check_private_dir(path) {
+        eprintln!("taskmaster ctl: {e}");
+        return 3;
+    }
+    let mut stream = match std::os::unix::net::UnixStream::connect(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("taskmaster ctl: cannot reach a supervisor at {shown}: {e}");
+            return 3;
+        }
+    };
+    // Trust goes both ways: only a supervisor run by root or by us is
+    // believed, never a socket another user planted.
+    let me = nix::unistd::geteuid().as_raw();
+    match peer_uid(&stream) {
+        Some(uid) if uid == 0 || uid == me => {}
+        Some(uid) => {
+            eprintln!(
+                "taskmaster ctl: the socket {shown} is served by {}, not by root or by you; not talking to it",
+                user_name(uid)
+            );
+            return 3;
+        }
+        None => {
+            eprintln!(
+                "taskmaster ctl: cannot tell who serves the socket {shown}; not talking to it"
+            );
+            return 3;
+        }
+    }
+    let line: Vec<String> = words
+        .iter()
+        .map(|w| crate::config::words::quote(w))
+        .collect();
+    let request = format!("{}\n", line.join(" "));
+    if let Err(e) = stream.write_all(request.as_bytes()) {
+        eprintln!("taskmaster ctl: cannot send to {shown}: {e}");
+        return 3;
+    }
+    if streams(words) {
+        ctrl_c_ends_with_success();
+    }
+    // The reply is copied as it arrives: a streaming reply never ends
+    // until we go away.
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let code = loop {
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                eprintln!("taskmaster ctl: cannot read reply from {shown}: {e}");
+                return 3;
+            }
+        };
+        head.extend_from_slice(&buf[..n]);
+        let Some(i) = head.iter().position(|&b| b == b'\n') else {
+            if n == 0 {
+                break None;
+            }
+            continue;
+        };
+        let code = match &head[..i] {
+            b"0" => Some(0),
+            b"1" => Some(1),
+            _ => None,
+        };
+        head.drain(..=i);
+        break code;
+    };
+    let Some(code) = code else {
+        eprintln!("taskmaster ctl: the supervisor at {shown} refused the connection");
+        return 3;
+    };
+    let out = if code == 0 {
+        rustix::stdio::stdout()
+    } else {
+        rustix::stdio::stderr()
+    };
+    // What processes wrote reaches a terminal escaped, a pipe or file as is.
+    if rustix::termios::isatty(out) {
+        copy_escaped(&mut stream, out, head, &mut buf);
+    } else {
+        copy_raw(&mut stream, out, &head, &mut buf);
+    }
+    code
+}
+
+/// The size of the blocks `ctl` reads a reply in: a flood followed with
+/// `logs -f` is taken in few, large reads.
+const CLIENT_BUF: usize = 256 * 1024;
+
+/// Writes all of `bytes` to `out`; `false` when nobody reads it any more
+/// (`| head`).
+fn write_all(out: std::os::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        match rustix::io::write(out, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// The rest of a reply to a pipe or file: each block written as it was
+/// read, straight from the read buffer.
+fn copy_raw(
+    stream: &mut std::os::unix::net::UnixStream,
+    out: std::os::fd::BorrowedFd<'_>,
+    head: &[u8],
+    buf: &mut Vec<u8>,
+) {
+    if !write_all(out, head) {
+        return;
+    }
+    buf.resize(CLIENT_BUF, 0);
+    loop {
+        match stream.read(buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if !write_all(out, &buf[..n]) {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The rest of a reply to a terminal: whole lines, escaped, so an escape
+/// is never cut in two; an unfinished last line when the reply ends.
+fn copy_escaped(
+    stream: &mut std::os::unix::net::UnixStream,
+    out: std::os::fd::BorrowedFd<'_>,
+    mut pending: Vec<u8>,
+    buf: &mut Vec<u8>,
+) {
+    buf.resize(CLIENT_BUF, 0);
+    loop {
+        let upto = pending
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if !write_all(
+            out,
+            crate::escape::for_terminal(&pending[..upto]).as_bytes(),
+        ) {
+            return;
+        }
+        pending.drain(..upto);
+        match stream.read(buf) {
+            Ok(0) => {
+                write_all(out, crate::escape::for_terminal(&pending).as_bytes());
+                return;
+            }
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Whether the command streams until the client goes away.
+fn streams(words: &[String]) -> bool {
+    let line: Vec<String> = words
+        .iter()
+        .map(|w| crate::config::words::quote(w))
+        .collect();
+    matches!(
+        crate::shell::command::parse(&line.join(" ")),
+        Ok(Some(
+            crate::shell::command::Command::Logs { follow: true, .. }
+                | crate::shell::command::Command::Events
+        ))
+    )
+}
+
+/// Ctrl-C is how a person ends `ctl logs -f`: that is success, not an
+/// interrupted command.
+fn ctrl_c_ends_with_success() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    extern "C" fn exit_zero(_: libc::c_int) {
+        // Raw: the handler may only call async-signal-safe functions, and
+        // neither std (whose `exit` flushes and runs destructors) nor nix
+        // offers `_exit`.
+        // SAFETY: _exit is async-signal-safe; nothing is left to flush
+        // (each chunk was flushed as it was written).
+        unsafe { libc::_exit(0) }
+    }
+    // SAFETY: installs a handler that only calls an async-signal-safe
+    // function; the client has no other thread.
+    let _ = unsafe { signal(Signal::SIGINT, SigHandler::Handler(exit_zero)) };
+}
