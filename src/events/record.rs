@@ -98,8 +98,9 @@ pub enum What {
     /// The group got SIGKILL: it did not end by its deadline, or
     /// (`forced`) a second shutdown request came.
     Killed { forced: bool },
-    /// The process and its group are gone after a stop.
-    Stopped,
+    /// The process and its group are gone after a stop; `by` when the
+    /// stop called off a start not begun yet (no STOPPING before it).
+    Stopped { by: Option<StopCause> },
     /// The health of the process changed; `reason` names the last failure
     /// (or the READY=1 that made it healthy); `restarting`: an unhealthy
     /// process is stopped and started again (`onUnhealthy: restart`).
@@ -236,7 +237,8 @@ impl What {
             },
             Notice::Stopping { signal } => What::Stopping { signal, by },
             Notice::Killed { forced } => What::Killed { forced },
-            Notice::Stopped => What::Stopped,
+            Notice::Stopped => What::Stopped { by: None },
+            Notice::CalledOff => What::Stopped { by: Some(by) },
         }
     }
 }
@@ -257,7 +259,7 @@ impl Record {
             What::Spawned { .. }
             | What::Running
             | What::Stopping { .. }
-            | What::Stopped
+            | What::Stopped { .. }
             | What::Waiting { .. }
             | What::SupervisorStarted { .. }
             | What::ShuttingDown { .. }
@@ -327,13 +329,18 @@ impl Record {
             } => true,
             What::Exited { .. } => false,
             What::SpawnRetry { .. } | What::Fatal { .. } => true,
+            // A WAITING process given up because what it waits for was
+            // stopped: nobody asked for it by name.
+            What::Stopped {
+                by: Some(StopCause::Dependency),
+            } => true,
             // Told on the terminal as they always were: both ways.
             What::Health { .. } => true,
             What::Spawned { .. }
             | What::Running
             | What::Stopping { .. }
             | What::Killed { .. }
-            | What::Stopped
+            | What::Stopped { .. }
             | What::Waiting { .. }
             | What::SupervisorStarted { .. }
             | What::SupervisorExits { .. }
@@ -368,7 +375,9 @@ impl Record {
             What::SpawnRetry { error, .. } => (None, Some(error.clone())),
             What::Health { reason, .. } => (None, reason.clone()),
             What::Waiting { on } => (None, Some(format!("waiting for {on}"))),
-            What::Stopping { by, .. } => (None, Some(format!("asked by {}", by.word()))),
+            What::Stopping { by, .. } | What::Stopped { by: Some(by) } => {
+                (None, Some(format!("asked by {}", by.word())))
+            }
             _ => (None, None),
         };
         let mut time = String::with_capacity(24);
@@ -439,7 +448,8 @@ impl Record {
             What::Killed { forced: true } => {
                 format!("'{name}' killed (SIGKILL): forced shutdown")
             }
-            What::Stopped => format!("'{name}' stopped"),
+            What::Stopped { by: Some(by) } => format!("'{name}' stopped, asked by {}", by.word()),
+            What::Stopped { by: None } => format!("'{name}' stopped"),
             What::Health {
                 health,
                 reason,

@@ -390,3 +390,43 @@ fn health_and_waiting_lines() {
         "INFO  'worker_1' is STOPPING: SIGTERM sent, asked by a failed health check"
     );
 }
+
+#[test]
+fn a_start_called_off_says_who_asked() {
+    let record = |by| {
+        proc_record(
+            "WAITING",
+            "STOPPED",
+            None,
+            What::of_notice(Notice::CalledOff, by),
+        )
+    };
+    let by_dep = record(StopCause::Dependency);
+    assert_eq!(
+        log_text(&by_dep),
+        "INFO  'worker_1' stopped, asked by a dependency"
+    );
+    // Nobody named it: the terminal is told too.
+    assert_eq!(
+        by_dep.notice().as_deref(),
+        Some("'worker_1' stopped, asked by a dependency")
+    );
+    let json: serde_json::Value = serde_json::from_str(&by_dep.json().unwrap()).unwrap();
+    assert_eq!(json["reason"], "asked by a dependency");
+    assert_eq!(json["to"], "STOPPED");
+    // Asked by the user: logged, not echoed back.
+    let by_cmd = record(StopCause::Command);
+    assert_eq!(
+        log_text(&by_cmd),
+        "INFO  'worker_1' stopped, asked by a command"
+    );
+    assert_eq!(by_cmd.notice(), None);
+    // The end of a stop that went through STOPPING says nothing more.
+    let after = proc_record(
+        "STOPPING",
+        "STOPPED",
+        Some(4),
+        What::of_notice(Notice::Stopped, StopCause::Dependency),
+    );
+    assert_eq!(log_text(&after), "INFO  'worker_1' stopped");
+}

@@ -56,4 +56,6 @@ pub enum Notice {
     Killed { forced: bool },
     /// The process and its group are gone after a stop.
     Stopped,
+    /// A start not begun yet (WAITING, BACKOFF) was called off by a stop.
+    CalledOff,
 }

@@ -263,7 +263,7 @@ fn a_failed_dependency_makes_a_waiting_process_fatal() {
     // A stop ends the wait.
     assert_eq!(
         run(&mut p, Event::StopRequested, t0),
-        [Action::Notice(Notice::Stopped)]
+        [Action::Notice(Notice::CalledOff)]
     );
     assert_eq!((p.state.clone(), p.want), (State::Stopped, Want::Down));
 }

@@ -47,7 +47,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
         (S::Backoff { .. } | S::Waiting { .. }, Event::StopRequested) => {
             p.want = Want::Down;
             p.state = S::Stopped;
-            out.push(Action::Notice(Notice::Stopped));
+            out.push(Action::Notice(Notice::CalledOff));
         }
         (
             S::Stopped | S::Exited { .. } | S::Fatal { .. } | S::Stopping { .. },

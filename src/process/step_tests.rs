@@ -387,7 +387,7 @@ fn stop_in_backoff_is_immediate() {
     p.want = Want::Up;
     assert_eq!(
         run(&mut p, Event::StopRequested, t0),
-        [Action::Notice(Notice::Stopped)]
+        [Action::Notice(Notice::CalledOff)]
     );
     assert_eq!(p.state, State::Stopped);
     assert!(
@@ -704,6 +704,13 @@ fn every_state_and_event_keeps_invariants() {
                                 matches!(p.state, State::Stopping { kill_at: None, .. })
                             }
                             Notice::Stopped => p.state == State::Stopped,
+                            Notice::CalledOff => {
+                                p.state == State::Stopped
+                                    && matches!(
+                                        state,
+                                        State::Waiting { .. } | State::Backoff { .. }
+                                    )
+                            }
                         };
                         assert!(fits, "a notice tells the state reached: {ctx}");
                     }

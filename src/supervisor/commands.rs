@@ -63,7 +63,10 @@ impl Supervisor {
                 Err(e) => Err(e),
             },
             Command::Stop(names) => match self.resolve(&names) {
-                Ok(keys) => return self.stop_then(keys, Then::Reply, to, now),
+                Ok(keys) => {
+                    self.stop_waiting_dependents(&keys, now);
+                    return self.stop_then(keys, Then::Reply, to, now);
+                }
                 Err(e) => Err(e),
             },
             Command::Restart(names) => match self.resolve(&names) {

@@ -192,6 +192,31 @@ impl Supervisor {
         self.release_stops(now);
     }
 
+    /// Before `stop` of `keys`: a WAITING process that depends on one of
+    /// their tasks would wait for good, so its start is called off, told as
+    /// asked by a dependency. Dependents already up are left alone (`stop
+    /// db` stops db alone), and a restart keeps them waiting.
+    pub(super) fn stop_waiting_dependents(&mut self, keys: &[usize], now: Instant) {
+        let tasks: BTreeSet<&str> = keys.iter().map(|&k| self.procs[k].task.as_str()).collect();
+        let given_up: Vec<usize> = self
+            .waiting
+            .iter()
+            .copied()
+            .filter(|k| !keys.contains(k))
+            .filter(|&k| {
+                matches!(
+                    self.procs[k].proc.state(),
+                    State::Waiting { released: false }
+                ) && self
+                    .spec(k)
+                    .is_some_and(|t| t.depends_on.keys().any(|d| tasks.contains(d.as_str())))
+            })
+            .collect();
+        for k in given_up {
+            self.apply_by(StopCause::Dependency, k, Event::StopRequested, now);
+        }
+    }
+
     /// Sends the held stops whose dependents are down.
     fn release_stops(&mut self, now: Instant) {
         let procs = &self.procs;

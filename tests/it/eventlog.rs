@@ -856,6 +856,54 @@ tasks:
 }
 
 #[test]
+fn a_stopped_dependency_calls_off_the_start_of_what_waits_for_it() {
+    let sup = Sup::start(
+        "evlog-dep-stop",
+        "logfile: sup.log
+tasks:
+  db:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck: {command: test -e $DIR/up, interval: 0.2, retries: 1}
+  api:
+    command: sleep 1000
+    dependsOn: {db: healthy}
+  side:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    dependsOn: {db: started}
+",
+    );
+    let log = sup.path("sup.log");
+    wait_line(&log, "INFO", "'api' is WAITING for db (healthy)");
+    let side = sup.running_pid("side");
+    // A restart of db brings it back: api goes on waiting.
+    sup.ok("restart db");
+    let db = sup.running_pid("db");
+    assert_eq!(sup.proc("api")["state"], "WAITING");
+    // A stop of db is for good: api would wait forever, so its start is
+    // called off; side, already up, is left alone.
+    let reply = sup.ok("stop db");
+    assert_eq!(reply.trim(), "Process 'db' stopped", "{reply}");
+    assert!(!alive(db));
+    let api = wait_line(&log, "INFO", "'api' stopped");
+    assert!(
+        api.ends_with("INFO  'api' stopped, asked by a dependency"),
+        "{api}"
+    );
+    sup.wait_stderr("taskmaster: 'api' stopped, asked by a dependency", secs(5));
+    assert_eq!(sup.proc("api")["state"], "STOPPED");
+    assert_eq!(sup.proc("side")["state"], "RUNNING");
+    assert_eq!(sup.proc("side")["pid"], side);
+    assert!(all_lines(&log, "'side' stopped").is_empty());
+    // Started again by hand, api waits again and pulls db in.
+    sup.ok("start api");
+    sup.running_pid("db");
+    assert_eq!(sup.proc("api")["state"], "WAITING");
+    assert_format(&log);
+}
+
+#[test]
 fn stops_asked_by_reload_say_so_even_when_held_for_dependents() {
     let sup = Sup::start(
         "evlog-reload-stops",
