@@ -604,6 +604,74 @@ tasks:
 }
 
 #[test]
+fn a_connection_refused_for_want_of_descriptors_is_logged() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let sup = Sup::start(
+        "evlog-nofds",
+        "logfile: sup.log
+tasks:
+  a:
+    command: sleep 1000
+",
+    );
+    let log = sup.path("sup.log");
+    sup.running_pid("a");
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", sup.pid()))
+            .unwrap()
+            .count()
+    };
+    let set_soft = |soft: &str| {
+        let st = Command::new("prlimit")
+            .arg(format!("--pid={}", sup.pid()))
+            .arg(format!("--nofile={soft}:"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "prlimit {soft}");
+    };
+    let hard = std::fs::read_to_string(format!("/proc/{}/limits", sup.pid()))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4).map(str::to_string))
+        .unwrap();
+    // Room for a few more descriptors only, then idle clients take them.
+    set_soft(&(fds() + 3).to_string());
+    let mut idle = Vec::new();
+    let refused = wait_for(secs(10), "a refused connection", || {
+        let mut s = UnixStream::connect(&sup.socket).unwrap();
+        s.set_read_timeout(Some(secs(1))).unwrap();
+        let _ = s.write_all(b"status\n");
+        let mut reply = String::new();
+        match s.read_to_string(&mut reply) {
+            Ok(_) if reply.starts_with("1\nerror: taskmaster is out of file descriptors") => {
+                Some(reply)
+            }
+            // Served (or still waiting to be): keep it open, take the next.
+            _ => {
+                idle.push(UnixStream::connect(&sup.socket).unwrap());
+                None
+            }
+        }
+    });
+    assert_eq!(
+        refused,
+        "1\nerror: taskmaster is out of file descriptors; try again later\n"
+    );
+    let line = wait_line(&log, "WARN", "control socket: refused ");
+    assert!(
+        line.contains("WARN  control socket: refused ")
+            && line.ends_with(": out of file descriptors"),
+        "{line}"
+    );
+    drop(idle);
+    set_soft(&hard);
+    assert!(sup.ok("status").contains("RUNNING"));
+    assert_format(&log);
+}
+
+#[test]
 fn output_dropped_for_a_stalled_stdout_is_logged_with_its_count() {
     let sup = Sup::launch(
         "evlog-stalled",
