@@ -19,73 +19,17 @@
 //! supervisor is stopped with SIGTERM (SIGKILL by pid after 60 s) and its
 //! children follow it through their parent-death signal.
 
+#[path = "common/supervisor.rs"]
+#[allow(dead_code)]
+mod supervisor;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TASKMASTER: &str = env!("CARGO_BIN_EXE_taskmaster");
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The supervisor under test; stopped (then killed) on drop.
-struct Supervisor {
-    child: Child,
-    dir: PathBuf,
-    socket: PathBuf,
-}
+use supervisor::{Supervisor, cpu, env_number};
 
 impl Supervisor {
-    fn start(name: &str, yaml: &str) -> Supervisor {
-        let dir = std::env::temp_dir().join(format!("tm-bench-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("bench.yaml");
-        std::fs::write(&config, yaml).unwrap();
-        let socket = dir.join("tm.sock");
-        let child = Command::new(TASKMASTER)
-            .arg("--no-shell")
-            .arg("--socket")
-            .arg(&socket)
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("spawn taskmaster");
-        let sup = Supervisor { child, dir, socket };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while UnixStream::connect(&sup.socket).is_err() {
-            assert!(Instant::now() < deadline, "no control socket");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        sup
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// One command over the socket: the reply text.
-    fn ask(&self, line: &str) -> String {
-        let mut s = UnixStream::connect(&self.socket).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s.write_all(format!("{line}\n").as_bytes()).unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).expect("a reply");
-        assert!(reply.starts_with("0\n"), "'{line}' failed: {reply}");
-        reply
-    }
-
     /// Waits until `status --json` shows `n` RUNNING processes.
     fn wait_running(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(300);
@@ -98,41 +42,6 @@ impl Supervisor {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-}
-
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        let pid = self.pid();
-        // SAFETY: plain kill of our own child, by pid.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                let _ = std::fs::remove_dir_all(&self.dir);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // SAFETY: as above; the children get their parent-death signal.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// CPU time (user + system) of `pid` so far.
-fn cpu(pid: i32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let f: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    // SAFETY: sysconf only reads a constant of the system.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_micros(ticks * 1_000_000 / hz)
 }
 
 fn total_restarts(sup: &Supervisor) -> u64 {

@@ -17,14 +17,15 @@
 //! one this bench was built with (run once per build to compare two; the
 //! binary's path is printed first).
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
+#[path = "common/supervisor.rs"]
+#[allow(dead_code)]
+mod supervisor;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TASKMASTER: &str = env!("CARGO_BIN_EXE_taskmaster");
+use supervisor::{Supervisor, TASKMASTER, env_number, fresh_dir};
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 const ASK_EVERY: Duration = Duration::from_millis(100);
 
@@ -35,30 +36,15 @@ fn binary() -> PathBuf {
         .map_or_else(|| PathBuf::from(TASKMASTER), PathBuf::from)
 }
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The supervisor under test; stopped (then killed) on drop.
-struct Supervisor {
-    child: Child,
-    dir: PathBuf,
-    socket: PathBuf,
-}
-
-impl Supervisor {
-    fn start(procs: u64) -> Supervisor {
-        let dir = std::env::temp_dir().join(format!("tm-soak-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("soak.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "tasks:
+/// The supervisor soaked: `binary()`, with a shell, on `procs` instances
+/// of the crash loop; 30 s to come up and to go, 10 s for a reply.
+fn start(procs: u64) -> Supervisor {
+    let dir = fresh_dir("tm-soak");
+    let config = dir.join("soak.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "tasks:
   crash:
     command: sh -c 'echo \"up $$\"; i=0; while [ $i -lt 40 ]; do echo \"line $i of a crash-looping process, fifty bytes\"; i=$((i+1)); done; sleep 3; echo crashing >&2; exit 1'
     instances: {procs}
@@ -66,68 +52,20 @@ impl Supervisor {
     successfulStartTimeout: 0
     gracefulStopTimeout: 2
 "
-            ),
-        )
-        .unwrap();
-        let socket = dir.join("tm.sock");
-        let child = Command::new(binary())
-            .arg("--socket")
-            .arg(&socket)
-            .arg(&config)
-            // A shell on a pipe that stays open: no forwarding of the
-            // children's lines, which would only measure the pipe's reader.
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("spawn taskmaster");
-        let sup = Supervisor { child, dir, socket };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while UnixStream::connect(&sup.socket).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the control socket never came up"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        sup
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// One command over the socket: the reply text.
-    fn ask(&self, line: &str) -> String {
-        let mut s = UnixStream::connect(&self.socket).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(format!("{line}\n").as_bytes()).unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).expect("a reply");
-        assert!(reply.starts_with("0\n"), "'{line}' failed: {reply}");
-        reply
-    }
-}
-
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        let pid = self.pid();
-        // SAFETY: plain kill of our own child, by pid.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                let _ = std::fs::remove_dir_all(&self.dir);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // SAFETY: as above; the children get their parent-death signal.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(binary());
+    // A shell on a pipe that stays open: no forwarding of the children's
+    // lines, which would only measure the pipe's reader.
+    cmd.stdin(Stdio::piped());
+    Supervisor::launch(
+        cmd,
+        dir,
+        &config,
+        Duration::from_secs(30),
+        Duration::from_secs(10),
+    )
 }
 
 fn open_fds(pid: i32) -> usize {
@@ -219,7 +157,7 @@ fn main() {
     let procs = env_number("SOAK_PROCS", 1000);
     println!("soak: {procs} crash-looping processes, status every 100 ms, for {secs} s");
     println!("binary: {}", binary().display());
-    let sup = Supervisor::start(procs);
+    let sup = start(procs);
     let pid = sup.pid();
     let start = Instant::now();
     let end = start + Duration::from_secs(secs);
