@@ -44,7 +44,8 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             p.want = Want::Down;
             stop_now(p, pid, now, out);
         }
-        (S::Backoff { .. } | S::Waiting { .. }, Event::StopRequested) => {
+        // Nothing runs: a stop and a forced shutdown are the same.
+        (S::Backoff { .. } | S::Waiting { .. }, Event::StopRequested | Event::KillRequested) => {
             p.want = Want::Down;
             p.state = S::Stopped;
             out.push(Action::Notice(Notice::CalledOff));
@@ -69,11 +70,6 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
         ) => {
             p.want = Want::Down;
             kill_now(p, pid, leader_gone, true, out);
-        }
-        (S::Backoff { .. } | S::Waiting { .. }, Event::KillRequested) => {
-            p.want = Want::Down;
-            p.state = S::Stopped;
-            out.push(Action::Notice(Notice::Stopped));
         }
         (S::Stopped | S::Exited { .. } | S::Fatal { .. }, Event::KillRequested) => {
             p.want = Want::Down;
@@ -115,14 +111,10 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                     }));
                 }
                 retry_later(p, now, reason, out);
+            } else if was_fatal {
+                p.state = S::Fatal { reason };
             } else {
-                p.state = S::Fatal {
-                    reason: reason.clone(),
-                };
-                if !was_fatal {
-                    out.push(Action::Notice(Notice::Fatal { reason }));
-                    p.ended_for_good(out);
-                }
+                fatal(p, reason, out);
             }
         }
         (
@@ -171,11 +163,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                     crate::text::secs(p.policy.start_timeout),
                     if starts == 1 { "" } else { "s" }
                 );
-                p.state = S::Fatal {
-                    reason: reason.clone(),
-                };
-                out.push(Action::Notice(Notice::Fatal { reason }));
-                p.ended_for_good(out);
+                fatal(p, reason, out);
             }
         }
         (
@@ -332,12 +320,14 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
 
         // --- a queued spawn's turn: still wanted only with no leader, no
         // group being stopped, and the wish still up
-        (S::Stopped | S::Exited { .. } | S::Fatal { .. } | S::Backoff { .. }, Event::SpawnTurn) => {
-            if p.want == Want::Up {
-                out.push(Action::SpawnNow);
-            }
-        }
-        (S::Waiting { released: true }, Event::SpawnTurn) => {
+        (
+            S::Stopped
+            | S::Waiting { released: true }
+            | S::Exited { .. }
+            | S::Fatal { .. }
+            | S::Backoff { .. },
+            Event::SpawnTurn,
+        ) => {
             if p.want == Want::Up {
                 out.push(Action::SpawnNow);
             }
@@ -359,13 +349,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                 p.state = S::Stopped;
             }
         }
-        (S::Waiting { .. }, Event::DependencyFailed { reason }) => {
-            p.state = S::Fatal {
-                reason: reason.clone(),
-            };
-            out.push(Action::Notice(Notice::Fatal { reason }));
-            p.ended_for_good(out);
-        }
+        (S::Waiting { .. }, Event::DependencyFailed { reason }) => fatal(p, reason, out),
         (
             S::Waiting { released: true }
             | S::Stopped
@@ -496,6 +480,15 @@ fn retry_later(p: &mut Proc, now: Instant, reason: String, out: &mut Vec<Action>
     p.state = State::Backoff { until, reason };
     out.push(Action::ArmDeadline(until));
     until
+}
+
+/// Gives up: FATAL for `reason`, told, and the process has ended for good.
+fn fatal(p: &mut Proc, reason: String, out: &mut Vec<Action>) {
+    p.state = State::Fatal {
+        reason: reason.clone(),
+    };
+    out.push(Action::Notice(Notice::Fatal { reason }));
+    p.ended_for_good(out);
 }
 
 /// The whole group is gone after a stop; start again if wanted meanwhile.
