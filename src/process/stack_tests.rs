@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::tests::{exited, policy, proc_in, run, secs};
+use super::tests::{exited, graceful_stop, policy, proc_in, run, secs};
 use super::*;
 use crate::config::RestartPolicy;
 
@@ -131,13 +131,20 @@ fn crash_loop(p: &mut Proc, lives: &[f64], t0: Instant) -> Vec<Duration> {
     delays
 }
 
-#[test]
-fn quick_exits_grow_the_delay_and_a_long_life_starts_it_over() {
-    let t0 = Instant::now();
+/// A process wanted up, restarted whatever its exit, RUNNING as soon as
+/// it is spawned.
+fn crash_looper() -> Proc {
     let mut p = Proc::new(policy());
     p.want = Want::Up;
     p.policy.restart = RestartPolicy::Always;
     p.policy.start_timeout = Duration::ZERO;
+    p
+}
+
+#[test]
+fn quick_exits_grow_the_delay_and_a_long_life_starts_it_over() {
+    let t0 = Instant::now();
+    let mut p = crash_looper();
     let ms = |d: Vec<Duration>| d.iter().map(|d| d.as_millis()).collect::<Vec<_>>();
     let d = crash_loop(&mut p, &[0.01; 8], t0);
     assert_eq!(ms(d), [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
@@ -153,10 +160,7 @@ fn quick_exits_grow_the_delay_and_a_long_life_starts_it_over() {
 #[test]
 fn a_crash_looping_false_spawns_a_handful_of_times_a_minute() {
     let t0 = Instant::now();
-    let mut p = Proc::new(policy());
-    p.want = Want::Up;
-    p.policy.restart = RestartPolicy::Always;
-    p.policy.start_timeout = Duration::ZERO;
+    let mut p = crash_looper();
     let mut now = t0;
     let mut spawns = 0;
     while now < t0 + secs(60.0) {
@@ -175,10 +179,7 @@ fn a_crash_looping_false_spawns_a_handful_of_times_a_minute() {
 #[test]
 fn restart_delay_waits_before_every_policy_restart() {
     let t0 = Instant::now();
-    let mut p = Proc::new(policy());
-    p.want = Want::Up;
-    p.policy.restart = RestartPolicy::Always;
-    p.policy.start_timeout = Duration::ZERO;
+    let mut p = crash_looper();
     p.policy.restart_delay = secs(2.0);
     let d = crash_loop(&mut p, &[5.0, 0.01], t0);
     assert_eq!(d, [secs(2.0), secs(2.5)]);
@@ -287,23 +288,7 @@ fn an_unhealthy_process_is_stopped_gracefully_and_started_again() {
     let mut p = proc_in(State::Running { pid: 10 });
     p.want = Want::Up;
     let acts = run(&mut p, Event::Unhealthy, t0);
-    assert_eq!(
-        acts,
-        [
-            Action::Notice(Notice::Stopping {
-                signal: libc::SIGTERM
-            }),
-            Action::SignalGroup {
-                pgid: 10,
-                sig: libc::SIGTERM
-            },
-            Action::SignalGroup {
-                pgid: 10,
-                sig: libc::SIGCONT
-            },
-            Action::ArmDeadline(t0 + secs(10.0)),
-        ]
-    );
+    assert_eq!(acts, graceful_stop(10, t0 + secs(10.0)));
     assert_eq!(p.want, Want::Up);
     assert_eq!(p.restarts, 1, "a restart, counted");
     assert_eq!(

@@ -36,6 +36,37 @@ pub(super) fn run(p: &mut Proc, ev: Event, now: Instant) -> Vec<Action> {
     out
 }
 
+/// What a graceful stop of group `pgid` asks for under `policy()`: its
+/// stop signal, SIGCONT, and SIGKILL armed for `kill_at`.
+pub(super) fn graceful_stop(pgid: i32, kill_at: Instant) -> [Action; 4] {
+    [
+        Action::Notice(Notice::Stopping {
+            signal: libc::SIGTERM,
+        }),
+        Action::SignalGroup {
+            pgid,
+            sig: libc::SIGTERM,
+        },
+        Action::SignalGroup {
+            pgid,
+            sig: libc::SIGCONT,
+        },
+        Action::ArmDeadline(kill_at),
+    ]
+}
+
+/// What killing group `pgid` asks for; `forced` by a second shutdown
+/// request rather than the deadline.
+pub(super) fn killed(pgid: i32, forced: bool) -> [Action; 2] {
+    [
+        Action::Notice(Notice::Killed { forced }),
+        Action::SignalGroup {
+            pgid,
+            sig: libc::SIGKILL,
+        },
+    ]
+}
+
 pub(super) fn exited(code: i32) -> Event {
     Event::Exited {
         status: ExitStatus::code(code),
@@ -225,35 +256,10 @@ fn stop_signals_then_kills_at_deadline() {
     p.want = Want::Up;
     let acts = run(&mut p, Event::StopRequested, t0);
     let kill_at = t0 + secs(10.0);
-    assert_eq!(
-        acts,
-        [
-            Action::Notice(Notice::Stopping {
-                signal: libc::SIGTERM
-            }),
-            Action::SignalGroup {
-                pgid: 7,
-                sig: libc::SIGTERM
-            },
-            Action::SignalGroup {
-                pgid: 7,
-                sig: libc::SIGCONT
-            },
-            Action::ArmDeadline(kill_at)
-        ]
-    );
+    assert_eq!(acts, graceful_stop(7, kill_at));
     assert_eq!(p.want, Want::Down);
     let acts = run(&mut p, Event::DeadlineReached, kill_at);
-    assert_eq!(
-        acts,
-        [
-            Action::Notice(Notice::Killed { forced: false }),
-            Action::SignalGroup {
-                pgid: 7,
-                sig: libc::SIGKILL
-            }
-        ]
-    );
+    assert_eq!(acts, killed(7, false));
     assert_eq!(
         p.state,
         State::Stopping {
@@ -325,16 +331,7 @@ fn stop_waits_for_the_whole_group() {
     assert_eq!(p.state.pid(), None, "the leader's pid is gone");
     assert!(!p.state.is_down());
     let acts = run(&mut p, Event::DeadlineReached, t0 + secs(10.0));
-    assert_eq!(
-        acts,
-        [
-            Action::Notice(Notice::Killed { forced: false }),
-            Action::SignalGroup {
-                pgid: 7,
-                sig: libc::SIGKILL
-            }
-        ]
-    );
+    assert_eq!(acts, killed(7, false));
     run(&mut p, Event::GroupGone, t0 + secs(10.1));
     assert_eq!(p.state, State::Stopped);
 }
@@ -459,16 +456,7 @@ fn forced_shutdown_kills_at_once() {
     ] {
         let mut p = proc_in(state);
         let acts = run(&mut p, Event::KillRequested, t0);
-        assert_eq!(
-            acts,
-            [
-                Action::Notice(Notice::Killed { forced: true }),
-                Action::SignalGroup {
-                    pgid: 5,
-                    sig: libc::SIGKILL
-                }
-            ]
-        );
+        assert_eq!(acts, killed(5, true));
         assert_eq!(p.state.deadline(), None);
     }
 }
