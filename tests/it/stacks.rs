@@ -731,6 +731,18 @@ fn ctl_done(ctl: std::process::Child) -> (i32, String) {
     )
 }
 
+/// `start --wait NAME` while NAME is WAITING for `dep`, which runs: no
+/// reply yet; then the file `settle` in the test's directory decides
+/// `dep`. The reply: (exit code, stdout and stderr).
+fn start_wait_on_dependency(sup: &Sup, name: &str, dep: &str, settle: &str) -> (i32, String) {
+    let mut ctl = ctl_spawn(sup, &["start", "--wait", name]);
+    sup.running_pid(dep);
+    sup.wait_state(name, "WAITING", secs(10));
+    still_waiting(&mut ctl);
+    std::fs::write(sup.path(settle), "").unwrap();
+    ctl_done(ctl)
+}
+
 #[test]
 fn start_wait_exits_1_when_the_process_exits_with_an_unexpected_code() {
     let job = |name: &str, code: u8| {
@@ -780,12 +792,7 @@ fn start_wait_waits_through_waiting() {
     dependsOn: {db: healthy}
 ",
     );
-    let mut ctl = ctl_spawn(&sup, &["start", "--wait", "web"]);
-    sup.running_pid("db");
-    sup.wait_state("web", "WAITING", secs(10));
-    still_waiting(&mut ctl);
-    std::fs::write(sup.path("ok"), "").unwrap();
-    let (code, out) = ctl_done(ctl);
+    let (code, out) = start_wait_on_dependency(&sup, "web", "db", "ok");
     assert_eq!(code, 0, "{out}");
     assert_eq!(out.trim(), "Process 'web' is RUNNING");
 }
@@ -807,12 +814,7 @@ fn start_wait_exits_1_when_a_dependency_fails() {
     dependsOn: {db: completed}
 ",
     );
-    let mut ctl = ctl_spawn(&sup, &["start", "--wait", "api"]);
-    sup.running_pid("db");
-    sup.wait_state("api", "WAITING", secs(10));
-    still_waiting(&mut ctl);
-    std::fs::write(sup.path("fail"), "").unwrap();
-    let (code, out) = ctl_done(ctl);
+    let (code, out) = start_wait_on_dependency(&sup, "api", "db", "fail");
     assert_eq!(code, 1, "{out}");
     assert_eq!(out.trim(), "Process 'api' is FATAL: dependency 'db' failed");
 }
