@@ -27,7 +27,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use supervisor::{Supervisor, cpu, env_number};
+use supervisor::{Supervisor, Window, cpu, env_number};
 
 impl Supervisor {
     /// Waits until `status --json` shows `n` RUNNING processes.
@@ -44,15 +44,6 @@ impl Supervisor {
     }
 }
 
-fn total_restarts(sup: &Supervisor) -> u64 {
-    let reply = sup.ask("status --json");
-    reply
-        .split("\"restarts\":")
-        .skip(1)
-        .filter_map(|s| s.split(',').next()?.trim().parse::<u64>().ok())
-        .sum()
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
@@ -61,8 +52,8 @@ fn pct(part: Duration, whole: Duration) -> String {
     format!("{:.2}", part.as_secs_f64() / whole.as_secs_f64() * 100.0)
 }
 
-/// One crash loop run: (cpu, window, restarts, latencies, log lines).
-fn crash_loop(logfile: bool, secs: u64) -> (Duration, Duration, u64, Vec<Duration>, usize) {
+/// One crash loop run: what the window saw, and the log file's lines.
+fn crash_loop(logfile: bool, secs: u64) -> (Window, usize) {
     let yaml = format!(
         "{}tasks:
   crash:
@@ -75,27 +66,11 @@ fn crash_loop(logfile: bool, secs: u64) -> (Duration, Duration, u64, Vec<Duratio
         if logfile { "logfile: sup.log\n" } else { "" }
     );
     let sup = Supervisor::start(if logfile { "with" } else { "without" }, &yaml);
-    // Warm up: every process spawned once.
-    std::thread::sleep(Duration::from_secs(3));
-    let (cpu0, r0, t0) = (cpu(sup.pid()), total_restarts(&sup), Instant::now());
-    let mut lat = Vec::new();
-    let end = t0 + Duration::from_secs(secs);
-    let mut next = t0;
-    while Instant::now() < end {
-        let t = Instant::now();
-        sup.ask("status");
-        lat.push(t.elapsed());
-        next += Duration::from_millis(100);
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-    }
-    let window = t0.elapsed();
-    let used = cpu(sup.pid()) - cpu0;
-    let restarts = total_restarts(&sup) - r0;
+    let window = sup.status_window(secs);
     let lines = std::fs::read_to_string(sup.dir.join("sup.log"))
         .map(|s| s.lines().count())
         .unwrap_or(0);
-    lat.sort();
-    (used, window, restarts, lat, lines)
+    (window, lines)
 }
 
 fn bench_logfile(secs: u64) {
@@ -112,12 +87,13 @@ fn bench_logfile(secs: u64) {
         ("without logfile (again)", false),
         ("with logfile (again)", true),
     ] {
-        let (used, window, restarts, lat, lines) = crash_loop(with, secs);
+        let (w, lines) = crash_loop(with, secs);
+        let lat = &w.status;
         let q = |f: f64| lat[((lat.len() as f64 * f) as usize).min(lat.len() - 1)];
         println!(
-            "| {name} | {} | {:.0} | {} | {} | {} | {lines} |",
-            pct(used, window),
-            restarts as f64 / window.as_secs_f64(),
+            "| {name} | {:.2} | {:.0} | {} | {} | {} | {lines} |",
+            w.cpu_pct(),
+            w.restarts_per_sec(),
             ms(q(0.5)),
             ms(q(0.99)),
             ms(*lat.last().unwrap()),

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use supervisor::{Supervisor, cpu, env_number};
+use supervisor::{Supervisor, env_number};
 
 const PROCS: usize = 1000;
 const READERS: usize = 10;
@@ -207,23 +207,7 @@ fn churn(with_clients: bool, secs: u64) -> Run {
         stalled = Some(sup.subscribe());
     }
     sup.ask("start crash");
-    // Warm up: every process spawned once.
-    std::thread::sleep(Duration::from_secs(3));
-    let restarts = |sup: &Supervisor| sup.states().iter().map(|s| s.2).sum::<u64>();
-    let (cpu0, r0, t0) = (cpu(sup.pid()), restarts(&sup), Instant::now());
-    let mut lat = Vec::new();
-    let end = t0 + Duration::from_secs(secs);
-    let mut next = t0;
-    while Instant::now() < end {
-        let t = Instant::now();
-        sup.ask("status");
-        lat.push(t.elapsed());
-        next += Duration::from_millis(100);
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-    }
-    let window = t0.elapsed();
-    let used = cpu(sup.pid()) - cpu0;
-    let restarts_s = (restarts(&sup) - r0) as f64 / window.as_secs_f64();
+    let window = sup.status_window(secs);
     sup.ask("stop crash");
     let deadline = Instant::now() + Duration::from_secs(120);
     let finals = loop {
@@ -301,11 +285,10 @@ fn churn(with_clients: bool, secs: u64) -> Run {
         let markers: Vec<&str> = text.lines().filter(|l| l.starts_with("[... ")).collect();
         format!("kept {lines} lines, then {}", markers.join(", "))
     });
-    lat.sort();
     Run {
-        cpu_pct: used.as_secs_f64() / window.as_secs_f64() * 100.0,
-        restarts_s,
-        lat,
+        cpu_pct: window.cpu_pct(),
+        restarts_s: window.restarts_per_sec(),
+        lat: window.status,
         hwm_kib,
         readers,
         stalled,

@@ -118,22 +118,6 @@ fn children(ppid: i32) -> (usize, usize) {
     (all, zombies)
 }
 
-/// Total restarts over every process, from `status --json`.
-fn total_restarts(sup: &Supervisor) -> u64 {
-    let reply = sup.ask("status --json");
-    // No JSON parser in the main crate's dependencies: the field is simple.
-    reply
-        .match_indices("\"restarts\":")
-        .filter_map(|(i, key)| {
-            let rest = reply[i + key.len()..].trim_start();
-            let end = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            rest[..end].parse::<u64>().ok()
-        })
-        .sum()
-}
-
 struct Sample {
     at: Duration,
     fds: usize,
@@ -191,7 +175,7 @@ fn main() {
                 rss_kib: status_kib(pid, "VmRSS"),
                 zombies,
                 children,
-                restarts: total_restarts(&sup),
+                restarts: sup.total_restarts(),
                 asked: latencies.len(),
                 p50: latencies
                     .get(latencies.len() / 2)

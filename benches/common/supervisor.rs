@@ -125,6 +125,65 @@ impl Supervisor {
         assert!(reply.starts_with("0\n"), "'{line}' failed: {reply}");
         reply
     }
+
+    /// The restarts of every process, summed, from `status --json`.
+    pub fn total_restarts(&self) -> u64 {
+        let reply = self.ask("status --json");
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_str(reply.trim_start_matches("0\n")).expect("status --json");
+        rows.iter()
+            .map(|r| r["restarts"].as_u64().unwrap_or(0))
+            .sum()
+    }
+
+    /// A window of `secs` in a crash loop that has just begun: after 3 s of
+    /// warm-up (every process spawned once), `status` asked every 100 ms.
+    pub fn status_window(&self, secs: u64) -> Window {
+        std::thread::sleep(Duration::from_secs(3));
+        let (cpu0, r0, t0) = (cpu(self.pid()), self.total_restarts(), Instant::now());
+        let mut status = Vec::new();
+        let end = t0 + Duration::from_secs(secs);
+        let mut next = t0;
+        while Instant::now() < end {
+            let t = Instant::now();
+            self.ask("status");
+            status.push(t.elapsed());
+            next += Duration::from_millis(100);
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+        let length = t0.elapsed();
+        let cpu = cpu(self.pid()) - cpu0;
+        let restarts = self.total_restarts() - r0;
+        status.sort();
+        Window {
+            cpu,
+            length,
+            restarts,
+            status,
+        }
+    }
+}
+
+/// What `Supervisor::status_window` saw.
+pub struct Window {
+    /// The supervisor's CPU time (user + system) in the window.
+    pub cpu: Duration,
+    pub length: Duration,
+    /// Restarts in the window, over every process.
+    pub restarts: u64,
+    /// How long each `status` took, shortest first.
+    pub status: Vec<Duration>,
+}
+
+impl Window {
+    /// The supervisor's CPU, in % of one core.
+    pub fn cpu_pct(&self) -> f64 {
+        self.cpu.as_secs_f64() / self.length.as_secs_f64() * 100.0
+    }
+
+    pub fn restarts_per_sec(&self) -> f64 {
+        self.restarts as f64 / self.length.as_secs_f64()
+    }
 }
 
 impl Drop for Supervisor {
