@@ -60,10 +60,12 @@ pub(super) struct Top {
 
 /// The top-level keys.
 pub(super) const TOP_KEYS: &[Key<Top>] = &[
+    // A path, or `false` for no socket.
     key(&["socket"], |v, it, t| {
-        let socket = v.socket(it)?;
-        t.config.socket_enabled = socket.is_some();
-        t.config.socket = socket;
+        t.config.socket_enabled = v.tree.typed(it.value) != Some(Typed::Bool(false));
+        if t.config.socket_enabled {
+            t.config.socket = Some(v.path(it)?);
+        }
         Some(())
     }),
     key(&["tasks", "programs"], |v, it, t| {

@@ -261,12 +261,9 @@ impl Validator<'_> {
 
     /// A whole number from `min` to `max`.
     pub fn count_in(&mut self, it: &Item, min: u32, max: u32) -> Option<u32> {
-        let n = match self.tree.typed(it.value) {
-            Some(Typed::Int(n)) if n >= 0 => n,
-            _ => {
-                self.expected(it, "a whole number >= 0");
-                return None;
-            }
+        let Some(Typed::Int(n @ 0..)) = self.tree.typed(it.value) else {
+            self.expected(it, "a whole number >= 0");
+            return None;
         };
         let message = match u32::try_from(n) {
             Ok(v) if (min..=max).contains(&v) => return Some(v),
@@ -407,14 +404,6 @@ impl Validator<'_> {
         }
         let joined = self.base.join(s);
         Some(std::path::absolute(&joined).unwrap_or(joined))
-    }
-
-    /// `socket`: a path, or `false` for none (`Some(None)`).
-    pub fn socket(&mut self, it: &Item) -> Option<Option<PathBuf>> {
-        if let Some(Typed::Bool(false)) = self.tree.typed(it.value) {
-            return Some(None);
-        }
-        self.path(it).map(Some)
     }
 
     /// `ADDRESS:PORT` with an IP address (`localhost` stands for
