@@ -5,11 +5,6 @@
 //! variables, globs, tildes or `#` comments and never runs a shell: the words
 //! come out exactly as the text spells them.
 
-/// Whether `c` separates words outside quotes (the shell's default IFS).
-fn is_blank(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n')
-}
-
 /// Splits `s` into words by POSIX shell quoting rules. An empty or all-blank
 /// `s` gives no words; `''` gives one empty word.
 ///
@@ -24,7 +19,8 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
         match c {
-            c if is_blank(c) => {
+            // The shell's default IFS separates words outside quotes.
+            ' ' | '\t' | '\n' => {
                 if in_word {
                     words.push(std::mem::take(&mut word));
                     in_word = false;
