@@ -264,13 +264,7 @@ fn a_reading_client_loses_nothing_of_a_stop_of_thousands() {
             "tasks:\n  w:\n    command: sleep 1000\n    instances: {n}\n    successfulStartTimeout: 0\n    gracefulStopTimeout: 10\n"
         ),
     );
-    wait_until(secs(60), "all running", || {
-        sup.status()
-            .iter()
-            .filter(|r| r["state"] == "RUNNING")
-            .count()
-            == n
-    });
+    sup.wait_running(n, secs(60));
     let reader = Subscriber::new(&sup);
     let counted = std::thread::spawn(move || {
         let mut reader = reader;

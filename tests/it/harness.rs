@@ -442,6 +442,17 @@ impl Sup {
         }
     }
 
+    /// Waits until `n` processes are RUNNING.
+    pub fn wait_running(&self, n: usize, timeout: Duration) {
+        wait_until(timeout, &format!("{n} running"), || {
+            self.status()
+                .iter()
+                .filter(|r| r["state"] == "RUNNING")
+                .count()
+                == n
+        });
+    }
+
     /// The live pid of `name` once RUNNING.
     pub fn running_pid(&self, name: &str) -> i32 {
         self.wait_state(name, "RUNNING", secs(10))["pid"]

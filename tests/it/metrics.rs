@@ -347,13 +347,7 @@ fn a_large_exposition_reaches_an_http_client_whole() {
             "metrics: 127.0.0.1:{port}\ntasks:\n  w:\n    command: sleep 1000\n    instances: 1500\n    successfulStartTimeout: 0\n"
         ),
     );
-    wait_until(secs(60), "1500 running", || {
-        sup.status()
-            .iter()
-            .filter(|r| r["state"] == "RUNNING")
-            .count()
-            == 1500
-    });
+    sup.wait_running(1500, secs(60));
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
         .unwrap();
