@@ -13,6 +13,27 @@ use super::values::{Item, Validator, clean, quote};
 use super::yaml::{Id, Typed, Value};
 use super::{PerProcess, TaskSpec, read_regular};
 
+/// What the expandable keys of one task see and leave behind.
+struct Vars {
+    task: String,
+    instances: u32,
+    /// The task's variables so far, in the intermediate form.
+    vars: BTreeMap<String, String>,
+    /// Set once a text names a variable that differs per process.
+    per_process: bool,
+}
+
+impl Vars {
+    fn expand(&mut self, text: &str) -> Result<String, String> {
+        let scope = Scope {
+            vars: &self.vars,
+            task: &self.task,
+            instances: self.instances,
+        };
+        expand::expand(text, &scope, &mut self.per_process)
+    }
+}
+
 /// The most bytes read from one env file.
 const MAX_ENV_FILE: u64 = 1 << 20;
 
@@ -31,16 +52,17 @@ impl Validator<'_> {
     /// Fills the expandable fields of `spec`; false when any was invalid.
     pub(super) fn expandable(&mut self, spec: &mut TaskSpec, keys: &Expandable) -> bool {
         let mut ok = true;
-        let mut vars = BTreeMap::new();
-        let mut per_process = false;
-        let scope = (spec.name.clone(), spec.instances);
+        let mut t = Vars {
+            task: spec.name.clone(),
+            instances: spec.instances,
+            vars: BTreeMap::new(),
+            per_process: false,
+        };
         if let Some(it) = &keys.env_file {
-            ok &= self.env_files(it, spec, &mut vars).is_some();
+            ok &= self.env_files(it, &mut t, &mut spec.env_files).is_some();
         }
         if let Some(it) = &keys.environment {
-            ok &= self
-                .environment(it, &scope, &mut vars, &mut per_process)
-                .is_some();
+            ok &= self.environment(it, &mut t).is_some();
         }
         // The fields hold the text of the first process; text that differs
         // per process is also kept whole for `TaskSpec::for_process`.
@@ -49,14 +71,14 @@ impl Validator<'_> {
         let mut command = None;
         if let Some(it) = &keys.command {
             let what = "a command line (a string)";
-            command = self.expanded(it, it.value, what, &scope, &vars, &mut per_process);
+            command = self.expanded(it, it.value, what, &mut t);
             let text = command.as_deref().map(fin);
             match text.and_then(|t| Some((self.argv(it, &t)?, t))) {
                 Some((argv, text)) => (spec.command, spec.argv) = (text, argv),
                 None => ok = false,
             }
         }
-        spec.environment = vars.iter().map(|(k, v)| (k.clone(), fin(v))).collect();
+        spec.environment = t.vars.iter().map(|(k, v)| (k.clone(), fin(v))).collect();
         let escaped_base = PathBuf::from(expand::escape(&self.base.to_string_lossy()));
         let mut templates: [Option<String>; 3] = [None, None, None];
         let fields = [
@@ -66,17 +88,17 @@ impl Validator<'_> {
         ];
         for ((key, field), template) in fields.into_iter().zip(&mut templates) {
             let Some(it) = key else { continue };
-            let text = self.expanded(it, it.value, "a path", &scope, &vars, &mut per_process);
+            let text = self.expanded(it, it.value, "a path", &mut t);
             let path = text.as_deref().and_then(|t| self.resolve(it, &fin(t)));
             ok &= path.is_some();
             *field = path;
             *template = text.map(|t| escaped_base.join(t).to_string_lossy().into_owned());
         }
-        if per_process {
+        if t.per_process {
             let [stdout, stderr, working_directory] = templates;
             spec.per_process = Some(Box::new(PerProcess {
                 command: command.unwrap_or_default(),
-                environment: vars,
+                environment: t.vars,
                 stdout,
                 stderr,
                 working_directory,
@@ -88,48 +110,29 @@ impl Validator<'_> {
         ok
     }
 
-    /// The expanded text (intermediate form) of string node `id` of key `it`
-    /// in task `scope` (name, instances).
-    fn expanded(
-        &mut self,
-        it: &Item,
-        id: Id,
-        what: &str,
-        scope: &(String, u32),
-        vars: &BTreeMap<String, String>,
-        per_process: &mut bool,
-    ) -> Option<String> {
+    /// The expanded text (intermediate form) of string node `id` of key `it`.
+    fn expanded(&mut self, it: &Item, id: Id, what: &str, t: &mut Vars) -> Option<String> {
         let Some(Typed::Str(text)) = self.tree.typed(id) else {
             let found = self.found(id);
             self.fail(it, format!("expected {what}, found {found}"));
             return None;
         };
-        let scope = Scope {
-            vars,
-            task: &scope.0,
-            instances: scope.1,
-        };
-        expand::expand(text, &scope, per_process)
-            .map_err(|e| self.fail(it, e))
-            .ok()
+        t.expand(text).map_err(|e| self.fail(it, e)).ok()
     }
 
-    /// `envFile`: one path or a list, each read and parsed into `vars`.
-    fn env_files(
-        &mut self,
-        it: &Item,
-        spec: &mut TaskSpec,
-        vars: &mut BTreeMap<String, String>,
-    ) -> Option<()> {
+    /// `envFile`: one path or a list, each read and parsed into the task's
+    /// variables, and kept in `files`.
+    fn env_files(&mut self, it: &Item, t: &mut Vars, files: &mut Vec<PathBuf>) -> Option<()> {
         let ids = self.list(it.value).unwrap_or_else(|| vec![it.value]);
         if !self.visit(ids.len()) {
             return None;
         }
-        let scope = (spec.name.clone(), spec.instances);
         let mut ok = true;
         for id in ids {
-            let mut per_process = false;
-            let Some(text) = self.expanded(it, id, "a path", &scope, vars, &mut per_process) else {
+            // Taken back at once, so the flag speaks of this file alone.
+            let text = self.expanded(it, id, "a path", t);
+            let per_process = std::mem::take(&mut t.per_process);
+            let Some(text) = text else {
                 ok = false;
                 continue;
             };
@@ -138,7 +141,7 @@ impl Validator<'_> {
                 ok = false;
                 continue;
             }
-            let Some(path) = self.resolve(it, &expand::finish(&text, &spec.name, 1)) else {
+            let Some(path) = self.resolve(it, &expand::finish(&text, &t.task, 1)) else {
                 ok = false;
                 continue;
             };
@@ -150,25 +153,22 @@ impl Validator<'_> {
                     expand::dotenv(&text).map_err(|(line, e)| format!("{shown}:{line}: {e}"))
                 });
             match parsed {
-                Ok(pairs) => vars.extend(pairs.into_iter().map(|(k, v)| (k, expand::escape(&v)))),
+                Ok(pairs) => t
+                    .vars
+                    .extend(pairs.into_iter().map(|(k, v)| (k, expand::escape(&v)))),
                 Err(e) => {
                     self.fail(it, e);
                     ok = false;
                 }
             }
-            spec.env_files.push(path);
+            files.push(path);
         }
         ok.then_some(())
     }
 
-    /// `environment`: each value expanded in written order into `vars`.
-    fn environment(
-        &mut self,
-        it: &Item,
-        scope: &(String, u32),
-        vars: &mut BTreeMap<String, String>,
-        per_process: &mut bool,
-    ) -> Option<()> {
+    /// `environment`: each value expanded in written order into the task's
+    /// variables.
+    fn environment(&mut self, it: &Item, t: &mut Vars) -> Option<()> {
         let tree = self.tree;
         let items = self.mapping(it, "a mapping of variable names to values")?;
         let mut seen = BTreeSet::new();
@@ -199,21 +199,14 @@ impl Validator<'_> {
             } else if !seen.insert(name.clone()) {
                 Err(format!("duplicate variable {}", quote(&name)))
             } else {
-                text.and_then(|t| match t.contains('\0') {
+                text.and_then(|text| match text.contains('\0') {
                     true => Err("value contains a NUL character".to_string()),
-                    false => {
-                        let scope = Scope {
-                            vars,
-                            task: &scope.0,
-                            instances: scope.1,
-                        };
-                        expand::expand(t, &scope, per_process)
-                    }
+                    false => t.expand(text),
                 })
             };
             match checked {
                 Ok(value) => {
-                    vars.insert(name, value);
+                    t.vars.insert(name, value);
                 }
                 Err(e) => {
                     self.fail(var, e);
