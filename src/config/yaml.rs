@@ -367,30 +367,25 @@ impl Builder {
                 _ => vec![v],
             };
             for m in maps {
-                if m == id || self.open.iter().any(|o| o.id == m) {
-                    problems.push((
-                        self.nodes[k].at,
-                        "merge key '<<' names a mapping that contains it".to_string(),
-                    ));
-                    continue;
-                }
-                let Value::Map(source) = &self.nodes[m].value else {
-                    problems.push((
-                        self.nodes[k].at,
-                        "merge key '<<' expects a mapping or a list of mappings".to_string(),
-                    ));
-                    continue;
-                };
-                if self.merged + source.entries.len() > MAX_MERGED {
-                    let message = format!("merge keys copy more than {MAX_MERGED} entries");
-                    return Err((self.nodes[k].at, message));
-                }
-                self.merged += source.entries.len();
-                for &(mk, mv) in &source.entries {
-                    if seen.insert(Self::key_id(&self.nodes, mk)) {
-                        entries.push((mk, mv));
+                let at = self.nodes[k].at;
+                let problem = if m == id || self.open.iter().any(|o| o.id == m) {
+                    "merge key '<<' names a mapping that contains it"
+                } else if let Value::Map(source) = &self.nodes[m].value {
+                    if self.merged + source.entries.len() > MAX_MERGED {
+                        let message = format!("merge keys copy more than {MAX_MERGED} entries");
+                        return Err((at, message));
                     }
-                }
+                    self.merged += source.entries.len();
+                    for &(mk, mv) in &source.entries {
+                        if seen.insert(Self::key_id(&self.nodes, mk)) {
+                            entries.push((mk, mv));
+                        }
+                    }
+                    continue;
+                } else {
+                    "merge key '<<' expects a mapping or a list of mappings"
+                };
+                problems.push((at, problem.to_string()));
             }
         }
         self.problems.extend(problems);
