@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use super::Condition;
+use super::schema::unknown;
 use super::values::{Item, Validator, quote};
 use super::yaml::Pos;
 
@@ -62,11 +63,8 @@ impl Graph {
         let mut by_name: HashMap<&str, usize> = HashMap::new();
         for (i, t) in self.tasks.iter().enumerate() {
             if by_name.contains_key(t.name.as_str()) {
-                v.error(
-                    t.at,
-                    &t.path,
-                    format!("duplicate task name {}", quote(&t.name)),
-                );
+                let message = format!("duplicate task name {}", quote(&t.name));
+                v.error(t.at, &t.path, message);
             } else {
                 by_name.insert(&t.name, i);
             }
@@ -79,20 +77,11 @@ impl Graph {
                 match by_name.get(d.task.as_str()) {
                     None => {
                         let names = self.tasks.iter().map(|t| t.name.as_str());
-                        let message = match super::schema::suggest(&d.task, names) {
-                            Some(s) => {
-                                format!("unknown task {} (did you mean '{s}'?)", quote(&d.task))
-                            }
-                            None => format!("unknown task {}", quote(&d.task)),
-                        };
-                        v.error(d.at, &d.path, message);
+                        v.error(d.at, &d.path, unknown("task", &d.task, names));
                     }
                     Some(&j) if j == i => {
-                        v.error(
-                            d.at,
-                            &d.path,
-                            format!("task {} depends on itself", quote(&t.name)),
-                        );
+                        let message = format!("task {} depends on itself", quote(&t.name));
+                        v.error(d.at, &d.path, message);
                     }
                     Some(&j) => edges[i].push((j, d)),
                 }

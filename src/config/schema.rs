@@ -266,6 +266,19 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, k)| k)
 }
 
+/// `unknown WHAT 'NAME'`, with the nearest of `candidates` when `name`
+/// looks like its misspelling.
+pub(super) fn unknown<'a>(
+    what: &str,
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
+    match suggest(name, candidates) {
+        Some(s) => format!("unknown {what} {} (did you mean '{s}'?)", quote(name)),
+        None => format!("unknown {what} {}", quote(name)),
+    }
+}
+
 impl Validator<'_> {
     /// Applies `items` through `table` to `target`, reporting keys that are
     /// not text, unknown keys (with the nearest spelling) and a second
@@ -280,11 +293,7 @@ impl Validator<'_> {
                 continue;
             };
             let Some(k) = table.iter().position(|k| k.names.contains(&name)) else {
-                let message = match suggest(name, spellings(table)) {
-                    Some(s) => format!("unknown key {} (did you mean '{s}'?)", quote(name)),
-                    None => format!("unknown key {}", quote(name)),
-                };
-                self.fail(it, message);
+                self.fail(it, unknown("key", name, spellings(table)));
                 ok = false;
                 continue;
             };
