@@ -86,10 +86,8 @@ pub fn load(path: &Path, is_root: bool) -> Result<Config, ConfigError> {
         let valid = std::str::from_utf8(valid).unwrap_or_default();
         let line = valid.split('\n').count();
         let col = valid.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-        one_error(format!(
-            "{}:{line}:{col}: not valid UTF-8 text",
-            path.display()
-        ))
+        let file = path.display();
+        one_error(format!("{file}:{line}:{col}: not valid UTF-8 text"))
     })?;
     parse(&text, path, is_root)
 }
