@@ -121,7 +121,7 @@ const TAB_AFTER_COLON: &str = "':' must be followed by a valid YAML whitespace";
 pub fn parse(text: &str) -> Result<Tree, (Pos, String)> {
     match build(text) {
         Err((_, m)) if m == TAB_AFTER_COLON => {}
-        done => return done.map(Builder::tree),
+        done => return done.map(|b| b.tree),
     }
     // The tabs right after each ':' become spaces: one character for one,
     // so every position stays. Those that were inside a quoted or block
@@ -142,9 +142,9 @@ pub fn parse(text: &str) -> Result<Tree, (Pos, String)> {
         !text
     });
     if tabs.len() == before {
-        return Ok(b.tree());
+        return Ok(b.tree);
     }
-    build(std::str::from_utf8(&bytes).expect("a tab for a space")).map(Builder::tree)
+    build(std::str::from_utf8(&bytes).expect("a tab for a space")).map(|b| b.tree)
 }
 
 /// The character and byte offsets of the tabs in the blanks right after
@@ -241,11 +241,9 @@ struct Open {
 
 #[derive(Default)]
 struct Builder {
-    nodes: Vec<Node>,
+    tree: Tree,
     open: Vec<Open>,
     anchors: HashMap<usize, Id>,
-    root: Option<Id>,
-    problems: Vec<(Pos, String)>,
     merged: usize,
     /// Where quoted and block scalars are, in characters, in file order.
     verbatim: Vec<std::ops::Range<usize>>,
@@ -264,17 +262,9 @@ enum KeyId<'a> {
 }
 
 impl Builder {
-    fn tree(self) -> Tree {
-        Tree {
-            nodes: self.nodes,
-            root: self.root,
-            problems: self.problems,
-        }
-    }
-
     fn add(&mut self, at: Pos, tag: Option<String>, value: Value) -> Id {
-        self.nodes.push(Node { at, tag, value });
-        self.nodes.len() - 1
+        self.tree.nodes.push(Node { at, tag, value });
+        self.tree.nodes.len() - 1
     }
 
     /// Opens a collection; fails past [`MAX_DEPTH`].
@@ -304,10 +294,10 @@ impl Builder {
     /// Attaches the complete node `id` to the collection being read.
     fn finish(&mut self, id: Id) {
         let Some(open) = self.open.last_mut() else {
-            self.root = Some(id);
+            self.tree.root = Some(id);
             return;
         };
-        match &mut self.nodes[open.id].value {
+        match &mut self.tree.nodes[open.id].value {
             Value::Seq(items) => items.push(id),
             Value::Map(map) => match open.key.take() {
                 None => open.key = Some(id),
@@ -335,14 +325,15 @@ impl Builder {
     }
 
     fn is_merge_key(&self, id: Id) -> bool {
-        matches!(&self.nodes[id], Node { tag: None, value: Value::Scalar(s), .. } if s.plain && s.text == "<<")
+        let node = &self.tree.nodes[id];
+        matches!(&node.value, Value::Scalar(s) if node.tag.is_none() && s.plain && s.text == "<<")
     }
 
     /// Drops duplicate keys of mapping `id` and adds the entries its merge
     /// keys bring that it does not set itself. Fails when merge keys copy
     /// more than [`MAX_MERGED`] entries in all.
     fn merge(&mut self, id: Id) -> Result<(), (Pos, String)> {
-        let Value::Map(map) = &mut self.nodes[id].value else {
+        let Value::Map(map) = &mut self.tree.nodes[id].value else {
             return Ok(());
         };
         let written = std::mem::take(&mut map.entries);
@@ -353,31 +344,30 @@ impl Builder {
         for (k, v) in written {
             if self.is_merge_key(k) {
                 sources.push((k, v));
-            } else if !seen.insert(Self::key_id(&self.nodes, k)) {
+            } else if !seen.insert(Self::key_id(&self.tree.nodes, k)) {
                 duplicates.push(k);
             } else {
                 entries.push((k, v));
             }
         }
         let own = entries.len();
-        let mut problems = Vec::new();
         for (k, v) in sources {
-            let maps: Vec<Id> = match &self.nodes[v].value {
+            let maps: Vec<Id> = match &self.tree.nodes[v].value {
                 Value::Seq(items) => items.clone(),
                 _ => vec![v],
             };
             for m in maps {
-                let at = self.nodes[k].at;
+                let at = self.tree.nodes[k].at;
                 let problem = if m == id || self.open.iter().any(|o| o.id == m) {
                     "merge key '<<' names a mapping that contains it"
-                } else if let Value::Map(source) = &self.nodes[m].value {
+                } else if let Value::Map(source) = &self.tree.nodes[m].value {
                     if self.merged + source.entries.len() > MAX_MERGED {
                         let message = format!("merge keys copy more than {MAX_MERGED} entries");
                         return Err((at, message));
                     }
                     self.merged += source.entries.len();
                     for &(mk, mv) in &source.entries {
-                        if seen.insert(Self::key_id(&self.nodes, mk)) {
+                        if seen.insert(Self::key_id(&self.tree.nodes, mk)) {
                             entries.push((mk, mv));
                         }
                     }
@@ -385,11 +375,10 @@ impl Builder {
                 } else {
                     "merge key '<<' expects a mapping or a list of mappings"
                 };
-                problems.push((at, problem.to_string()));
+                self.tree.problems.push((at, problem.to_string()));
             }
         }
-        self.problems.extend(problems);
-        self.nodes[id].value = Value::Map(Map {
+        self.tree.nodes[id].value = Value::Map(Map {
             entries,
             duplicates,
             own,
