@@ -197,16 +197,13 @@ impl Validator<'_> {
         if !self.visit(m.entries.len()) {
             return Vec::new();
         }
+        let dot = if path.is_empty() { "" } else { "." };
         let mut items = Vec::with_capacity(m.entries.len());
         for (i, &(k, value)) in m.entries.iter().enumerate() {
             let name = self.text(k).map(str::to_string);
             let shown = clean(name.as_deref().unwrap_or("?"));
             items.push(Item {
-                path: if path.is_empty() {
-                    shown
-                } else {
-                    format!("{path}.{shown}")
-                },
+                path: format!("{path}{dot}{shown}"),
                 name,
                 value,
                 at: tree.node(k).at,
