@@ -316,18 +316,17 @@ impl Validator<'_> {
     /// The whole file, when valid.
     pub(super) fn config(&mut self, path: &Path) -> Option<Config> {
         let empty = "empty configuration (expected a mapping with key 'tasks')";
-        let Some(root) = self.tree.root else {
-            self.error(START, "", empty.to_string());
-            return None;
+        let root = match self.tree.root {
+            Some(root) if self.is_map(root) => root,
+            root => {
+                let message = match root.map(|r| self.found(r)).as_deref() {
+                    None | Some("nothing") => empty.to_string(),
+                    Some(found) => format!("expected a mapping with key 'tasks', found {found}"),
+                };
+                self.error(START, "", message);
+                return None;
+            }
         };
-        if self.tree.typed(root) == Some(Typed::Null) || !self.is_map(root) {
-            let message = match self.found(root).as_str() {
-                "nothing" => empty.to_string(),
-                found => format!("expected a mapping with key 'tasks', found {found}"),
-            };
-            self.error(START, "", message);
-            return None;
-        }
         let mut items = self.entries(root, "");
         items.retain(|it| {
             !it.name
