@@ -96,24 +96,21 @@ impl Graph {
     /// meet: `i` is digits only), so no name list is ever built.
     fn process_names(&self, v: &mut Validator, by_name: &HashMap<&str, usize>) {
         for (j, single) in self.tasks.iter().enumerate() {
-            if single.instances != Some(1) {
-                continue;
-            }
             let Some((prefix, digits)) = single.name.rsplit_once('_') else {
                 continue;
             };
-            let numeric = !digits.is_empty()
-                && !digits.starts_with('0')
-                && digits.bytes().all(|b| b.is_ascii_digit());
             let Some(&i) = by_name.get(prefix) else {
                 continue;
             };
             let multi = &self.tasks[i];
-            let hit = numeric
-                && multi.instances.is_some_and(|n| {
-                    n > 1 && digits.parse::<u64>().is_ok_and(|k| k <= u64::from(n))
-                });
-            if hit {
+            let n = u64::from(multi.instances.unwrap_or(0));
+            // Digits only, without a leading zero ('+' is the one other
+            // character that parsing a u64 takes).
+            let k = digits
+                .parse::<u64>()
+                .ok()
+                .filter(|_| !digits.starts_with(['0', '+']));
+            if single.instances == Some(1) && n > 1 && k.is_some_and(|k| k <= n) {
                 // Reported at whichever of the two comes second in the file.
                 let later = if i < j { single } else { multi };
                 let message = format!(
