@@ -17,11 +17,13 @@ pub const INSTANCE_VAR: &str = "TASKMASTER_INSTANCE";
 
 /// Where names are looked up, in DESIGN's order: the task's own variables,
 /// then the supervisor's environment, then the three `TASKMASTER_` ones.
-pub struct Scope<'a> {
+pub struct Scope {
     /// The task's variables so far, in the intermediate form.
-    pub vars: &'a BTreeMap<String, String>,
-    pub task: &'a str,
+    pub vars: BTreeMap<String, String>,
+    pub task: String,
     pub instances: u32,
+    /// Set by [`expand`] once it keeps a per-process name.
+    pub per_process: bool,
 }
 
 /// What a name stands for.
@@ -33,7 +35,7 @@ enum Found {
     Unset,
 }
 
-impl Scope<'_> {
+impl Scope {
     fn lookup(&self, name: &str) -> Found {
         if let Some(v) = self.vars.get(name) {
             return Found::Value(v.clone());
@@ -42,7 +44,7 @@ impl Scope<'_> {
             return Found::Value(escape(&v.to_string_lossy()));
         }
         match (name, self.instances) {
-            (TASK_VAR, _) | (PROCESS_VAR, 1) => Found::Value(escape(self.task)),
+            (TASK_VAR, _) | (PROCESS_VAR, 1) => Found::Value(escape(&self.task)),
             (INSTANCE_VAR, 1) => Found::Value("1".to_string()),
             (PROCESS_VAR | INSTANCE_VAR, _) => Found::PerProcess,
             _ => Found::Unset,
@@ -56,11 +58,11 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Expands the text as written into the intermediate form; sets
-/// `per_process` when a per-process name was kept.
+/// `scope.per_process` when a per-process name was kept.
 ///
 /// Fails with a one-line message for `${` without `}`, a name that is not
 /// `[A-Za-z_][A-Za-z0-9_]*`, or an unset name without a default.
-pub fn expand(text: &str, scope: &Scope, per_process: &mut bool) -> Result<String, String> {
+pub fn expand(text: &str, scope: &mut Scope) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find('$') {
@@ -92,7 +94,7 @@ pub fn expand(text: &str, scope: &Scope, per_process: &mut bool) -> Result<Strin
             (Found::Value(v), Some(d)) if v.is_empty() => out.push_str(&escape(d)),
             (Found::Value(v), _) => out.push_str(&v),
             (Found::PerProcess, _) => {
-                *per_process = true;
+                scope.per_process = true;
                 out.push_str(&format!("${{{name}}}"));
             }
             (Found::Unset, Some(d)) => out.push_str(&escape(d)),
@@ -213,13 +215,13 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let scope = Scope {
-            vars: &vars,
-            task: "w",
+        let mut scope = Scope {
+            vars,
+            task: "w".to_string(),
             instances,
+            per_process: false,
         };
-        let mut per = false;
-        expand(text, &scope, &mut per).map(|s| (s, per))
+        expand(text, &mut scope).map(|s| (s, scope.per_process))
     }
 
     fn final_text(text: &str, vars: &[(&str, &str)]) -> String {

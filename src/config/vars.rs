@@ -13,27 +13,6 @@ use super::values::{Item, Validator, clean, quote};
 use super::yaml::{Id, Typed, Value};
 use super::{PerProcess, TaskSpec, read_regular};
 
-/// What the expandable keys of one task see and leave behind.
-struct Vars {
-    task: String,
-    instances: u32,
-    /// The task's variables so far, in the intermediate form.
-    vars: BTreeMap<String, String>,
-    /// Set once a text names a variable that differs per process.
-    per_process: bool,
-}
-
-impl Vars {
-    fn expand(&mut self, text: &str) -> Result<String, String> {
-        let scope = Scope {
-            vars: &self.vars,
-            task: &self.task,
-            instances: self.instances,
-        };
-        expand::expand(text, &scope, &mut self.per_process)
-    }
-}
-
 /// The most bytes read from one env file.
 const MAX_ENV_FILE: u64 = 1 << 20;
 
@@ -52,10 +31,10 @@ impl Validator<'_> {
     /// Fills the expandable fields of `spec`; false when any was invalid.
     pub(super) fn expandable(&mut self, spec: &mut TaskSpec, keys: &Expandable) -> bool {
         let mut ok = true;
-        let mut t = Vars {
+        let mut t = Scope {
+            vars: BTreeMap::new(),
             task: spec.name.clone(),
             instances: spec.instances,
-            vars: BTreeMap::new(),
             per_process: false,
         };
         if let Some(it) = &keys.env_file {
@@ -111,18 +90,18 @@ impl Validator<'_> {
     }
 
     /// The expanded text (intermediate form) of string node `id` of key `it`.
-    fn expanded(&mut self, it: &Item, id: Id, what: &str, t: &mut Vars) -> Option<String> {
+    fn expanded(&mut self, it: &Item, id: Id, what: &str, t: &mut Scope) -> Option<String> {
         let Some(Typed::Str(text)) = self.tree.typed(id) else {
             let found = self.found(id);
             self.fail(it, format!("expected {what}, found {found}"));
             return None;
         };
-        t.expand(text).map_err(|e| self.fail(it, e)).ok()
+        expand::expand(text, t).map_err(|e| self.fail(it, e)).ok()
     }
 
     /// `envFile`: one path or a list, each read and parsed into the task's
     /// variables, and kept in `files`.
-    fn env_files(&mut self, it: &Item, t: &mut Vars, files: &mut Vec<PathBuf>) -> Option<()> {
+    fn env_files(&mut self, it: &Item, t: &mut Scope, files: &mut Vec<PathBuf>) -> Option<()> {
         let ids = self.list(it.value).unwrap_or_else(|| vec![it.value]);
         if !self.visit(ids.len()) {
             return None;
@@ -168,7 +147,7 @@ impl Validator<'_> {
 
     /// `environment`: each value expanded in written order into the task's
     /// variables.
-    fn environment(&mut self, it: &Item, t: &mut Vars) -> Option<()> {
+    fn environment(&mut self, it: &Item, t: &mut Scope) -> Option<()> {
         let tree = self.tree;
         let items = self.mapping(it, "a mapping of variable names to values")?;
         let mut seen = BTreeSet::new();
@@ -201,7 +180,7 @@ impl Validator<'_> {
             } else {
                 text.and_then(|text| match text.contains('\0') {
                     true => Err("value contains a NUL character".to_string()),
-                    false => t.expand(text),
+                    false => expand::expand(text, t),
                 })
             };
             match checked {
