@@ -383,6 +383,11 @@ impl Supervisor {
             self.apply(key, Event::StartRequested, now);
         }
         self.settle(now);
+        // The first batch is spawned before any command is read: a
+        // `status` sent as soon as the socket answers sees the processes
+        // of a small config STARTED, not STOPPED. A larger start storm
+        // goes on a batch per iteration, with commands served in between.
+        self.spawn_batch(now);
         self.prompt();
         self.read_stdin(now);
         let result = self.event_loop();
