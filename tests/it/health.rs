@@ -392,7 +392,10 @@ const NOTIFIER: &str = r#"
 import os, socket, sys, time
 d = sys.argv[1]
 addr = os.environ["NOTIFY_SOCKET"]
-open(os.path.join(d, "notify_socket"), "w").write(addr)
+# Written whole or not at all: a reader never sees the file empty.
+with open(os.path.join(d, "notify_socket.tmp"), "w") as f:
+    f.write(addr)
+os.rename(os.path.join(d, "notify_socket.tmp"), os.path.join(d, "notify_socket"))
 if addr.startswith("@"):
     addr = "\0" + addr[1:]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
