@@ -369,9 +369,7 @@ impl TaskSpec {
             let fin = |s: &str| expand::finish(s, process, instance);
             if !pp.command.is_empty() {
                 t.command = fin(&pp.command);
-                if let Ok(argv) = words::split(&t.command) {
-                    t.argv = argv;
-                }
+                t.argv = words::split(&t.command).unwrap_or(t.argv);
             }
             t.environment = pp
                 .environment
@@ -400,10 +398,10 @@ impl TaskSpec {
 
     /// The instance number (1-based) of process `process` of this task.
     fn instance_of(&self, process: &str) -> u32 {
-        match process
+        let n = process
             .strip_prefix(&self.name)
-            .and_then(|r| r.strip_prefix('_'))
-        {
+            .and_then(|r| r.strip_prefix('_'));
+        match n {
             Some(n) if self.instances != 1 => n.parse().unwrap_or(1),
             _ => 1,
         }
