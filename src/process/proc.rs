@@ -54,6 +54,10 @@ pub struct Proc {
     pub(super) policy: Policy,
     /// Spawns after the first one that the user did not ask for.
     pub(super) restarts: u32,
+    /// A spawn the user did not ask for (a policy restart, a retry, a
+    /// restart of an unhealthy process) is queued or waits for a stop to
+    /// end: `restarts` grows when it happens, not when it is decided.
+    pub(super) restart_due: bool,
     /// Failed starts since the process last reached RUNNING.
     pub(super) retries: u32,
     /// How the last run ended.
@@ -73,6 +77,7 @@ impl Proc {
             want: Want::Down,
             policy,
             restarts: 0,
+            restart_due: false,
             retries: 0,
             last_exit: None,
             since: None,

@@ -24,6 +24,8 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             p.want = Want::Up;
             p.retries = 0;
             p.rapid = 0;
+            // Asked for: the spawn to come is the user's, not a restart.
+            p.restart_due = false;
             if p.policy.has_dependencies {
                 p.state = S::Waiting { released: false };
                 out.push(Action::AwaitDependencies);
@@ -42,11 +44,13 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
         // --- stop
         (&S::Started { pid, .. } | &S::Running { pid }, Event::StopRequested) => {
             p.want = Want::Down;
+            p.restart_due = false;
             stop_now(p, pid, now, out);
         }
         // Nothing runs: a stop and a forced shutdown are the same.
         (S::Backoff { .. } | S::Waiting { .. }, Event::StopRequested | Event::KillRequested) => {
             p.want = Want::Down;
+            p.restart_due = false;
             p.state = S::Stopped;
             out.push(Action::Notice(Notice::CalledOff));
         }
@@ -54,12 +58,16 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             S::Stopped | S::Exited { .. } | S::Fatal { .. } | S::Stopping { .. },
             Event::StopRequested,
         ) => {
+            // A restart queued or waiting for the stop to end is called
+            // off: it never happens, so it is not counted.
             p.want = Want::Down;
+            p.restart_due = false;
         }
 
         // --- forced shutdown
         (&S::Started { pid, .. } | &S::Running { pid }, Event::KillRequested) => {
             p.want = Want::Down;
+            p.restart_due = false;
             kill_now(p, pid, false, true, out);
         }
         (
@@ -69,10 +77,12 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             Event::KillRequested,
         ) => {
             p.want = Want::Down;
+            p.restart_due = false;
             kill_now(p, pid, leader_gone, true, out);
         }
         (S::Stopped | S::Exited { .. } | S::Fatal { .. }, Event::KillRequested) => {
             p.want = Want::Down;
+            p.restart_due = false;
         }
 
         // --- spawn results (only after a Spawn action, from a state with no pid)
@@ -81,6 +91,9 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             Event::Spawned { pid },
         ) => {
             p.since = Some(now);
+            if std::mem::take(&mut p.restart_due) {
+                p.restarts += 1;
+            }
             out.push(Action::Notice(Notice::Spawned { pid }));
             if p.policy.start_timeout.is_zero() {
                 p.retries = 0;
@@ -97,6 +110,9 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             Event::SpawnFailed { reason, transient },
         ) => {
             p.since = None;
+            // Nothing started: no restart happened (a retry is decided,
+            // and counted, anew).
+            p.restart_due = false;
             // A failure repeated in the same state is not told again.
             let (was_backoff, was_fatal) = (
                 matches!(p.state, S::Backoff { .. }),
@@ -204,8 +220,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                     restarting,
                     expected: p.policy.expected(status),
                 }));
-                p.restarts += 1;
-                out.push(Action::Spawn);
+                restart(p, out);
             } else {
                 let until = now + delay;
                 let reason = format!(
@@ -291,8 +306,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
         }
         (&S::Backoff { until, .. }, Event::DeadlineReached) if now >= until => {
             if p.want == Want::Up {
-                p.restarts += 1;
-                out.push(Action::Spawn);
+                restart(p, out);
             } else {
                 p.state = S::Stopped;
                 out.push(Action::Notice(Notice::Stopped));
@@ -373,9 +387,9 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
         ) => {}
 
         // --- health: an unhealthy process is stopped gracefully, then
-        // started again (a restart, counted)
+        // started again (a restart, counted once it is spawned)
         (&S::Running { pid }, Event::Unhealthy) => {
-            p.restarts += 1;
+            p.restart_due = p.want == Want::Up;
             stop_now(p, pid, now, out);
         }
         (
@@ -489,6 +503,13 @@ fn fatal(p: &mut Proc, reason: String, out: &mut Vec<Action>) {
     };
     out.push(Action::Notice(Notice::Fatal { reason }));
     p.ended_for_good(out);
+}
+
+/// A spawn the user did not ask for; counted as a restart once it
+/// happens (a stop before its turn calls it off).
+fn restart(p: &mut Proc, out: &mut Vec<Action>) {
+    p.restart_due = true;
+    out.push(Action::Spawn);
 }
 
 /// The whole group is gone after a stop; start again if wanted meanwhile.

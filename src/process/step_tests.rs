@@ -244,9 +244,76 @@ fn exit_while_running_follows_restart_policy() {
         );
         assert_eq!(p.state, State::Exited { status }, "{restart:?} {status}");
         assert_eq!(acts.contains(&Action::Spawn), again, "{restart:?} {status}");
-        assert_eq!(p.restarts, again as u32);
+        assert_eq!(p.restarts, 0, "counted once spawned");
         assert_eq!(p.since, None);
+        if again {
+            run(&mut p, Event::Spawned { pid: 10 }, t0 + secs(5.0));
+            assert_eq!(p.restarts, 1);
+        }
     }
+}
+
+#[test]
+fn restarts_count_spawns_that_happened_not_restarts_a_stop_called_off() {
+    let t0 = Instant::now();
+    let at = |s: f64| t0 + secs(s);
+    let mut p = proc_in(State::Running { pid: 9 });
+    p.want = Want::Up;
+    p.policy.restart = RestartPolicy::Always;
+    p.since = Some(t0);
+    // A restart after a long life is queued; a stop comes before its turn.
+    assert!(run(&mut p, exited(1), at(5.0)).contains(&Action::Spawn));
+    run(&mut p, Event::StopRequested, at(5.0));
+    assert!(run(&mut p, Event::SpawnTurn, at(5.0)).is_empty());
+    assert_eq!(p.restarts, 0);
+    // Started by the user: not a restart.
+    run(&mut p, Event::StartRequested, at(6.0));
+    run(&mut p, Event::Spawned { pid: 10 }, at(6.0));
+    assert_eq!(p.restarts, 0);
+    // A failed start: its retry is queued at the end of BACKOFF, and
+    // stopped before its turn.
+    run(&mut p, exited(1), at(6.1));
+    let State::Backoff { until, .. } = p.state else {
+        panic!("{:?}", p.state)
+    };
+    assert_eq!(run(&mut p, Event::DeadlineReached, until), [Action::Spawn]);
+    run(&mut p, Event::StopRequested, until);
+    assert!(run(&mut p, Event::SpawnTurn, until).is_empty());
+    assert_eq!(p.restarts, 0);
+    // An unhealthy process stopped for a restart, then by the user.
+    run(&mut p, Event::StartRequested, at(20.0));
+    run(&mut p, Event::Spawned { pid: 11 }, at(20.0));
+    run(&mut p, Event::DeadlineReached, at(21.0));
+    run(&mut p, Event::Unhealthy, at(30.0));
+    run(&mut p, Event::StopRequested, at(30.5));
+    assert_eq!(
+        run(&mut p, exited(143), at(31.0)),
+        [Action::Notice(Notice::Stopped)]
+    );
+    assert_eq!(p.restarts, 0);
+    // A restart whose spawn fails has not happened; its retry, spawned,
+    // is one restart.
+    run(&mut p, Event::StartRequested, at(40.0));
+    run(&mut p, Event::Spawned { pid: 12 }, at(40.0));
+    run(&mut p, Event::DeadlineReached, at(41.0));
+    p.since = Some(at(40.0));
+    assert!(run(&mut p, exited(1), at(50.0)).contains(&Action::Spawn));
+    run(
+        &mut p,
+        Event::SpawnFailed {
+            reason: "no memory".into(),
+            transient: true,
+        },
+        at(50.0),
+    );
+    assert_eq!(p.restarts, 0);
+    let State::Backoff { until, .. } = p.state else {
+        panic!("{:?}", p.state)
+    };
+    assert_eq!(run(&mut p, Event::DeadlineReached, until), [Action::Spawn]);
+    assert_eq!(run(&mut p, Event::SpawnTurn, until), [Action::SpawnNow]);
+    run(&mut p, Event::Spawned { pid: 13 }, until);
+    assert_eq!(p.restarts, 1);
 }
 
 #[test]
@@ -613,6 +680,10 @@ fn every_state_and_event_keeps_invariants() {
             };
             p.since = Some(later - lived);
             p.rapid = 2;
+            // Half the pairs with a restart under way (only ever while
+            // wanted up).
+            p.restart_due = want == Want::Up && pairs % 2 == 0;
+            let due = p.restart_due;
             let restarts = p.restarts;
             let before_pid = p.state.pid();
             let acts = run(&mut p, ev.clone(), later);
@@ -768,6 +839,18 @@ fn every_state_and_event_keeps_invariants() {
                 );
             }
 
+            // A restart counts when it happens, at a spawn the user did
+            // not ask for; one decided and called off by a stop never does.
+            assert_eq!(
+                p.restarts - restarts,
+                u32::from(due && matches!(ev, Event::Spawned { .. })),
+                "{ctx}"
+            );
+            assert!(!p.restart_due || p.want == Want::Up, "{ctx}");
+            if matches!(ev, Event::StopRequested | Event::KillRequested) {
+                assert!(!p.restart_due, "a stop calls a restart off: {ctx}");
+            }
+
             // What the policy decides.
             assert_eq!(
                 acts.contains(&Action::BeginChecks),
@@ -807,7 +890,8 @@ fn every_state_and_event_keeps_invariants() {
                     assert_eq!(p.rapid, if rapid { 3 } else { 0 }, "{ctx}");
                     if delay.is_zero() {
                         assert!(acts.contains(&Action::Spawn), "{ctx}");
-                        assert_eq!(p.restarts, restarts + 1, "{ctx}");
+                        assert!(p.restart_due, "{ctx}");
+                        assert_eq!(p.restarts, restarts, "counted at the spawn: {ctx}");
                     } else {
                         assert!(!acts.contains(&Action::Spawn), "{ctx}");
                         assert_eq!(p.restarts, restarts, "counted at the spawn: {ctx}");
@@ -827,7 +911,8 @@ fn every_state_and_event_keeps_invariants() {
             if let (Event::DeadlineReached, State::Backoff { .. }) = (ev, &state) {
                 if want == Want::Up {
                     assert_eq!(acts, [Action::Spawn], "{ctx}");
-                    assert_eq!(p.restarts, restarts + 1, "{ctx}");
+                    assert!(p.restart_due, "{ctx}");
+                    assert_eq!(p.restarts, restarts, "counted at the spawn: {ctx}");
                 } else {
                     assert_eq!(p.state, State::Stopped, "{ctx}");
                 }

@@ -1139,3 +1139,61 @@ fn tcp_one_failure_short_of_retries_stays_healthy_and_retries_failures_do_not() 
         "{row}"
     );
 }
+
+/// The `taskmaster_process_restarts_total` sample of process `name`.
+fn restarts_metric(sup: &Sup, name: &str) -> String {
+    let text = sup.ok("metrics");
+    let label = format!("name=\"{name}\"");
+    text.lines()
+        .find(|l| l.starts_with("taskmaster_process_restarts_total{") && l.contains(&label))
+        .unwrap_or_else(|| panic!("no restarts sample for {name}: {text}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_restart_called_off_by_stop_is_not_counted() {
+    let sup = Sup::start(
+        "restart-called-off",
+        "tasks:
+  sick:
+    command: sh -c 'trap \"sleep 2; exit 0\" TERM; while true; do sleep 0.05; done'
+    successfulStartTimeout: 0
+    healthCheck:
+      command: sh -c 'test ! -e $DIR/sick'
+      interval: 0.1
+      retries: 1
+  crash:
+    command: sh -c 'sleep 0.1; exit 1'
+    successfulStartTimeout: 0
+    restart: always
+    restartDelay: 60
+",
+    );
+    // Unhealthy: a restart is decided and the process is stopping for it
+    // (its TERM trap takes 2 s); the user's stop comes meanwhile.
+    wait_health(&sup, "sick", "healthy", secs(10));
+    let pid = sup.running_pid("sick");
+    wait_for_trap(pid, libc::SIGTERM);
+    std::fs::write(sup.path("sick"), "").unwrap();
+    sup.wait_state("sick", "STOPPING", secs(10));
+    assert_eq!(sup.ok("stop sick"), "Process 'sick' stopped");
+    // An exit with a restart scheduled: stopped in BACKOFF.
+    let row = sup.wait_state("crash", "BACKOFF", secs(10));
+    assert!(
+        row["reason"].as_str().unwrap().contains("restarting in"),
+        "{row}"
+    );
+    assert_eq!(sup.ok("stop crash"), "Process 'crash' stopped");
+    for name in ["sick", "crash"] {
+        let row = sup.proc(name);
+        assert_eq!(row["state"], "STOPPED", "{row}");
+        assert_eq!(row["restarts"], 0, "no restart happened: {row}");
+        assert_eq!(restarts_metric(&sup, name), "0");
+    }
+    let table = sup.ok("status sick");
+    let line = table.lines().nth(1).unwrap_or_default();
+    assert_eq!(line.split_whitespace().nth(4), Some("0"), "{table}");
+}
