@@ -3,6 +3,10 @@
 //! lines are queued in a bounded buffer and written as the fd accepts them;
 //! when the buffer is full a line is dropped whole and counted. When stdout
 //! and stderr are the same file they share one buffer, so lines never mix.
+//! What a loop turn queues goes out at the end of the turn (`write_out`), in
+//! one write per stream, not one per line: a burst of notices at a terminal
+//! (`stop all` of many processes) is one write, not hundreds. A turn that
+//! queues `WRITE_THROUGH` bytes writes them at once.
 
 use std::collections::VecDeque;
 use std::os::fd::BorrowedFd;
@@ -13,6 +17,9 @@ use rustix::io::Errno;
 
 /// The most bytes queued per stream before lines are dropped.
 pub const CONSOLE_BUFFER: usize = 1024 * 1024;
+/// Bytes queued in a turn past which they are written without waiting for
+/// the turn's end, so a flood of forwarded output drains as it comes.
+const WRITE_THROUGH: usize = 64 * 1024;
 
 /// Which of the supervisor's own streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +87,13 @@ impl Out {
         self.buf.push_back(b'\n');
     }
 
+    /// Writes now if a turn queued enough not to wait for its end.
+    fn write_through(&mut self) {
+        if self.buf.len() >= WRITE_THROUGH {
+            self.flush();
+        }
+    }
+
     /// Writes what the fd takes. `Ok(true)` when everything went out.
     fn flush(&mut self) -> bool {
         while !self.buf.is_empty() && !self.broken {
@@ -132,11 +146,11 @@ impl Console {
         &mut self.outs[i]
     }
 
-    /// Queues one line (the parts joined, then `\n`) and writes what it can.
+    /// Queues one line (the parts joined, then `\n`).
     pub fn line(&mut self, s: Stream, parts: &[&[u8]]) {
         let out = self.out(s);
         out.push_line(parts);
-        out.flush();
+        out.write_through();
     }
 
     /// Queues a line of process `name`'s output as `NAME | line`, with
@@ -149,7 +163,7 @@ impl Console {
         } else {
             out.push_line(&[name.as_bytes(), b" | ", line]);
         }
-        out.flush();
+        out.write_through();
     }
 
     /// Whether stream `s` is a terminal.
@@ -162,7 +176,7 @@ impl Console {
         for l in text.lines() {
             self.out(s).push_line(&[l.as_bytes()]);
         }
-        self.out(s).flush();
+        self.out(s).write_through();
     }
 
     /// Queues `bytes` as they are (a prompt: no newline added).
@@ -171,7 +185,16 @@ impl Console {
         if !out.broken && out.buf.len() + bytes.len() <= CONSOLE_BUFFER {
             out.buf.extend(bytes);
         }
-        out.flush();
+        out.write_through();
+    }
+
+    /// Writes what the turn queued, as far as the fds take it (the rest
+    /// when they become writable). Lines dropped meanwhile stay counted
+    /// for `flush`.
+    pub fn write_out(&mut self) {
+        for out in &mut self.outs {
+            out.flush();
+        }
     }
 
     /// Writes what the fds take after one became writable. Returns, per

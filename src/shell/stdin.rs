@@ -60,6 +60,9 @@ pub struct Stdin {
     colour: bool,
     /// Ctrl-C was typed since the last `take_interrupt`.
     interrupted: bool,
+    /// The prompt was erased for text printed above it in this loop turn;
+    /// `show_again` brings it back once, after all of that text.
+    erased: bool,
 }
 
 impl Default for Stdin {
@@ -124,6 +127,7 @@ impl Stdin {
             closing: false,
             colour: out_tty && !dumb && !no_colour,
             interrupted: false,
+            erased: false,
         }
     }
 
@@ -180,6 +184,10 @@ impl Stdin {
         let line = self.queue.pop_front();
         if line.is_some() {
             self.prompted = false;
+            if self.editor.is_none() {
+                // Without the editor the prompt erased was this line's.
+                self.erased = false;
+            }
         }
         line
     }
@@ -192,6 +200,8 @@ impl Stdin {
         if self.done || self.closing {
             return Fill::Empty;
         }
+        // Keys edit the line on screen: it is shown before they are.
+        self.show_again(console);
         let mut buf = [0u8; 4096];
         loop {
             let n = match rustix::io::read(rustix::stdio::stdin(), &mut buf) {
@@ -275,20 +285,39 @@ impl Stdin {
     }
 
     /// Prints `text` (one or more lines) so that it does not run into the
-    /// prompt: above it, with the line being typed redrawn below.
+    /// prompt: above it, with the line being typed redrawn below by
+    /// `show_again` at the end of the loop turn, once for all the text of
+    /// the turn.
     pub fn above_prompt(&mut self, console: &mut Console, stream: Stream, text: &str) {
         match &mut self.editor {
-            Some(ed) if ed.is_visible() => {
+            Some(ed) if ed.is_visible() && !self.done => {
                 console.raw(Stream::Out, &ed.hide());
-                console.text(stream, text);
-                console.raw(Stream::Out, &ed.show());
+                self.erased = true;
             }
             None if self.tty && self.prompted && !self.done => {
                 console.raw(Stream::Out, b"\r\x1b[K");
-                console.text(stream, text);
-                console.raw(Stream::Out, PROMPT.as_bytes());
+                self.prompted = false;
+                self.erased = true;
             }
-            _ => console.text(stream, text),
+            _ => {}
+        }
+        console.text(stream, text);
+    }
+
+    /// Redraws the prompt and the line being typed if text printed above
+    /// them erased them (the end of a loop turn, or keys to edit the line).
+    pub fn show_again(&mut self, console: &mut Console) {
+        if !std::mem::take(&mut self.erased) || self.done || self.closing {
+            return;
+        }
+        match &mut self.editor {
+            Some(ed) if !ed.is_visible() => console.raw(Stream::Out, &ed.show()),
+            Some(_) => {}
+            None if !self.prompted => {
+                console.raw(Stream::Out, PROMPT.as_bytes());
+                self.prompted = true;
+            }
+            None => {}
         }
     }
 

@@ -245,9 +245,20 @@ impl Supervisor {
     }
 
     /// The end of a loop turn: the log file gets the turn's lines in one
-    /// write. A failure is told once (on stderr and in the file, when it
-    /// can be written again), and never stops supervision.
+    /// write, and so do the terminal (the prompt redrawn once below the
+    /// turn's notices) and the supervisor's stdout and stderr.
     pub(super) fn end_turn(&mut self) {
+        self.write_journal();
+        if let Some(stdin) = &mut self.stdin {
+            stdin.show_again(&mut self.console);
+        }
+        self.console.write_out();
+    }
+
+    /// Writes the turn's lines to the log file. A failure is told once (on
+    /// stderr and in the file, when it can be written again), and never
+    /// stops supervision.
+    fn write_journal(&mut self) {
         if !self.journal.subscribers.is_empty() {
             // A client found gone is dropped (and unsubscribed) meanwhile.
             for k in self.journal.subscribers.clone() {

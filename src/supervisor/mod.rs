@@ -390,6 +390,7 @@ impl Supervisor {
         self.spawn_batch(now);
         self.prompt();
         self.read_stdin(now);
+        self.end_turn();
         let result = self.event_loop();
         match &result {
             Ok(status) => self.emit_supervisor(What::SupervisorExits { status: *status }),

@@ -437,6 +437,63 @@ fn fatal_notice_while_typing_keeps_the_line() {
 }
 
 #[test]
+fn a_burst_of_notices_lands_whole_above_the_line_being_typed() {
+    // Thirty exits reaped together: their notices go out in one loop
+    // turn, the prompt and the half-typed line redrawn once below them.
+    let yaml = "tasks:\n  w:\n    command: sleep 1000\n    instances: 30\n    successfulStartTimeout: 0\n    restart: never\n";
+    let mut p = Pane::start("burst", yaml, &[]);
+    let names: Vec<String> = (1..=30).map(|i| format!("w_{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    p.wait_running(&refs);
+    let pids: Vec<i32> = p
+        .status()
+        .iter()
+        .map(|r| r["pid"].as_i64().unwrap() as i32)
+        .collect();
+    p.type_text("status w_1");
+    p.keys(&["Left", "Left"]);
+    p.wait_row("Taskmaster> status w_1");
+    for pid in pids {
+        kill(pid, libc::SIGKILL);
+    }
+    let notice = |n: &str| format!("taskmaster: '{n}' exited (killed by SIGKILL)");
+    p.wait_screen("thirty notices", |s| {
+        names.iter().all(|n| s.lines().any(|l| l == notice(n)))
+    });
+    p.wait_row("Taskmaster> status w_1");
+    let screen = p.screen();
+    let lines: Vec<&str> = screen.lines().filter(|l| !l.is_empty()).collect();
+    for n in &names {
+        let seen = lines.iter().filter(|l| **l == notice(n)).count();
+        assert_eq!(
+            seen, 1,
+            "{n}, each notice whole on a line of its own:\n{screen}"
+        );
+    }
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("Taskmaster>"))
+            .count(),
+        1,
+        "no prompt left among the notices:\n{screen}"
+    );
+    assert_eq!(lines.last(), Some(&"Taskmaster> status w_1"), "{screen}");
+    assert_eq!(
+        p.cursor_row(),
+        ("Taskmaster> status w_1".into(), 20),
+        "cursor kept"
+    );
+    p.keys(&["End"]);
+    p.type_text("0");
+    p.keys(&["Enter"]);
+    p.wait_screen("the status of w_10", |s| {
+        s.lines()
+            .any(|l| l.starts_with("w_10 ") && l.contains("EXITED"))
+    });
+}
+
+#[test]
 fn late_stop_reply_lands_above_the_line_and_queued_lines_follow() {
     let yaml = "tasks:\n  slow:\n    command: sh -c 'trap \"while [ ! -e $DIR/release ]; do sleep 0.02; done; exit 0\" TERM; while true; do sleep 0.05; done'\n    successfulStartTimeout: 0\n";
     let mut p = Pane::start("late-reply", yaml, &[]);
