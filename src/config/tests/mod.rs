@@ -7,6 +7,7 @@ mod expansion;
 mod files;
 mod keys;
 mod new_keys;
+mod surroundings;
 mod yaml;
 
 use std::path::{Path, PathBuf};
