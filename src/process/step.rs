@@ -533,3 +533,7 @@ mod consequence_tests;
 #[cfg(test)]
 #[path = "stack_tests.rs"]
 mod stack_tests;
+
+#[cfg(test)]
+#[path = "sweep_tests.rs"]
+mod sweep_tests;
