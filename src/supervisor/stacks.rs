@@ -198,20 +198,20 @@ impl Supervisor {
     /// db` stops db alone), and a restart keeps them waiting.
     pub(super) fn stop_waiting_dependents(&mut self, keys: &[usize], now: Instant) {
         let tasks: BTreeSet<&str> = keys.iter().map(|&k| self.procs[k].task.as_str()).collect();
-        let given_up: Vec<usize> = self
-            .waiting
-            .iter()
-            .copied()
-            .filter(|k| !keys.contains(k))
-            .filter(|&k| {
-                matches!(
-                    self.procs[k].proc.state(),
-                    State::Waiting { released: false }
-                ) && self
-                    .spec(k)
-                    .is_some_and(|t| t.depends_on.keys().any(|d| tasks.contains(d.as_str())))
-            })
-            .collect();
+        let chosen: BTreeSet<usize> = keys.iter().copied().collect();
+        let given_up: Vec<usize> =
+            self.waiting
+                .iter()
+                .copied()
+                .filter(|k| !chosen.contains(k))
+                .filter(|&k| {
+                    self.procs.get(k).is_some_and(|e| {
+                        matches!(e.proc.state(), State::Waiting { released: false })
+                    }) && self
+                        .spec(k)
+                        .is_some_and(|t| t.depends_on.keys().any(|d| tasks.contains(d.as_str())))
+                })
+                .collect();
         for k in given_up {
             self.apply_by(StopCause::Dependency, k, Event::StopRequested, now);
         }
