@@ -43,14 +43,12 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
 
         // --- stop
         (&S::Started { pid, .. } | &S::Running { pid }, Event::StopRequested) => {
-            p.want = Want::Down;
-            p.restart_due = false;
+            want_down(p);
             stop_now(p, pid, now, out);
         }
         // Nothing runs: a stop and a forced shutdown are the same.
         (S::Backoff { .. } | S::Waiting { .. }, Event::StopRequested | Event::KillRequested) => {
-            p.want = Want::Down;
-            p.restart_due = false;
+            want_down(p);
             p.state = S::Stopped;
             out.push(Action::Notice(Notice::CalledOff));
         }
@@ -58,16 +56,12 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             S::Stopped | S::Exited { .. } | S::Fatal { .. } | S::Stopping { .. },
             Event::StopRequested,
         ) => {
-            // A restart queued or waiting for the stop to end is called
-            // off: it never happens, so it is not counted.
-            p.want = Want::Down;
-            p.restart_due = false;
+            want_down(p);
         }
 
         // --- forced shutdown
         (&S::Started { pid, .. } | &S::Running { pid }, Event::KillRequested) => {
-            p.want = Want::Down;
-            p.restart_due = false;
+            want_down(p);
             kill_now(p, pid, false, true, out);
         }
         (
@@ -76,13 +70,11 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
             },
             Event::KillRequested,
         ) => {
-            p.want = Want::Down;
-            p.restart_due = false;
+            want_down(p);
             kill_now(p, pid, leader_gone, true, out);
         }
         (S::Stopped | S::Exited { .. } | S::Fatal { .. }, Event::KillRequested) => {
-            p.want = Want::Down;
-            p.restart_due = false;
+            want_down(p);
         }
 
         // --- spawn results (only after a Spawn action, from a state with no pid)
@@ -503,6 +495,13 @@ fn fatal(p: &mut Proc, reason: String, out: &mut Vec<Action>) {
     };
     out.push(Action::Notice(Notice::Fatal { reason }));
     p.ended_for_good(out);
+}
+
+/// The process is to stay down: a restart queued or waiting for a stop to
+/// end is called off, so it is never counted.
+fn want_down(p: &mut Proc) {
+    p.want = Want::Down;
+    p.restart_due = false;
 }
 
 /// A spawn the user did not ask for; counted as a restart once it
