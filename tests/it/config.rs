@@ -459,6 +459,7 @@ programs:
     cmd: sh -c 'echo \"$FROM $TASKMASTER_PROCESS $(pwd)\"; trap \"echo got-usr1; exit 0\" USR1; while :; do sleep 0.05; done'
     numprocs: 2
     directory: sub
+    autostart: false
     stdout: ${TASKMASTER_PROCESS}.log
   off:
     <<: *defaults
@@ -476,9 +477,11 @@ programs:
     startretries: 0
 ",
     );
-    // `directory` is relative to the config's directory, created by the test.
+    // `directory` is relative to the config's directory, created by the test
+    // before w is started (a start before it would fail and retry, and a
+    // retry after it could write a second line).
     std::fs::create_dir_all(sup.dir.join("sub")).unwrap();
-    sup.ok("restart w");
+    sup.ok("start w");
     let sub = sup.dir.join("sub");
     for name in ["w_1", "w_2"] {
         // `stdout` is relative to the config's directory, as every path.
