@@ -7,14 +7,28 @@
 //! answers `0\n` (success) or `1\n` (failure), then the reply text, and
 //! closes the connection. A streaming command (`logs -f`) answers `0\n`
 //! and then lines for as long as the client stays: the connection's
-//! `Outbox` bounds what waits for a slow client.
+//! `Outbox` bounds what waits for a slow client. A client may attach the
+//! write end of a pipe to its command line (SCM_RIGHTS): a streaming
+//! command then answers `0 pipe\n` on the socket and sends its lines into
+//! the pipe, where the supervisor can hand one block to many followers
+//! without copying it for each (`tee(2)`, see `outbox::Fanout`). The
+//! socket stays open: its end is the client's end.
 
 use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{FileType, OFlags};
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+
 use crate::error::Error;
 use crate::outbox::{Flushed, Outbox};
+
+/// The first line of a streaming reply that goes on in the pipe the client
+/// attached (`0` when it goes on on the socket).
+pub const PIPED: &[u8] = b"0 pipe";
 
 /// The longest command line accepted.
 pub const MAX_REQUEST: usize = 64 * 1024;
@@ -317,6 +331,34 @@ pub struct Conn {
     pub eof: bool,
     /// What waits for the client while streaming.
     pub outbox: Outbox,
+    /// The write end of the pipe the client attached (non-blocking), where
+    /// a streaming reply goes instead of the socket.
+    pub pipe: Option<OwnedFd>,
+}
+
+/// Where streamed lines go: the client's pipe, else the socket.
+fn stream_fd<'a>(pipe: &'a Option<OwnedFd>, socket: &'a mio::net::UnixStream) -> BorrowedFd<'a> {
+    match pipe {
+        Some(p) => p.as_fd(),
+        None => socket.as_fd(),
+    }
+}
+
+/// The pipe end attached to a message, if it is the write end of a pipe;
+/// made non-blocking. Anything else attached is closed unused.
+fn attached_pipe(control: &mut RecvAncillaryBuffer<'_>) -> Option<OwnedFd> {
+    let mut fds = Vec::new();
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(got) = msg {
+            fds.extend(got);
+        }
+    }
+    let fd = fds.into_iter().next()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    let flags = rustix::fs::fcntl_getfl(&fd).ok()?;
+    let pipe = FileType::from_raw_mode(st.st_mode) == FileType::Fifo
+        && flags & OFlags::ACCMODE == OFlags::WRONLY;
+    (pipe && rustix::fs::fcntl_setfl(&fd, flags | OFlags::NONBLOCK).is_ok()).then_some(fd)
 }
 
 impl Conn {
@@ -326,7 +368,7 @@ impl Conn {
     pub fn read_request(&mut self) -> Result<Option<String>, String> {
         let mut buf = [0u8; 4096];
         loop {
-            match self.stream.read(&mut buf) {
+            match self.receive(&mut buf) {
                 Ok(0) => {
                     self.eof = true;
                     if self.input.is_empty() {
@@ -355,6 +397,22 @@ impl Conn {
         }
     }
 
+    /// One read of the command line, taking a pipe end sent with it.
+    fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let got = rustix::net::recvmsg(
+            &self.stream,
+            &mut [io::IoSliceMut::new(buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        )?;
+        if let Some(pipe) = attached_pipe(&mut control) {
+            self.pipe.get_or_insert(pipe);
+        }
+        Ok(got.bytes)
+    }
+
     /// Writes what the socket takes. `true` when all is out (or the peer
     /// is gone).
     pub fn write_reply(&mut self) -> bool {
@@ -371,14 +429,24 @@ impl Conn {
 }
 
 impl Conn {
-    /// While streaming: sends whole lines (`Outbox::send_lines`).
-    pub fn send_lines(&mut self, block: &[u8], ends: &[usize]) -> Flushed {
-        self.outbox.send_lines(&self.stream, block, ends)
+    /// While streaming: sends whole lines (`Outbox::send_lines`); `teed`
+    /// (a pipe holding `block`) is used when the client gave a pipe.
+    pub fn send_lines(
+        &mut self,
+        block: &[u8],
+        ends: &[usize],
+        teed: Option<BorrowedFd<'_>>,
+    ) -> Flushed {
+        let to = stream_fd(&self.pipe, &self.stream);
+        let teed = teed.filter(|_| self.pipe.is_some());
+        self.outbox.send_lines(to, block, ends, teed)
     }
 
-    /// While streaming: writes what the socket takes of the outbox.
+    /// While streaming: writes what the socket (or the client's pipe)
+    /// takes of the outbox.
     pub fn write_stream(&mut self) -> Flushed {
-        self.outbox.write_to(&self.stream)
+        let to = stream_fd(&self.pipe, &self.stream);
+        self.outbox.write_to(to)
     }
 
     /// While streaming, after the socket read as ended: whether the client

@@ -4,9 +4,14 @@
 //! directory and its server must belong to root or to the caller.
 
 use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use crate::control::{check_private_dir, peer_uid, user_name};
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+
+use crate::control::{PIPED, check_private_dir, peer_uid, user_name};
 
 /// `taskmaster ctl`: sends `words` as one command to the supervisor at
 /// `path`, prints the reply, and returns the exit status: 0 success,
@@ -17,7 +22,7 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
         eprintln!("taskmaster ctl: {e}");
         return 3;
     }
-    let mut stream = match std::os::unix::net::UnixStream::connect(path) {
+    let mut stream = match UnixStream::connect(path) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("taskmaster ctl: cannot reach a supervisor at {shown}: {e}");
@@ -48,17 +53,26 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
         .map(|w| crate::config::words::quote(w))
         .collect();
     let request = format!("{}\n", line.join(" "));
-    if let Err(e) = stream.write_all(request.as_bytes()) {
+    // A streaming reply comes through a pipe of ours: the supervisor can
+    // hand one block to many followers without a copy for each.
+    let pipe = if streams(words) {
+        ctrl_c_ends_with_success();
+        batch_scheduling();
+        follow_pipe()
+    } else {
+        None
+    };
+    if let Err(e) = send(&stream, request.as_bytes(), pipe.as_ref().map(|(_, w)| w)) {
         eprintln!("taskmaster ctl: cannot send to {shown}: {e}");
         return 3;
     }
-    if streams(words) {
-        ctrl_c_ends_with_success();
-    }
+    // Ours to read; the supervisor holds the write end now.
+    let pipe = pipe.map(|(r, _)| std::fs::File::from(r));
     // The reply is copied as it arrives: a streaming reply never ends
     // until we go away.
     let mut head = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
+    let mut piped = false;
     let code = loop {
         let n = match stream.read(&mut buf) {
             Ok(n) => n,
@@ -77,6 +91,10 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
         };
         let code = match &head[..i] {
             b"0" => Some(0),
+            PIPED => {
+                piped = true;
+                Some(0)
+            }
             b"1" => Some(1),
             _ => None,
         };
@@ -87,6 +105,12 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
         eprintln!("taskmaster ctl: the supervisor at {shown} refused the connection");
         return 3;
     };
+    // A stream the supervisor sends through our pipe goes on there
+    // (nothing more comes on the socket); anything else on the socket.
+    let mut from: Box<dyn Read> = match pipe {
+        Some(p) if piped => Box::new(p),
+        _ => Box::new(stream),
+    };
     let out = if code == 0 {
         rustix::stdio::stdout()
     } else {
@@ -94,11 +118,42 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
     };
     // What processes wrote reaches a terminal escaped, a pipe or file as is.
     if rustix::termios::isatty(out) {
-        copy_escaped(&mut stream, out, head, &mut buf);
+        copy_escaped(&mut from, out, head, &mut buf);
     } else {
-        copy_raw(&mut stream, out, &head, &mut buf);
+        copy_raw(&mut from, out, &head, &mut buf);
     }
     code
+}
+
+/// What the pipe of a streaming reply holds: ctl's receive buffer. Where
+/// the kernel refuses it (a user's pipe memory spent), the default 64 KiB.
+const FOLLOW_PIPE: usize = 1 << 20;
+
+/// A pipe for a streaming reply; `None` if none can be made (the reply
+/// then comes on the socket).
+fn follow_pipe() -> Option<(OwnedFd, OwnedFd)> {
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ok()?;
+    let _ = rustix::pipe::fcntl_setpipe_size(&w, FOLLOW_PIPE);
+    Some((r, w))
+}
+
+/// Sends the command line, with `pipe` attached (SCM_RIGHTS) if given.
+fn send(stream: &UnixStream, mut bytes: &[u8], pipe: Option<&OwnedFd>) -> io::Result<()> {
+    let fds = pipe.map(|p| [p.as_fd()]);
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if let Some(fds) = &fds {
+        control.push(SendAncillaryMessage::ScmRights(fds));
+    }
+    let n = rustix::net::sendmsg(
+        stream,
+        &[io::IoSlice::new(bytes)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
+    bytes = &bytes[n..];
+    let mut stream = stream;
+    stream.write_all(bytes)
 }
 
 /// The size of the blocks `ctl` reads a reply in: a flood followed with
@@ -121,7 +176,7 @@ fn write_all(out: std::os::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
 /// The rest of a reply to a pipe or file: each block written as it was
 /// read, straight from the read buffer.
 fn copy_raw(
-    stream: &mut std::os::unix::net::UnixStream,
+    stream: &mut dyn Read,
     out: std::os::fd::BorrowedFd<'_>,
     head: &[u8],
     buf: &mut Vec<u8>,
@@ -147,7 +202,7 @@ fn copy_raw(
 /// The rest of a reply to a terminal: whole lines, escaped, so an escape
 /// is never cut in two; an unfinished last line when the reply ends.
 fn copy_escaped(
-    stream: &mut std::os::unix::net::UnixStream,
+    stream: &mut dyn Read,
     out: std::os::fd::BorrowedFd<'_>,
     mut pending: Vec<u8>,
     buf: &mut Vec<u8>,
@@ -190,6 +245,18 @@ fn streams(words: &[String]) -> bool {
                 | crate::shell::command::Command::Events
         ))
     )
+}
+
+/// A follower takes lines in batches: woken by new lines, it waits for the
+/// CPU its turn rather than taking it from the supervisor (or the process
+/// writing), which would otherwise lose it to each of ten followers at
+/// every block of a flood. The lines still arrive within a scheduler tick.
+fn batch_scheduling() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // Raw: neither nix nor rustix wraps sched_setscheduler.
+    // SAFETY: `param` is a valid sched_param for the call's duration; a
+    // failure changes nothing and is harmless.
+    let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
 }
 
 /// Ctrl-C is how a person ends `ctl logs -f`: that is success, not an

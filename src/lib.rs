@@ -12,6 +12,7 @@ pub mod deps;
 pub mod error;
 pub mod escape;
 pub mod events;
+pub mod fanout;
 pub mod health;
 pub mod import;
 pub mod limits;
@@ -37,7 +38,7 @@ pub mod timers;
 mod layers {
     const LAYERS: &[&[&str]] = &[
         &["text", "signame", "escape", "error", "timers", "outbox"],
-        &["config", "console", "metrics"],
+        &["config", "console", "metrics", "fanout"],
         &[
             "process", "logs", "limits", "deps", "health", "notify", "import",
         ],

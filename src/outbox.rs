@@ -8,7 +8,9 @@
 //! from `write_to`, which writes to a non-blocking fd.
 
 use std::collections::VecDeque;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use rustix::pipe::SpliceFlags;
 
 /// The most bytes queued for one client before lines are dropped.
 pub const OUTBOX_BYTES: usize = 256 * 1024;
@@ -110,13 +112,26 @@ impl Outbox {
     /// the fd takes at once: when nothing waits, the block is written
     /// straight from `block`, and only what the fd did not take is queued
     /// (the rest of a line it took in part, always, so no line is torn;
-    /// whole lines as `push_lines` does).
-    pub fn send_lines(&mut self, fd: impl AsFd, block: &[u8], ends: &[usize]) -> Flushed {
+    /// whole lines as `push_lines` does). With `teed`, a pipe that holds
+    /// exactly `block` (see `Fanout`), and `fd` a pipe, the block is
+    /// first given by `tee(2)`, without a copy; what that did not give is
+    /// written from `block` as above.
+    pub fn send_lines(
+        &mut self,
+        fd: impl AsFd,
+        block: &[u8],
+        ends: &[usize],
+        teed: Option<BorrowedFd<'_>>,
+    ) -> Flushed {
         if !self.buf.is_empty() || self.dropped > 0 {
             self.push_lines(block, ends);
             return self.write_to(fd);
         }
-        let mut written = 0;
+        // Any failure (a full pipe, no tee here) leaves it to write(2),
+        // which tells a full pipe from a gone reader.
+        let mut written = teed.map_or(0, |from| {
+            rustix::pipe::tee(from, &fd, block.len(), SpliceFlags::NONBLOCK).unwrap_or(0)
+        });
         while written < block.len() {
             match rustix::io::write(&fd, &block[written..]) {
                 Ok(n) => written += n,
@@ -382,7 +397,7 @@ mod tests {
         }
         // 200 000 bytes: the pipe takes 64 KiB, the rest waits, the
         // first line it took in part included.
-        assert_eq!(o.send_lines(&w, &block, &ends), Flushed::Blocked);
+        assert_eq!(o.send_lines(&w, &block, &ends, None), Flushed::Blocked);
         let mut got = Vec::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {
@@ -398,7 +413,7 @@ mod tests {
             }
         }
         assert_eq!(got, block, "every line once, whole, in order");
-        assert_eq!(o.send_lines(&w, b"x\n", &[2]), Flushed::Empty);
+        assert_eq!(o.send_lines(&w, b"x\n", &[2], None), Flushed::Empty);
         assert!(o.is_empty());
     }
 

@@ -5,7 +5,10 @@
 
 use std::time::Instant;
 
+use std::os::fd::AsRawFd;
+
 use mio::Interest;
+use mio::unix::SourceFd;
 
 use super::{CONN_IDLE, ReplyTo, Source, Supervisor};
 use crate::control::{Conn, Phase};
@@ -68,6 +71,7 @@ impl Supervisor {
                 gone: false,
                 eof: false,
                 outbox: Default::default(),
+                pipe: None,
             });
             self.timers.push(idle_at, Due::Conn(key));
             // Data may have arrived before registration.
@@ -162,6 +166,44 @@ impl Supervisor {
         }
     }
 
+    /// Connection `k`'s command streams from now on: lines for as long as
+    /// the client stays, after `0 pipe` into the pipe it attached, else
+    /// after `0` on the socket. `false` when the
+    /// client is gone (the connection is dropped).
+    pub(super) fn start_streaming(&mut self, k: usize) -> bool {
+        let Some(c) = self.conns.get_mut(k) else {
+            return false;
+        };
+        if c.gone {
+            self.drop_conn(k);
+            return false;
+        }
+        c.phase = Phase::Streaming;
+        let Some(pipe) = &c.pipe else {
+            c.outbox.push_line(&[b"0"]);
+            return true;
+        };
+        // A fresh connection's socket takes one short line at once.
+        let head = [crate::control::PIPED, b"\n"].concat();
+        let told = rustix::io::write(&c.stream, &head) == Ok(head.len());
+        let watched = told
+            && self
+                .poll
+                .registry()
+                .register(
+                    &mut SourceFd(&pipe.as_raw_fd()),
+                    Source::Pipe(k).token(),
+                    Interest::WRITABLE,
+                )
+                .is_ok();
+        if !watched {
+            // Not watched: forget the pipe so it is not deregistered.
+            c.pipe = None;
+            self.drop_conn(k);
+        }
+        watched
+    }
+
     pub(super) fn drop_conn(&mut self, key: usize) {
         if self
             .conns
@@ -171,7 +213,11 @@ impl Supervisor {
             self.log_stream_drops(key, true);
         }
         if let Some(mut c) = self.conns.try_remove(key) {
-            let _ = self.poll.registry().deregister(&mut c.stream);
+            let reg = self.poll.registry();
+            let _ = reg.deregister(&mut c.stream);
+            if let (Some(pipe), Phase::Streaming) = (&c.pipe, c.phase) {
+                let _ = reg.deregister(&mut SourceFd(&pipe.as_raw_fd()));
+            }
             if c.phase == Phase::Streaming {
                 self.unfollow(super::follow::FollowTo::Conn(key));
                 self.unsubscribe(key);

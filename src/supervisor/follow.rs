@@ -8,7 +8,7 @@
 use super::output::Stream as OutStream;
 use super::{ReplyTo, Supervisor};
 use crate::console::Stream;
-use crate::control::Phase;
+use crate::fanout::Fanout;
 use crate::logs::ring::{Line, local_time};
 use crate::outbox::Flushed;
 use crate::shell::command::Streams;
@@ -197,14 +197,12 @@ impl Supervisor {
                 FollowTo::Shell
             }
             ReplyTo::Conn(k) => {
+                if !self.start_streaming(k) {
+                    return;
+                }
                 let Some(c) = self.conns.get_mut(k) else {
                     return;
                 };
-                if c.gone {
-                    return self.drop_conn(k);
-                }
-                c.phase = Phase::Streaming;
-                c.outbox.push_line(&[b"0"]);
                 for line in recent.lines() {
                     c.outbox.push_line(&[line.as_bytes()]);
                 }
@@ -236,6 +234,7 @@ impl Supervisor {
             followers,
             conns,
             fresh,
+            fanout,
             ..
         } = self;
         let Some(e) = procs.get(key) else {
@@ -248,6 +247,20 @@ impl Supervisor {
         let mut shell = None;
         let mut gone = Vec::new();
         let mut dropped = Vec::new();
+        // Followers that gave a pipe take a block through the fan-out pipe
+        // when there are two or more (for one, a write is as cheap).
+        let piped = e
+            .followers
+            .iter()
+            .filter_map(|&fid| followers.get(fid))
+            .filter(|f| f.streams.shows(stderr))
+            .filter(|f| matches!(f.to, FollowTo::Conn(k) if conns.get(k).is_some_and(|c| c.pipe.is_some())))
+            .count();
+        if piped >= 2 && fanout.is_none() {
+            *fanout = Fanout::new();
+        }
+        // Which block the fan-out pipe holds: named or not.
+        let mut loaded = None;
         for &fid in &e.followers {
             let Some(f) = followers.get(fid) else {
                 continue;
@@ -258,10 +271,19 @@ impl Supervisor {
             match f.to {
                 FollowTo::Conn(k) => {
                     let Some(c) = conns.get_mut(k) else { continue };
-                    // Formatted once per chunk, written to each follower
-                    // (queued only where its socket is full).
+                    // Formatted once per chunk, given to each follower
+                    // (queued only where its socket or pipe is full).
                     let (block, ends) = fresh.formatted(f.named.then_some(&e.name));
-                    if c.send_lines(block, ends) == Flushed::Gone {
+                    let mut teed = None;
+                    if let Some(fan) = fanout.as_mut().filter(|_| piped >= 2 && c.pipe.is_some()) {
+                        if loaded != Some(f.named) {
+                            loaded = fan.load(block).then_some(f.named);
+                        }
+                        if loaded == Some(f.named) {
+                            teed = Some(fan.source());
+                        }
+                    }
+                    if c.send_lines(block, ends, teed) == Flushed::Gone {
                         gone.push(k);
                     } else {
                         let n = c.outbox.take_untold_drops(false);
@@ -282,6 +304,9 @@ impl Supervisor {
             }
         }
         fresh.clear();
+        if let (Some(fan), Some(_)) = (fanout, loaded) {
+            fan.clear();
+        }
         for k in gone {
             self.drop_conn(k);
         }
@@ -349,6 +374,11 @@ impl Supervisor {
             if let Some(e) = self.procs.get_mut(k) {
                 e.followers.retain(|&x| x != fid);
             }
+        }
+        if self.followers.len() < 2 {
+            // Used by two followers or more; its descriptors are not held
+            // for fewer.
+            self.fanout = None;
         }
         if to == FollowTo::Shell {
             self.reply(ReplyTo::Shell, true, String::new());

@@ -10,7 +10,6 @@ use std::time::{Instant, SystemTime};
 
 use super::Supervisor;
 use crate::console::Stream;
-use crate::control::Phase;
 use crate::events::logfile::{Flushed, LogFile, reason};
 use crate::events::{Level, Record, StopCause, Subject, What};
 use crate::logs::rotate::Rotation;
@@ -123,14 +122,9 @@ impl Supervisor {
     /// `events` from control connection `k`: `0`, then one JSON line per
     /// change of state until the client goes away.
     pub(super) fn subscribe(&mut self, k: usize) {
-        let Some(c) = self.conns.get_mut(k) else {
+        if !self.start_streaming(k) {
             return;
-        };
-        if c.gone {
-            return self.drop_conn(k);
         }
-        c.phase = Phase::Streaming;
-        c.outbox.push_line(&[b"0"]);
         self.journal.subscribers.push(k);
         self.flush_stream(k);
     }

@@ -169,6 +169,9 @@ pub struct Supervisor {
     freeing_logs: bool,
     /// Lines of the chunk being read, for its process's followers.
     fresh: follow::Fresh,
+    /// The pipe blocks wait in while they are teed to followers' pipes;
+    /// made when first needed, closed when fewer than two follow.
+    fanout: Option<crate::fanout::Fanout>,
     /// Command checks in flight: leader pid -> (process key, generation).
     check_pids: HashMap<i32, (usize, u64)>,
     /// The sd_notify socket, once a task has `notify: true`.
@@ -301,6 +304,7 @@ impl Supervisor {
             log_files: Default::default(),
             freeing_logs: false,
             fresh: follow::Fresh::default(),
+            fanout: None,
             check_pids: HashMap::new(),
             notify: None,
             notify_ignored: 0,
@@ -484,6 +488,7 @@ impl Supervisor {
             Source::Console(_) => self.console_flushed(),
             Source::HttpListener => self.accept_http(now),
             Source::Http(k) => self.on_http(k, now),
+            Source::Pipe(k) => self.flush_stream(k),
             Source::Notify => self.on_notify(now),
             Source::Probe(k) => self.on_probe(k, now),
             Source::CheckOut(k) => self.read_check_pipe(k, 0),

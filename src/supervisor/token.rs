@@ -31,6 +31,9 @@ pub enum Source {
     HttpListener,
     /// A metrics endpoint connection; the key is its slab key there.
     Http(usize),
+    /// The pipe a streaming control connection's client attached; the key
+    /// is the connection's.
+    Pipe(usize),
 }
 
 const KIND_BITS: usize = 4;
@@ -54,6 +57,7 @@ impl Source {
             Source::CheckErr(k) => (k, 11),
             Source::HttpListener => (0, 12),
             Source::Http(k) => (k, 13),
+            Source::Pipe(k) => (k, 14),
         };
         Token(key << KIND_BITS | kind)
     }
@@ -76,6 +80,7 @@ impl Source {
             (11, k) => Source::CheckErr(k),
             (12, 0) => Source::HttpListener,
             (13, k) => Source::Http(k),
+            (14, k) => Source::Pipe(k),
             _ => return None,
         })
     }
@@ -106,6 +111,7 @@ mod tests {
                 Source::CheckOut(k),
                 Source::CheckErr(k),
                 Source::Http(k),
+                Source::Pipe(k),
             ]);
         }
         for s in all {
@@ -119,7 +125,6 @@ mod tests {
         assert_eq!(Source::decode(Token(3 << KIND_BITS | 3)), None);
         assert_eq!(Source::decode(Token(1 << KIND_BITS | 8)), None);
         assert_eq!(Source::decode(Token(1 << KIND_BITS | 12)), None);
-        assert_eq!(Source::decode(Token(14)), None);
         assert_eq!(Source::decode(Token(15)), None);
     }
 }

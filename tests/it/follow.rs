@@ -137,6 +137,10 @@ fn accounted(text: &str, total: u64) -> u64 {
     dropped
 }
 
+/// What one `ctl logs -f` holds open in the supervisor: its connection
+/// and the pipe it streams through.
+const FDS_PER_CTL: usize = 2;
+
 fn open_fds(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
@@ -260,7 +264,7 @@ fn ctl_logs_follow_streams_until_ctrl_c_then_exits_zero() {
         t.contains(&format!("] out-{p1}\n"))
     });
     wait_until(secs(10), "three followers connected", || {
-        open_fds(sup.pid()) == before + 3
+        open_fds(sup.pid()) == before + 3 * FDS_PER_CTL
     });
     kill(p2, libc::SIGUSR1);
     task.wait_text("w_2's line", |t| t.contains(&format!("] w_2 | out-{p2}\n")));
@@ -295,7 +299,7 @@ fn ctl_logs_follow_streams_until_ctrl_c_then_exits_zero() {
     assert_eq!(task.interrupt(), 0);
     // The supervisor notices the client went away and lets go of it.
     wait_until(secs(10), "two connections closed", || {
-        open_fds(sup.pid()) == before + 1
+        open_fds(sup.pid()) == before + FDS_PER_CTL
     });
     assert_eq!(errs.interrupt(), 0);
     wait_until(secs(10), "every connection closed", || {
@@ -346,7 +350,7 @@ time.sleep(1000)
         .unwrap();
     let fast = Ctl::start(&sup, &["logs", "-f", "flood"]);
     wait_until(secs(10), "both followers connected", || {
-        open_fds(sup.pid()) == before + 2
+        open_fds(sup.pid()) == before + 2 * FDS_PER_CTL
     });
     sup.ok("start flood");
     let done = sup.dir.join("done");

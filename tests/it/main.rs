@@ -10,6 +10,7 @@ mod container;
 mod control;
 mod eventlog;
 mod events;
+mod fanout;
 mod faults;
 mod follow;
 mod hardening;

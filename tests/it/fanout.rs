@@ -1,0 +1,234 @@
+//! Streaming through a pipe the client attached: `ctl logs -f` sends the
+//! write end of a pipe with its command (SCM_RIGHTS) and reads the lines
+//! there, which lets the supervisor give one block to many followers with
+//! `tee(2)`; any other client, or a client that attaches anything but a
+//! pipe's write end, gets the lines on the socket. A following `ctl` runs
+//! as SCHED_BATCH.
+
+use std::process::{Child, Command, Stdio};
+
+use crate::harness::*;
+
+/// A real client in Python: connects, sends `logs -f w 0` with the fd that
+/// MODE says attached (`pipe`: a pipe's write end; `readend`: its read
+/// end; `file`: FILE opened for writing; `none`), prints the first reply
+/// line, then copies the stream from wherever it comes: the pipe after
+/// `0 pipe`, else the socket.
+const CLIENT: &str = r#"
+import os, socket, sys
+path, mode = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(path)
+r = w = None
+if mode in ("pipe", "readend"):
+    r, w = os.pipe()
+fds = {"pipe": [w], "readend": [r], "none": []}.get(mode)
+if mode == "file":
+    fds = [os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT, 0o600)]
+socket.send_fds(s, [b"logs -f w 0\n"], fds)
+if mode == "pipe":
+    os.close(w)
+head = b""
+while not head.endswith(b"\n"):
+    b = s.recv(1)
+    if not b:
+        break
+    head += b
+out = sys.stdout.buffer
+out.write(b"head=" + head)
+out.flush()
+while True:
+    d = os.read(r, 65536) if head == b"0 pipe\n" else s.recv(65536)
+    if not d:
+        break
+    out.write(d)
+    out.flush()
+"#;
+
+const TALKER: &str = "tasks:
+  w:
+    command: sh -c 'trap \"echo said-$$\" USR1; while true; do sleep 0.05; done'
+    successfulStartTimeout: 0
+";
+
+/// Output of a running child, read by a thread.
+struct Peer {
+    child: Child,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Peer {
+    fn start(cmd: &mut Command) -> Peer {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let o = out.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                o.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Peer { child, out }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_pipe_write_end_carries_the_stream_anything_else_leaves_it_on_the_socket() {
+    let sup = Sup::start("fanout-peers", TALKER);
+    let pid = sup.running_pid("w");
+    wait_for_trap(pid, libc::SIGUSR1);
+    let client = sup.path("client.py");
+    std::fs::write(&client, CLIENT).unwrap();
+    let file = sup.path("attached");
+    let peer = |mode: &str| {
+        Peer::start(
+            Command::new("python3")
+                .arg(&client)
+                .arg(&sup.socket)
+                .arg(mode)
+                .arg(&file),
+        )
+    };
+    let peers: Vec<(&str, Peer)> = ["pipe", "readend", "file", "none"]
+        .into_iter()
+        .map(|m| (m, peer(m)))
+        .collect();
+    for (mode, p) in &peers {
+        let head = if *mode == "pipe" { "0 pipe" } else { "0" };
+        wait_until(secs(10), &format!("{mode}: the reply head"), || {
+            p.text().starts_with(&format!("head={head}\n"))
+        });
+    }
+    kill(pid, libc::SIGUSR1);
+    for (mode, p) in &peers {
+        wait_until(secs(10), &format!("{mode}: the line"), || {
+            p.text().contains(&format!("] said-{pid}\n"))
+        });
+    }
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        b"",
+        "a file attached is never written"
+    );
+    // The supervisor is unharmed and lets go of each client that leaves.
+    assert!(sup.ok("status").contains("RUNNING"));
+}
+
+#[test]
+fn many_followers_of_a_flood_each_get_every_line_whole_and_in_order() {
+    let tools = test_dir("fanout-flood-tools");
+    let flood = script(
+        &tools,
+        "flood.py",
+        "exec python3 -c '
+import os, sys
+while not os.path.exists(sys.argv[1] + \"/go\"):
+    pass
+w = sys.stdout.write
+for i in range(200000):
+    w(\"%d %s\\n\" % (i, \"x\" * (i % 300)))
+sys.stdout.flush()
+open(sys.argv[1] + \"/done\", \"w\").close()
+import time
+time.sleep(1000)
+' \"$1\"",
+    );
+    let sup = Sup::start(
+        "fanout-flood",
+        &format!(
+            "tasks:\n  flood:\n    command: {} $DIR\n    successfulStartTimeout: 0\n",
+            flood.display()
+        ),
+    );
+    let fds = |pid: i32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let before = fds(sup.pid());
+    let followers: Vec<Peer> = (0..4)
+        .map(|_| {
+            Peer::start(
+                Command::new(BIN)
+                    .arg("ctl")
+                    .arg("--socket")
+                    .arg(&sup.socket)
+                    .args(["logs", "-f", "flood", "0"]),
+            )
+        })
+        .collect();
+    // Every follower is in (its connection and its pipe) before the flood.
+    wait_until(secs(10), "the followers connected", || {
+        fds(sup.pid()) == before + 2 * followers.len()
+    });
+    std::fs::write(sup.path("go"), "").unwrap();
+    for (i, f) in followers.iter().enumerate() {
+        wait_until(secs(60), &format!("follower {i}: every line"), || {
+            seen(&f.text(), i) == 200_000
+        });
+    }
+    let _ = std::fs::remove_dir_all(tools);
+}
+
+/// How many flood lines `text` accounts for (each line, or a marker's
+/// count), checking that they are whole and in order.
+fn seen(text: &str, follower: usize) -> u64 {
+    let mut next = 0u64;
+    // Only complete lines.
+    let upto = text.rfind('\n').map_or(0, |i| i + 1);
+    for l in text[..upto].lines() {
+        if let Some(n) = l.strip_prefix("[... ") {
+            next += n.split(' ').next().unwrap().parse::<u64>().unwrap();
+            continue;
+        }
+        let b = &l[22..];
+        let (n, xs) = b.split_once(' ').unwrap_or((b, ""));
+        assert_eq!(n, next.to_string(), "follower {follower}: line {next}");
+        assert_eq!(
+            xs.len() as u64,
+            next % 300,
+            "follower {follower}: line {next} whole"
+        );
+        next += 1;
+    }
+    next
+}
+
+#[test]
+fn a_following_ctl_runs_as_a_batch_task() {
+    let sup = Sup::start("fanout-batch", TALKER);
+    let p = Peer::start(
+        Command::new(BIN)
+            .arg("ctl")
+            .arg("--socket")
+            .arg(&sup.socket)
+            .args(["logs", "-f", "w"]),
+    );
+    let pid = p.child.id() as i32;
+    // Field 41 of /proc/PID/stat: the scheduling policy; 3 is SCHED_BATCH.
+    let policy = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after = stat.rsplit_once(") ").map_or("", |(_, r)| r).to_string();
+        after.split(' ').nth(41 - 3).unwrap_or("").to_string()
+    };
+    wait_until(secs(10), "ctl logs -f as SCHED_BATCH", || policy() == "3");
+}
