@@ -157,6 +157,8 @@ pub struct Supervisor {
     /// Makes children; its stack and fd slots serve every spawn.
     spawner: Spawner,
     read_buf: Vec<u8>,
+    /// Child pipes grown for a flood (`output::MAX_GROWN_PIPES` at most).
+    grown_pipes: usize,
     /// The started process groups, recorded beside the socket.
     state: Option<crate::strays::StateFile>,
     /// The arrival number of the last output line, of any process.
@@ -298,6 +300,7 @@ impl Supervisor {
             shutdown: Shutdown::Off,
             spawner: Spawner::new(child_nofile),
             read_buf: vec![0; 64 * 1024],
+            grown_pipes: 0,
             state: None,
             line_seq: 0,
             followers: Slab::new(),

@@ -22,6 +22,12 @@ use crate::spawn::SpawnError;
 /// Bytes read from one pipe per wake-up before other sources get a turn.
 const READ_BUDGET: usize = 256 * 1024;
 
+/// What the pipe of a process that fills its 64 KiB one (a flood) grows
+/// to, for at most `MAX_GROWN_PIPES` pipes at a time: 16 MiB of kernel
+/// memory at most, however many processes flood.
+const GROWN_PIPE: usize = 1 << 20;
+const MAX_GROWN_PIPES: usize = 16;
+
 /// One of a child's two output streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -70,6 +76,8 @@ impl Stream {
 pub(super) struct Pipe {
     fd: OwnedFd,
     lines: Lines,
+    /// Grown to `GROWN_PIPE` (counted in `Supervisor::grown_pipes`).
+    grown: bool,
 }
 
 /// Both streams of one process: the pipes of the current (or last) child
@@ -182,6 +190,7 @@ impl Supervisor {
         self.procs[key].out.pipes[s.index()] = Some(Pipe {
             fd,
             lines: Lines::default(),
+            grown: false,
         });
     }
 
@@ -201,7 +210,7 @@ impl Supervisor {
             let Some(e) = self.procs.get_mut(key) else {
                 return;
             };
-            let Some(pipe) = &e.out.pipes[s.index()] else {
+            let Some(pipe) = &mut e.out.pipes[s.index()] else {
                 return;
             };
             let n = match rustix::io::read(&pipe.fd, &mut self.read_buf[..]) {
@@ -217,6 +226,14 @@ impl Supervisor {
                     return;
                 }
             };
+            if n == self.read_buf.len() && !pipe.grown && self.grown_pipes < MAX_GROWN_PIPES {
+                // A flood: a larger pipe lets the writer go on while the
+                // loop hands the last block to followers.
+                if rustix::pipe::fcntl_setpipe_size(&pipe.fd, GROWN_PIPE).is_ok() {
+                    pipe.grown = true;
+                    self.grown_pipes += 1;
+                }
+            }
             self.output(key, s, n);
             budget = budget.saturating_sub(n);
             if budget == 0 {
@@ -290,6 +307,9 @@ impl Supervisor {
         let Some(mut pipe) = e.out.pipes[s.index()].take() else {
             return;
         };
+        if pipe.grown {
+            self.grown_pipes -= 1;
+        }
         let _ = self
             .poll
             .registry()

@@ -2,10 +2,13 @@
 //! write end of a pipe with its command (SCM_RIGHTS) and reads the lines
 //! there, which lets the supervisor give one block to many followers with
 //! `tee(2)`; any other client, or a client that attaches anything but a
-//! pipe's write end, gets the lines on the socket. A following `ctl` runs
-//! as SCHED_BATCH.
+//! pipe's write end, gets the lines on the socket. Also: a flooding
+//! process's pipe grows (for 16 at a time at most), and a following `ctl`
+//! runs as SCHED_BATCH.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::process::{Child, Command, Stdio};
+use std::time::Instant;
 
 use crate::harness::*;
 
@@ -164,6 +167,8 @@ time.sleep(1000)
             .unwrap()
             .count()
     };
+    // Counted once the flood's pipes are open.
+    sup.wait_state("flood", "RUNNING", secs(10));
     let before = fds(sup.pid());
     let followers: Vec<Peer> = (0..4)
         .map(|_| {
@@ -211,6 +216,89 @@ fn seen(text: &str, follower: usize) -> u64 {
         next += 1;
     }
     next
+}
+
+/// Bytes waiting in the stdout pipe of `pid`, and the pipe's size.
+fn stdout_pipe(pid: i32) -> (usize, usize) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/{pid}/fd/1"))
+        .unwrap();
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int; F_GETPIPE_SZ takes no argument.
+    let (r, size) = unsafe {
+        (
+            libc::ioctl(f.as_raw_fd(), libc::FIONREAD, &mut queued),
+            libc::fcntl(f.as_raw_fd(), libc::F_GETPIPE_SZ),
+        )
+    };
+    assert!(r == 0 && size > 0, "pipe of {pid}");
+    (queued as usize, size as usize)
+}
+
+#[test]
+fn flooding_processes_get_larger_pipes_sixteen_at_a_time() {
+    let tools = test_dir("fanout-grow-tools");
+    let flood = script(
+        &tools,
+        "flood.py",
+        "exec python3 -c '
+import os, sys, time
+d = sys.argv[1]
+while not os.path.exists(d + \"/go\"):
+    time.sleep(0.01)
+line = b\"y\" * 1023 + b\"\\n\"
+os.write(1, line * 2048)
+open(\"%s/done-%d\" % (d, os.getpid()), \"w\").close()
+time.sleep(1000)
+' \"$1\"",
+    );
+    let sup = Sup::start(
+        "fanout-grow",
+        &format!(
+            "tasks:\n  flood:\n    command: {} $DIR\n    instances: 20\n    successfulStartTimeout: 0\n",
+            flood.display()
+        ),
+    );
+    for round in 0..2 {
+        sup.wait_running(20, secs(20));
+        let pids: Vec<i32> = (1..=20)
+            .map(|i| sup.running_pid(&format!("flood_{i}")))
+            .collect();
+        // With the supervisor stopped, every pipe fills up: its first read
+        // of each is a full 64 KiB one.
+        kill(sup.pid(), libc::SIGSTOP);
+        std::fs::write(sup.path("go"), "").unwrap();
+        let deadline = Instant::now() + secs(20);
+        while pids.iter().any(|&p| stdout_pipe(p).0 < 65536) {
+            if Instant::now() > deadline {
+                kill(sup.pid(), libc::SIGCONT);
+                panic!("pipes did not fill");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        kill(sup.pid(), libc::SIGCONT);
+        wait_until(secs(30), "every flood written", || {
+            pids.iter().all(|p| sup.path(&format!("done-{p}")).exists())
+        });
+        let sizes: Vec<usize> = pids.iter().map(|&p| stdout_pipe(p).1).collect();
+        let grown = sizes.iter().filter(|&&s| s == 1 << 20).count();
+        let small = sizes.iter().filter(|&&s| s == 65536).count();
+        assert_eq!((grown, small), (16, 4), "round {round}: {sizes:?}");
+        // New children, new pipes: the 16 grown ones are given back.
+        std::fs::remove_file(sup.path("go")).unwrap();
+        if round == 0 {
+            sup.ok("restart flood");
+            wait_until(secs(20), "new children", || {
+                (1..=20).all(|i| {
+                    let p = sup.proc(&format!("flood_{i}"));
+                    p["state"] == "RUNNING" && !pids.contains(&(p["pid"].as_i64().unwrap() as i32))
+                })
+            });
+        }
+    }
 }
 
 #[test]
