@@ -7,7 +7,7 @@
 //! runs as SCHED_BATCH.
 
 use std::os::unix::fs::OpenOptionsExt;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use crate::harness::*;
@@ -54,46 +54,6 @@ const TALKER: &str = "tasks:
     successfulStartTimeout: 0
 ";
 
-/// Output of a running child, read by a thread.
-struct Peer {
-    child: Child,
-    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-}
-
-impl Peer {
-    fn start(cmd: &mut Command) -> Peer {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let o = out.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 65536];
-            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                o.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Peer { child, out }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_pipe_write_end_carries_the_stream_anything_else_leaves_it_on_the_socket() {
     let sup = Sup::start("fanout-peers", TALKER);
@@ -103,7 +63,7 @@ fn a_pipe_write_end_carries_the_stream_anything_else_leaves_it_on_the_socket() {
     std::fs::write(&client, CLIENT).unwrap();
     let file = sup.path("attached");
     let peer = |mode: &str| {
-        Peer::start(
+        Captured::start(
             Command::new("python3")
                 .arg(&client)
                 .arg(&sup.socket)
@@ -111,7 +71,7 @@ fn a_pipe_write_end_carries_the_stream_anything_else_leaves_it_on_the_socket() {
                 .arg(&file),
         )
     };
-    let peers: Vec<(&str, Peer)> = ["pipe", "readend", "file", "none"]
+    let peers: Vec<(&str, Captured)> = ["pipe", "readend", "file", "none"]
         .into_iter()
         .map(|m| (m, peer(m)))
         .collect();
@@ -170,9 +130,9 @@ time.sleep(1000)
     // Counted once the flood's pipes are open.
     sup.wait_state("flood", "RUNNING", secs(10));
     let before = fds(sup.pid());
-    let followers: Vec<Peer> = (0..4)
+    let followers: Vec<Captured> = (0..4)
         .map(|_| {
-            Peer::start(
+            Captured::start(
                 Command::new(BIN)
                     .arg("ctl")
                     .arg("--socket")
@@ -304,7 +264,7 @@ time.sleep(1000)
 #[test]
 fn a_following_ctl_runs_as_a_batch_task() {
     let sup = Sup::start("fanout-batch", TALKER);
-    let p = Peer::start(
+    let p = Captured::start(
         Command::new(BIN)
             .arg("ctl")
             .arg("--socket")

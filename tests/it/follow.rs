@@ -4,7 +4,7 @@
 //! stays fast and small), `clear` and the supervisorctl words.
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,67 +36,6 @@ fn body(line: &str) -> &str {
 
 fn bodies(text: &str) -> Vec<String> {
     text.lines().map(|l| body(l).to_string()).collect()
-}
-
-/// `taskmaster ctl ARGS` with its stdout on a pipe read by a thread.
-struct Ctl {
-    child: Child,
-    out: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Ctl {
-    fn start(sup: &Sup, args: &[&str]) -> Ctl {
-        let mut child = Command::new(BIN)
-            .arg("ctl")
-            .arg("--socket")
-            .arg(&sup.socket)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let o = out.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 65536];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                o.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Ctl { child, out }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
-    }
-
-    fn wait_text(&self, what: &str, f: impl Fn(&str) -> bool) {
-        wait_until(secs(10), what, || f(&self.text()));
-    }
-
-    /// Ctrl-C, as a terminal sends it; the exit code.
-    fn interrupt(&mut self) -> i32 {
-        kill(self.child.id() as i32, libc::SIGINT);
-        let deadline = Instant::now() + secs(10);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "ctl did not end on SIGINT");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Ctl {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Lines delivered plus lines counted by markers, in the complete lines
@@ -257,9 +196,9 @@ fn ctl_logs_follow_streams_until_ctrl_c_then_exits_zero() {
     say(&sup, "w_1", p1, libc::SIGUSR1, &format!("out-{p1}"));
     let before = open_fds(sup.pid());
     // Several followers at once, each with its own view.
-    let mut one = Ctl::start(&sup, &["logs", "-f", "w_1"]);
-    let mut task = Ctl::start(&sup, &["tail", "-f", "w", "0"]);
-    let mut errs = Ctl::start(&sup, &["logs", "-f", "--stderr", "all", "0"]);
+    let mut one = Captured::ctl(&sup, &["logs", "-f", "w_1"]);
+    let mut task = Captured::ctl(&sup, &["tail", "-f", "w", "0"]);
+    let mut errs = Captured::ctl(&sup, &["logs", "-f", "--stderr", "all", "0"]);
     one.wait_text("the kept line first", |t| {
         t.contains(&format!("] out-{p1}\n"))
     });
@@ -348,7 +287,7 @@ time.sleep(1000)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let fast = Ctl::start(&sup, &["logs", "-f", "flood"]);
+    let fast = Captured::ctl(&sup, &["logs", "-f", "flood"]);
     wait_until(secs(10), "both followers connected", || {
         open_fds(sup.pid()) == before + 2 * FDS_PER_CTL
     });

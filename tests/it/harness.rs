@@ -638,3 +638,72 @@ fn a_failing_tests_directory_is_kept_and_a_passing_ones_removed() {
     remove_test_dir(&kept);
     assert!(!kept.exists(), "removed when nothing failed");
 }
+
+/// A child whose stdout a thread collects (its stderr is discarded); killed
+/// and reaped on drop.
+pub struct Captured {
+    pub child: Child,
+    out: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Captured {
+    pub fn start(cmd: &mut Command) -> Captured {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let o = out.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                o.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Captured { child, out }
+    }
+
+    /// `taskmaster ctl ARGS` talking to `sup`.
+    pub fn ctl(sup: &Sup, args: &[&str]) -> Captured {
+        Captured::start(
+            Command::new(BIN)
+                .arg("ctl")
+                .arg("--socket")
+                .arg(&sup.socket)
+                .args(args),
+        )
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    pub fn wait_text(&self, what: &str, f: impl Fn(&str) -> bool) {
+        wait_until(secs(10), what, || f(&self.text()));
+    }
+
+    /// Ctrl-C, as a terminal sends it; the exit code.
+    pub fn interrupt(&mut self) -> i32 {
+        kill(self.child.id() as i32, libc::SIGINT);
+        let deadline = Instant::now() + secs(10);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "the child did not end on SIGINT");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Captured {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
