@@ -11,7 +11,7 @@
 //! write end of a pipe to its command line (SCM_RIGHTS): a streaming
 //! command then answers `0 pipe\n` on the socket and sends its lines into
 //! the pipe, where the supervisor can hand one block to many followers
-//! without copying it for each (`tee(2)`, see `outbox::Fanout`). The
+//! without copying it for each (`tee(2)`, see `fanout::Fanout`). The
 //! socket stays open: its end is the client's end.
 
 use std::io::{self, Read, Write};

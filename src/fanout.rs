@@ -50,10 +50,9 @@ impl Fanout {
     }
 
     /// Puts `block`, and only it, in the pipe; `false` when it does not
-    /// fit whole (nothing is left in the pipe then).
+    /// fit whole or the pipe cannot be emptied first.
     pub fn load(&mut self, block: &[u8]) -> bool {
-        self.clear();
-        if block.is_empty() || block.len() > self.cap {
+        if !self.clear() || block.is_empty() || block.len() > self.cap {
             return false;
         }
         while self.held < block.len() {
@@ -74,9 +73,11 @@ impl Fanout {
         self.out.as_fd()
     }
 
-    /// Lets go of what the pipe holds. Should /dev/null refuse it, the
-    /// pipe is read out instead.
-    pub fn clear(&mut self) {
+    /// Lets go of what the pipe holds (should /dev/null refuse it, the pipe
+    /// is read out instead). `false` if it could not be emptied, which
+    /// cannot happen to a pipe whose both ends are ours: the fan-out pipe
+    /// is then not to be used again.
+    pub fn clear(&mut self) -> bool {
         while self.held > 0 {
             let n = rustix::pipe::splice(
                 &self.out,
@@ -90,16 +91,10 @@ impl Fanout {
             match n {
                 Ok(n) if n > 0 => self.held -= n.min(self.held),
                 Err(rustix::io::Errno::INTR) => {}
-                // Cannot happen to a pipe we hold both ends of; a fresh
-                // pipe is safer than a loop.
-                _ => {
-                    if let Some(fresh) = Fanout::new() {
-                        *self = fresh;
-                    }
-                    self.held = 0;
-                }
+                _ => return false,
             }
         }
+        true
     }
 }
 
@@ -177,7 +172,7 @@ mod tests {
             next += 1;
         }
         assert_eq!(next, 30_000);
-        fan.clear();
+        assert!(fan.clear());
         assert_eq!(fan.held, 0);
     }
 

@@ -304,8 +304,10 @@ impl Supervisor {
             }
         }
         fresh.clear();
-        if let (Some(fan), Some(_)) = (fanout, loaded) {
-            fan.clear();
+        if let (Some(fan), Some(_)) = (fanout.as_mut(), loaded)
+            && !fan.clear()
+        {
+            *fanout = None;
         }
         for k in gone {
             self.drop_conn(k);
