@@ -1,6 +1,7 @@
-//! Small text helpers shared by every layer: a string on one line, a short
-//! duration as seconds. The bottom of the module graph: it imports nothing
-//! of the crate, so config, process, supervisor and cli all may use it.
+//! Small text helpers shared by every layer: a string on one line, user
+//! text cut for a message, an I/O error's reason, a short duration as
+//! seconds. The bottom of the module graph: it imports nothing of the
+//! crate, so config, import, process, supervisor and cli all may use it.
 
 use std::time::Duration;
 
@@ -16,6 +17,30 @@ pub fn one_line(text: &str) -> String {
         }
     }
     out
+}
+
+/// User text made safe for a one-line message: [`one_line`], cut after 60
+/// characters with `...`.
+pub fn clip(s: &str) -> String {
+    match s.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}...", one_line(&s[..cut])),
+        None => one_line(s),
+    }
+}
+
+/// [`clip`] in single quotes: `'text'`.
+pub fn quoted(s: &str) -> String {
+    format!("'{}'", clip(s))
+}
+
+/// An I/O error's text without the ` (os error N)` that `io::Error` adds:
+/// `No such file or directory`.
+pub fn os_reason(e: std::io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
 }
 
 /// A short duration as seconds: `0.5s`, `2s`.
@@ -43,6 +68,16 @@ mod tests {
         assert_eq!(one_line("sleep 1"), "sleep 1");
         assert_eq!(one_line("sh -c 'a\nb\tc'"), "sh -c 'a\\nb\\tc'");
         assert_eq!(one_line("é\u{1}"), "é\\u{1}");
+    }
+
+    #[test]
+    fn clipped_and_quoted() {
+        assert_eq!(quoted("a\nb"), "'a\\nb'");
+        let sixty = "x".repeat(60);
+        assert_eq!(clip(&sixty), sixty);
+        assert_eq!(quoted(&format!("{sixty}yz")), format!("'{sixty}...'"));
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(os_reason(e), "No such file or directory");
     }
 
     #[test]

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use super::Condition;
 use super::schema::unknown;
-use super::values::{Item, Validator, quote};
+use super::values::{Item, Validator};
 use super::yaml::Pos;
+use crate::text::quoted;
 
 /// One `dependsOn` entry.
 #[derive(Debug, Clone)]
@@ -63,7 +64,7 @@ impl Graph {
         let mut by_name: HashMap<&str, usize> = HashMap::new();
         for (i, t) in self.tasks.iter().enumerate() {
             if by_name.contains_key(t.name.as_str()) {
-                let message = format!("duplicate task name {}", quote(&t.name));
+                let message = format!("duplicate task name {}", quoted(&t.name));
                 v.error(t.at, &t.path, message);
             } else {
                 by_name.insert(&t.name, i);
@@ -80,7 +81,7 @@ impl Graph {
                         v.error(d.at, &d.path, unknown("task", &d.task, names));
                     }
                     Some(&j) if j == i => {
-                        let message = format!("task {} depends on itself", quote(&t.name));
+                        let message = format!("task {} depends on itself", quoted(&t.name));
                         v.error(d.at, &d.path, message);
                     }
                     Some(&j) => edges[i].push((j, d)),
@@ -115,9 +116,9 @@ impl Graph {
                 let later = if i < j { single } else { multi };
                 let message = format!(
                     "duplicate process name {} (task {} and task {})",
-                    quote(&single.name),
-                    quote(&multi.name),
-                    quote(&single.name)
+                    quoted(&single.name),
+                    quoted(&multi.name),
+                    quoted(&single.name)
                 );
                 v.error(later.at, &later.path, message);
             }

@@ -87,7 +87,7 @@ pub fn expand(text: &str, scope: &mut Scope) -> Result<String, String> {
             None => (&body[..end], None),
         };
         if !is_name(name, false) {
-            let shown = super::values::quote(&body[..end]);
+            let shown = crate::text::quoted(&body[..end]);
             return Err(format!("invalid variable name {shown} in '${{...}}'"));
         }
         match (scope.lookup(name), default) {
@@ -163,7 +163,7 @@ pub fn dotenv(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
         };
         let key = key.trim_end();
         if !is_name(key, true) {
-            let shown = super::values::quote(key);
+            let shown = crate::text::quoted(key);
             return Err((n + 1, format!("invalid variable name {shown}")));
         }
         let value = value.trim_start();

@@ -46,6 +46,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::text::os_reason;
 use values::Validator;
 
 /// Every problem found in one configuration file.
@@ -98,23 +99,19 @@ const TOO_LARGE: &str = "too large";
 ///
 /// Fails with a reason: the OS error, `not a regular file`, or `too large`.
 fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    // An I/O error's text without the ` (os error N)` suffix.
-    let os = |e: std::io::Error| {
-        let s = e.to_string();
-        s.rfind(" (os error ")
-            .map_or(s.clone(), |i| s[..i].to_string())
-    };
     // O_NONBLOCK: a FIFO at the path must not block the loop at reload.
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .map_err(os)?;
-    if !file.metadata().map_err(os)?.is_file() {
+        .map_err(os_reason)?;
+    if !file.metadata().map_err(os_reason)?.is_file() {
         return Err("not a regular file".to_string());
     }
     let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(os)?;
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(os_reason)?;
     if bytes.len() as u64 > limit {
         return Err(TOO_LARGE.to_string());
     }

@@ -11,10 +11,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::deps::{self, Dep};
-use super::values::{Item, Validator, quote};
+use super::values::{Item, Validator};
 use super::vars::Expandable;
 use super::yaml::{START, Typed};
 use super::{Condition, Config, HealthCheck, OnUnhealthy, Probe, RestartPolicy, TaskSpec};
+use crate::text::quoted;
 
 /// One key: its spellings, and what its value does to the `T` being built
 /// (`None` when the value is invalid, which it has reported).
@@ -274,8 +275,8 @@ pub(super) fn unknown<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> String {
     match suggest(name, candidates) {
-        Some(s) => format!("unknown {what} {} (did you mean '{s}'?)", quote(name)),
-        None => format!("unknown {what} {}", quote(name)),
+        Some(s) => format!("unknown {what} {} (did you mean '{s}'?)", quoted(name)),
+        None => format!("unknown {what} {}", quoted(name)),
     }
 }
 
@@ -375,7 +376,7 @@ impl Validator<'_> {
         if !valid_name {
             let message = format!(
                 "invalid task name {} (use letters, digits, '_', '.' and '-')",
-                quote(&name)
+                quoted(&name)
             );
             self.fail(it, message);
         } else if name == RESERVED_TASK_NAME {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::deps::Dep;
 use super::yaml::{Id, Pos, START, Tree, Typed, Value};
 use super::{Condition, ConfigError, Probe, schema, words};
+use crate::text::{clip, quoted};
 
 /// The most problems reported for one file; a last line counts the rest.
 const MAX_ERRORS: usize = 100;
@@ -19,19 +20,6 @@ const MAX_ERRORS: usize = 100;
 /// The most mapping entries and list items one validation looks at, so
 /// aliases of aliases cannot make it slow.
 const MAX_VISITS: usize = 2_000_000;
-
-/// User text made safe for a one-line message: control characters escaped,
-/// long text cut.
-pub(super) fn clean(s: &str) -> String {
-    match s.char_indices().nth(60) {
-        Some((cut, _)) => format!("{}...", crate::text::one_line(&s[..cut])),
-        None => crate::text::one_line(s),
-    }
-}
-
-pub(super) fn quote(s: &str) -> String {
-    format!("'{}'", clean(s))
-}
 
 /// One problem, before formatting.
 pub(super) struct Problem {
@@ -160,13 +148,13 @@ impl Validator<'_> {
     pub fn found(&self, id: Id) -> String {
         let node = self.tree.node(id);
         if let Some(tag) = &node.tag {
-            return format!("a value tagged {}", clean(tag));
+            return format!("a value tagged {}", clip(tag));
         }
         match &node.value {
             Value::Seq(_) => "a list".to_string(),
             Value::Map(_) => "a mapping".to_string(),
             Value::Scalar(_) if self.tree.typed(id) == Some(Typed::Null) => "nothing".to_string(),
-            Value::Scalar(s) => quote(&s.text),
+            Value::Scalar(s) => quoted(&s.text),
         }
     }
 
@@ -191,7 +179,7 @@ impl Validator<'_> {
         };
         for &k in &m.duplicates {
             let key = self.text(k).unwrap_or_default();
-            let message = format!("duplicate entry with key \"{}\"", clean(key));
+            let message = format!("duplicate entry with key \"{}\"", clip(key));
             self.error(tree.node(k).at, path, message);
         }
         if !self.visit(m.entries.len()) {
@@ -201,7 +189,7 @@ impl Validator<'_> {
         let mut items = Vec::with_capacity(m.entries.len());
         for (i, &(k, value)) in m.entries.iter().enumerate() {
             let name = self.text(k).map(str::to_string);
-            let shown = clean(name.as_deref().unwrap_or("?"));
+            let shown = clip(name.as_deref().unwrap_or("?"));
             items.push(Item {
                 path: format!("{path}{dot}{shown}"),
                 name,
@@ -297,7 +285,7 @@ impl Validator<'_> {
         if let Some(&(_, v)) = table.iter().find(|(n, _)| *n == text) {
             return Some(v);
         }
-        let message = format!("unknown value {} (expected {expected})", quote(&text));
+        let message = format!("unknown value {} (expected {expected})", quoted(&text));
         self.fail(it, message);
         None
     }
@@ -374,7 +362,7 @@ impl Validator<'_> {
         let text = self.text(it.value).unwrap_or_default();
         let parsed = crate::signame::parse(text);
         if parsed.is_none() {
-            self.fail(it, format!("unknown signal {}", quote(text)));
+            self.fail(it, format!("unknown signal {}", quoted(text)));
         }
         parsed
     }
@@ -454,7 +442,7 @@ impl Validator<'_> {
         };
         let digits = text.strip_prefix("0o").unwrap_or(text);
         if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-            let message = format!("expected an octal umask like 022, found {}", quote(text));
+            let message = format!("expected an octal umask like 022, found {}", quoted(text));
             self.fail(it, message);
             return None;
         }
@@ -462,7 +450,7 @@ impl Validator<'_> {
         match u32::from_str_radix(if trimmed.is_empty() { "0" } else { trimmed }, 8) {
             Ok(v) if trimmed.len() <= 3 && v <= schema::MAX_UMASK => Some(v),
             _ => {
-                let message = format!("umask {} is out of range (0 to 777)", quote(text));
+                let message = format!("umask {} is out of range (0 to 777)", quoted(text));
                 self.fail(it, message);
                 None
             }
@@ -502,7 +490,7 @@ impl Validator<'_> {
                     .filter(|_| self.tree.typed(id) != Some(Typed::Null))
                 {
                     Some(task) => {
-                        let path = format!("{}.{}", it.path, clean(task));
+                        let path = format!("{}.{}", it.path, clip(task));
                         deps.push(Dep::new(task, Condition::Healthy, at, path));
                     }
                     None => {

@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use super::expand::{self, Scope};
-use super::values::{Item, Validator, clean, quote};
+use super::values::{Item, Validator};
 use super::yaml::{Id, Typed, Value};
 use super::{PerProcess, TaskSpec, read_regular};
+use crate::text::{clip, quoted};
 
 /// The most bytes read from one env file.
 const MAX_ENV_FILE: u64 = 1 << 20;
@@ -124,7 +125,7 @@ impl Validator<'_> {
                 ok = false;
                 continue;
             };
-            let shown = clean(&path.to_string_lossy());
+            let shown = clip(&path.to_string_lossy());
             let parsed = read_regular(&path, MAX_ENV_FILE)
                 .and_then(|b| String::from_utf8(b).map_err(|_| "not valid UTF-8 text".into()))
                 .map_err(|e| format!("cannot read {shown}: {e}"))
@@ -171,12 +172,12 @@ impl Validator<'_> {
             } else if name.contains('=') {
                 Err(format!(
                     "invalid variable name {} (contains '=')",
-                    quote(&name)
+                    quoted(&name)
                 ))
             } else if name.contains('\0') {
                 Err("variable name contains a NUL character".to_string())
             } else if !seen.insert(name.clone()) {
-                Err(format!("duplicate variable {}", quote(&name)))
+                Err(format!("duplicate variable {}", quoted(&name)))
             } else {
                 text.and_then(|text| match text.contains('\0') {
                     true => Err("value contains a NUL character".to_string()),

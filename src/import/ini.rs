@@ -7,6 +7,8 @@
 //! both, the later value of a key winning. Pure: text in, sections out; it
 //! never reads a file.
 
+use crate::text::quoted;
+
 /// One `key = value` line (with its continuation lines).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -102,7 +104,7 @@ pub fn parse(text: &str) -> Result<Vec<Section>, IniError> {
             let Some(end) = rest.rfind(']') else {
                 return fail(
                     line_no,
-                    format!("section header without ']': {}", clip(body)),
+                    format!("section header without ']': {}", quoted(body)),
                 );
             };
             let name = rest[..end].trim();
@@ -129,7 +131,7 @@ pub fn parse(text: &str) -> Result<Vec<Section>, IniError> {
                 line_no,
                 format!(
                     "not an INI file: expected a [section] header, found {}",
-                    clip(body)
+                    quoted(body)
                 ),
             );
         };
@@ -139,13 +141,13 @@ pub fn parse(text: &str) -> Result<Vec<Section>, IniError> {
                 format!(
                     "expected 'key = value' in [{}], found {}",
                     section.name,
-                    clip(body)
+                    quoted(body)
                 ),
             );
         };
         let key = body[..sep].trim();
         if key.is_empty() {
-            return fail(line_no, format!("a value without a key: {}", clip(body)));
+            return fail(line_no, format!("a value without a key: {}", quoted(body)));
         }
         section.entries.push(Entry {
             key: key.to_lowercase(),
@@ -159,25 +161,6 @@ pub fn parse(text: &str) -> Result<Vec<Section>, IniError> {
         return fail(0, "not an INI file: no [section] in it".to_string());
     }
     Ok(sections)
-}
-
-/// A line quoted for an error message: at most 60 characters, control
-/// characters escaped.
-pub fn clip(s: &str) -> String {
-    let mut out = String::from("'");
-    for (i, c) in s.chars().enumerate() {
-        if i == 60 {
-            out.push_str("...");
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
-    out
 }
 
 #[cfg(test)]

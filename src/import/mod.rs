@@ -33,7 +33,7 @@ impl Files for Disk {
         if path.is_dir() {
             return Err("Is a directory".to_string());
         }
-        std::fs::read(path).map_err(|e| strip_os_error(&e.to_string()))
+        std::fs::read(path).map_err(crate::text::os_reason)
     }
 
     fn glob(&mut self, pattern: &Path) -> Vec<PathBuf> {
@@ -72,14 +72,6 @@ impl Files for Disk {
         let mut found: Vec<PathBuf> = found.into_iter().filter(|p| p.exists()).collect();
         found.sort();
         found
-    }
-}
-
-/// "No such file or directory (os error 2)" without the number.
-fn strip_os_error(s: &str) -> String {
-    match s.rfind(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s.to_string(),
     }
 }
 
