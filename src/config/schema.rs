@@ -53,31 +53,21 @@ macro_rules! field {
     };
 }
 
-/// What the top-level keys build.
-pub(super) struct Top {
-    pub config: Config,
-    pub tasks_seen: bool,
-}
-
-/// The top-level keys.
-pub(super) const TOP_KEYS: &[Key<Top>] = &[
+/// The top-level keys; `tasks` is second.
+pub(super) const TOP_KEYS: &[Key<Config>] = &[
     // A path, or `false` for no socket.
     key(&["socket"], |v, it, t| {
-        t.config.socket_enabled = v.tree.typed(it.value) != Some(Typed::Bool(false));
-        if t.config.socket_enabled {
-            t.config.socket = Some(v.path(it)?);
+        t.socket_enabled = v.tree.typed(it.value) != Some(Typed::Bool(false));
+        if t.socket_enabled {
+            t.socket = Some(v.path(it)?);
         }
         Some(())
     }),
-    key(&["tasks", "programs"], |v, it, t| {
-        t.tasks_seen = true;
-        t.config.tasks = v.tasks(it)?;
-        Some(())
-    }),
-    field!(config.metrics: address, "metrics"),
-    field!(config.logfile: path, "logfile"),
-    field!(config.log_max_size: size, "logMaxSize"),
-    field!(config.log_backups: count, "logBackups"),
+    field!(tasks: tasks, "tasks", "programs"),
+    field!(metrics: address, "metrics"),
+    field!(logfile: path, "logfile"),
+    field!(log_max_size: size, "logMaxSize"),
+    field!(log_backups: count_in(0, u32::MAX), "logBackups"),
 ];
 
 /// What the keys of one task build.
@@ -111,7 +101,7 @@ pub(super) const TASK_KEYS: &[Key<Draft>] = &[
     }),
     field!(spec.expected_exit_codes: exit_codes, "expectedExitCodes", "exitcodes"),
     field!(spec.start_timeout: seconds, "successfulStartTimeout", "starttime", "startsecs"),
-    field!(spec.restart_attempts: count, "restartsAttempts", "startretries"),
+    field!(spec.restart_attempts: count_in(0, u32::MAX), "restartsAttempts", "startretries"),
     field!(spec.stop_signal: signal, "stopingSignal", "stopSignal", "stopsignal"),
     field!(spec.stop_timeout: seconds, "gracefulStopTimeout", "stoptime", "stopwaitsecs"),
     field!(expandable.stdout: later, "stdout"),
@@ -124,25 +114,18 @@ pub(super) const TASK_KEYS: &[Key<Draft>] = &[
     field!(expandable.env_file: later, "envFile", "env_file"),
     field!(spec.restart_delay: seconds, "restartDelay"),
     field!(spec.log_max_size: size, "logMaxSize"),
-    field!(spec.log_backups: count, "logBackups"),
+    field!(spec.log_backups: count_in(0, u32::MAX), "logBackups"),
     field!(depends: depends_on, "dependsOn"),
     field!(spec.health_check: health, "healthCheck"),
     field!(spec.notify: boolean, "notify"),
     field!(spec.watchdog_timeout: seconds, "watchdogTimeout"),
 ];
 
-/// What the keys of a `healthCheck` build.
-pub(super) struct HealthDraft {
-    pub check: HealthCheck,
-    pub probe: bool,
-}
-
-/// The keys of a `healthCheck`; its three probes are spellings of one key,
-/// so giving two is the error two spellings are.
-pub(super) const HEALTH_KEYS: &[Key<HealthDraft>] = &[
+/// The keys of a `healthCheck`; its three probes are spellings of one key
+/// (the first), so giving two is the error two spellings are.
+pub(super) const HEALTH_KEYS: &[Key<HealthCheck>] = &[
     key(&["command", "tcp", "http"], |v, it, t| {
-        t.probe = true;
-        t.check.probe = match it.name.as_deref() {
+        t.probe = match it.name.as_deref() {
             Some("command") => {
                 let (command, argv) = v.command(it)?;
                 Probe::Command { command, argv }
@@ -152,12 +135,19 @@ pub(super) const HEALTH_KEYS: &[Key<HealthDraft>] = &[
         };
         Some(())
     }),
-    field!(check.interval: seconds, "interval"),
-    field!(check.timeout: seconds, "timeout"),
-    field!(check.retries: count_in(1, u32::MAX), "retries"),
-    field!(check.start_period: seconds, "startPeriod"),
-    field!(check.on_unhealthy: choice(ON_UNHEALTHY_VALUES), "onUnhealthy"),
+    field!(interval: seconds, "interval"),
+    field!(timeout: seconds, "timeout"),
+    field!(retries: count_in(1, u32::MAX), "retries"),
+    field!(start_period: seconds, "startPeriod"),
+    field!(on_unhealthy: choice(ON_UNHEALTHY_VALUES), "onUnhealthy"),
 ];
+
+/// Whether one of `items` is a spelling of `key`.
+fn given<T>(items: &[Item], key: &Key<T>) -> bool {
+    items
+        .iter()
+        .any(|it| it.name.as_deref().is_some_and(|n| key.names.contains(&n)))
+}
 
 /// Every spelling of every key of `table`, in order.
 pub(super) fn spellings<T>(table: &[Key<T>]) -> impl Iterator<Item = &'static str> + '_ {
@@ -334,16 +324,13 @@ impl Validator<'_> {
                 .as_ref()
                 .is_some_and(|n| n.starts_with(IGNORED_PREFIX))
         });
-        let mut top = Top {
-            config: Config::empty(path),
-            tasks_seen: false,
-        };
-        let ok = self.apply(&items, TOP_KEYS, &mut top);
-        if !top.tasks_seen {
+        let mut config = Config::empty(path);
+        let ok = self.apply(&items, TOP_KEYS, &mut config);
+        if !given(&items, &TOP_KEYS[1]) {
             self.error(START, "", "missing key 'tasks'".to_string());
             return None;
         }
-        ok.then_some(top.config)
+        ok.then_some(config)
     }
 
     fn tasks(&mut self, it: &Item) -> Option<BTreeMap<String, TaskSpec>> {
@@ -408,23 +395,20 @@ impl Validator<'_> {
 
     pub(super) fn health(&mut self, it: &Item) -> Option<HealthCheck> {
         let items = self.mapping(it, "a mapping with one of 'command', 'tcp', 'http'")?;
-        let mut t = HealthDraft {
-            check: HealthCheck {
-                probe: Probe::Tcp(([127, 0, 0, 1], 0).into()),
-                interval: Duration::from_secs(10),
-                timeout: Duration::from_secs(5),
-                retries: 3,
-                start_period: Duration::ZERO,
-                on_unhealthy: OnUnhealthy::Restart,
-            },
-            probe: false,
+        let mut check = HealthCheck {
+            probe: Probe::Tcp(([127, 0, 0, 1], 0).into()),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            retries: 3,
+            start_period: Duration::ZERO,
+            on_unhealthy: OnUnhealthy::Restart,
         };
-        let ok = self.apply(&items, HEALTH_KEYS, &mut t);
-        if !t.probe && ok {
+        let ok = self.apply(&items, HEALTH_KEYS, &mut check);
+        if !given(&items, &HEALTH_KEYS[0]) && ok {
             self.fail(it, "missing one of 'command', 'tcp', 'http'".to_string());
             return None;
         }
-        ok.then_some(t.check)
+        ok.then_some(check)
     }
 }
 

@@ -240,10 +240,6 @@ impl Validator<'_> {
         Some((s.to_string(), self.argv(it, s)?))
     }
 
-    pub fn count(&mut self, it: &Item) -> Option<u32> {
-        self.count_in(it, 0, u32::MAX)
-    }
-
     /// A whole number from `min` to `max`.
     pub fn count_in(&mut self, it: &Item, min: u32, max: u32) -> Option<u32> {
         let Some(Typed::Int(n @ 0..)) = self.tree.typed(it.value) else {
@@ -433,22 +429,15 @@ impl Validator<'_> {
     }
 
     pub fn umask(&mut self, it: &Item) -> Option<u32> {
-        let text = match self.tree.typed(it.value) {
-            Some(Typed::Null) | None => {
-                self.expected(it, "an octal umask like 022");
-                return None;
-            }
-            Some(_) => self.text(it.value).unwrap_or_default(),
-        };
+        // A null's text (`~`, `null`) is no octal number either.
+        let text = self.text(it.value).unwrap_or_default();
         let digits = text.strip_prefix("0o").unwrap_or(text);
         if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-            let message = format!("expected an octal umask like 022, found {}", quoted(text));
-            self.fail(it, message);
+            self.expected(it, "an octal umask like 022");
             return None;
         }
-        let trimmed = digits.trim_start_matches('0');
-        match u32::from_str_radix(if trimmed.is_empty() { "0" } else { trimmed }, 8) {
-            Ok(v) if trimmed.len() <= 3 && v <= schema::MAX_UMASK => Some(v),
+        match u32::from_str_radix(digits, 8) {
+            Ok(v) if v <= schema::MAX_UMASK => Some(v),
             _ => {
                 let message = format!("umask {} is out of range (0 to 777)", quoted(text));
                 self.fail(it, message);
