@@ -73,14 +73,6 @@ impl<'t> Validator<'t> {
         }
     }
 
-    /// The string node `id` holds, when a string.
-    pub fn string(&self, id: Id) -> Option<&'t str> {
-        match self.tree.typed(id) {
-            Some(Typed::Str(s)) => Some(s),
-            _ => None,
-        }
-    }
-
     /// Every problem as `file:line:column: key.path: message`, in file
     /// order, at most [`MAX_ERRORS`] of them.
     pub fn finish(mut self, file: &str) -> ConfigError {
@@ -108,9 +100,7 @@ impl<'t> Validator<'t> {
         }
         ConfigError { errors }
     }
-}
 
-impl Validator<'_> {
     pub fn error(&mut self, at: Pos, path: &str, message: String) {
         self.problems.push(Problem {
             at,
@@ -126,6 +116,22 @@ impl Validator<'_> {
     pub fn expected(&mut self, it: &Item, what: &str) {
         let found = self.found(it.value);
         self.fail(it, format!("expected {what}, found {found}"));
+    }
+
+    /// What `take` makes of the value of `it` as the core schema types it;
+    /// reported as `expected WHAT` when nothing (or a collection or a tagged
+    /// value).
+    pub fn check<T>(
+        &mut self,
+        it: &Item,
+        what: &str,
+        take: impl FnOnce(Typed<'t>) -> Option<T>,
+    ) -> Option<T> {
+        let value = self.tree.typed(it.value).and_then(take);
+        if value.is_none() {
+            self.expected(it, what);
+        }
+        value
     }
 
     /// Counts `n` more values looked at; false (once reported) past the budget.
@@ -233,10 +239,7 @@ impl Validator<'_> {
     }
 
     pub fn command(&mut self, it: &Item) -> Option<(String, Vec<String>)> {
-        let Some(s) = self.string(it.value) else {
-            self.expected(it, "a command line (a string)");
-            return None;
-        };
+        let s = self.check(it, "a command line (a string)", Typed::str)?;
         Some((s.to_string(), self.argv(it, s)?))
     }
 
@@ -259,11 +262,10 @@ impl Validator<'_> {
     }
 
     pub fn boolean(&mut self, it: &Item) -> Option<bool> {
-        if let Some(Typed::Bool(b)) = self.tree.typed(it.value) {
-            return Some(b);
-        }
-        self.expected(it, "a boolean (true or false)");
-        None
+        self.check(it, "a boolean (true or false)", |t| match t {
+            Typed::Bool(b) => Some(b),
+            _ => None,
+        })
     }
 
     /// One of the words of `table`, matched as written.
@@ -319,15 +321,12 @@ impl Validator<'_> {
     }
 
     pub fn seconds(&mut self, it: &Item) -> Option<Duration> {
-        let secs = match self.tree.typed(it.value) {
-            Some(Typed::Int(n)) => n as f64,
-            Some(Typed::Float(f)) => f,
-            _ => f64::NAN,
-        };
-        if secs.is_nan() || secs < 0.0 {
-            self.expected(it, "a number of seconds >= 0");
-            return None;
-        }
+        // NaN fails `f >= 0.0` too.
+        let secs = self.check(it, "a number of seconds >= 0", |t| match t {
+            Typed::Int(n) if n >= 0 => Some(n as f64),
+            Typed::Float(f) if f >= 0.0 => Some(f),
+            _ => None,
+        })?;
         let d = schema::seconds(secs);
         if d.is_none() {
             let found = self.found(it.value);
@@ -338,23 +337,16 @@ impl Validator<'_> {
     }
 
     pub fn size(&mut self, it: &Item) -> Option<u64> {
-        let size = match self.tree.typed(it.value) {
-            Some(Typed::Int(n)) => u64::try_from(n).ok(),
-            Some(Typed::Str(s)) => schema::size(s),
+        self.check(it, "a size in bytes or like 10K, 10M, 1G", |t| match t {
+            Typed::Int(n) => u64::try_from(n).ok(),
+            Typed::Str(s) => schema::size(s),
             _ => None,
-        };
-        if size.is_none() {
-            self.expected(it, "a size in bytes or like 10K, 10M, 1G");
-        }
-        size
+        })
     }
 
     pub fn signal(&mut self, it: &Item) -> Option<i32> {
-        let Some(Typed::Str(_) | Typed::Int(_) | Typed::Float(_)) = self.tree.typed(it.value)
-        else {
-            self.expected(it, "a signal name or number");
-            return None;
-        };
+        let scalar = |t| matches!(t, Typed::Str(_) | Typed::Int(_) | Typed::Float(_));
+        self.check(it, "a signal name or number", |t| scalar(t).then_some(()))?;
         let text = self.text(it.value).unwrap_or_default();
         let parsed = crate::signame::parse(text);
         if parsed.is_none() {
@@ -365,10 +357,7 @@ impl Validator<'_> {
 
     /// A path value, resolved against the config's directory.
     pub fn path(&mut self, it: &Item) -> Option<PathBuf> {
-        let Some(s) = self.string(it.value) else {
-            self.expected(it, "a path");
-            return None;
-        };
+        let s = self.check(it, "a path", Typed::str)?;
         self.resolve(it, s)
     }
 
@@ -390,42 +379,14 @@ impl Validator<'_> {
     /// `ADDRESS:PORT` with an IP address (`localhost` stands for
     /// 127.0.0.1, an empty address for every interface).
     pub fn address(&mut self, it: &Item) -> Option<SocketAddr> {
-        let parsed = self.string(it.value).and_then(socket_addr);
-        if parsed.is_none() {
-            self.expected(it, "ADDRESS:PORT with an IP address (like 127.0.0.1:8080)");
-        }
-        parsed
+        let what = "ADDRESS:PORT with an IP address (like 127.0.0.1:8080)";
+        self.check(it, what, |t| t.str().and_then(socket_addr))
     }
 
     /// `http://ADDRESS[:PORT][/PATH]` for a health check.
     pub fn url(&mut self, it: &Item) -> Option<Probe> {
-        let text = self.string(it.value).unwrap_or_default();
-        let probe = text.strip_prefix("http://").and_then(|rest| {
-            let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-            let with_port = if authority.ends_with(']') || !authority.contains(':') {
-                format!("{authority}:80")
-            } else {
-                authority.to_string()
-            };
-            let addr = socket_addr(&with_port)?;
-            let path = match path {
-                "" => "/".to_string(),
-                p if p.starts_with('?') => format!("/{p}"),
-                p => p.to_string(),
-            };
-            path.bytes()
-                .all(|b| b.is_ascii_graphic())
-                .then(|| Probe::Http {
-                    addr,
-                    host: authority.to_string(),
-                    path,
-                })
-        });
-        if probe.is_none() {
-            let what = "an http:// URL with an IP address (like http://127.0.0.1:8080/health)";
-            self.expected(it, what);
-        }
-        probe
+        let what = "an http:// URL with an IP address (like http://127.0.0.1:8080/health)";
+        self.check(it, what, |t| t.str().and_then(http_probe))
     }
 
     pub fn umask(&mut self, it: &Item) -> Option<u32> {
@@ -505,6 +466,30 @@ impl Validator<'_> {
         }
         ok.then_some(deps)
     }
+}
+
+/// `http://ADDRESS[:PORT][/PATH]` as a health check's probe.
+fn http_probe(text: &str) -> Option<Probe> {
+    let rest = text.strip_prefix("http://")?;
+    let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let with_port = if authority.ends_with(']') || !authority.contains(':') {
+        format!("{authority}:80")
+    } else {
+        authority.to_string()
+    };
+    let addr = socket_addr(&with_port)?;
+    let path = match path {
+        "" => "/".to_string(),
+        p if p.starts_with('?') => format!("/{p}"),
+        p => p.to_string(),
+    };
+    path.bytes()
+        .all(|b| b.is_ascii_graphic())
+        .then(|| Probe::Http {
+            addr,
+            host: authority.to_string(),
+            path,
+        })
 }
 
 /// `ADDRESS:PORT`, `[V6]:PORT`, `localhost:PORT` or `:PORT`.

@@ -89,6 +89,16 @@ pub struct Tree {
     pub problems: Vec<(Pos, String)>,
 }
 
+impl<'a> Typed<'a> {
+    /// The string, when a string.
+    pub fn str(self) -> Option<&'a str> {
+        match self {
+            Typed::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 impl Node {
     /// What it stands for, when it is an untagged scalar.
     pub fn typed(&self) -> Option<Typed<'_>> {
