@@ -48,10 +48,7 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
             return 3;
         }
     }
-    let line: Vec<String> = words
-        .iter()
-        .map(|w| crate::config::words::quote(w))
-        .collect();
+    let line: Vec<String> = words.iter().map(|w| crate::words::quote(w)).collect();
     let request = format!("{}\n", line.join(" "));
     // A streaming reply comes through a pipe of ours: the supervisor can
     // hand one block to many followers without a copy for each.
@@ -234,10 +231,7 @@ fn copy_escaped(
 
 /// Whether the command streams until the client goes away.
 fn streams(words: &[String]) -> bool {
-    let line: Vec<String> = words
-        .iter()
-        .map(|w| crate::config::words::quote(w))
-        .collect();
+    let line: Vec<String> = words.iter().map(|w| crate::words::quote(w)).collect();
     matches!(
         crate::shell::command::parse(&line.join(" ")),
         Ok(Some(

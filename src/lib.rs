@@ -29,6 +29,7 @@ pub mod strays;
 pub mod supervisor;
 pub mod text;
 pub mod timers;
+pub mod words;
 
 /// The layers of the crate, bottom first: a module may use only modules of
 /// lower layers, so the import graph has no cycle and reads
@@ -37,7 +38,9 @@ pub mod timers;
 #[cfg(test)]
 mod layers {
     const LAYERS: &[&[&str]] = &[
-        &["text", "signame", "escape", "error", "timers", "outbox"],
+        &[
+            "text", "words", "signame", "escape", "error", "timers", "outbox",
+        ],
         &["config", "console", "metrics", "fanout"],
         &[
             "process", "logs", "limits", "deps", "health", "notify", "import",

@@ -34,7 +34,6 @@ pub mod expand;
 pub mod schema;
 mod values;
 mod vars;
-pub mod words;
 pub mod yaml;
 
 use std::borrow::Cow;
@@ -366,7 +365,7 @@ impl TaskSpec {
             let fin = |s: &str| expand::finish(s, process, instance);
             if !pp.command.is_empty() {
                 t.command = fin(&pp.command);
-                t.argv = words::split(&t.command).unwrap_or(t.argv);
+                t.argv = crate::words::split(&t.command).unwrap_or(t.argv);
             }
             t.environment = pp
                 .environment

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::deps::Dep;
 use super::yaml::{Id, Pos, START, Tree, Typed, Value};
-use super::{Condition, ConfigError, Probe, schema, words};
+use super::{Condition, ConfigError, Probe, schema};
 use crate::text::{clip, quoted};
 
 /// The most problems reported for one file; a last line counts the rest.
@@ -230,7 +230,7 @@ impl<'t> Validator<'t> {
             self.fail(it, "command contains a NUL character".to_string());
             return None;
         }
-        match words::split(text) {
+        match crate::words::split(text) {
             Err(e) => self.fail(it, e),
             Ok(argv) if argv.is_empty() => self.fail(it, "empty command".to_string()),
             Ok(argv) => return Some(argv),

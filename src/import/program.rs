@@ -182,7 +182,7 @@ pub(super) fn program(
             "command" => {
                 let command = expand_at(s, e, true)?;
                 // taskmaster splits it as it is (supervisord too, with shlex).
-                match crate::config::words::split(&command) {
+                match crate::words::split(&command) {
                     Ok(words) if words.is_empty() => return Err(fail("empty command".into())),
                     Ok(_) => {}
                     Err(why) if e.cut => {

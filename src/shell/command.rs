@@ -4,9 +4,9 @@
 
 use std::fmt;
 
-use crate::config::words;
 use crate::signame;
 use crate::text::one_line;
+use crate::words;
 
 /// The default number of lines `logs` shows.
 pub const DEFAULT_LOG_LINES: usize = 10;

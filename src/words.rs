@@ -1,9 +1,10 @@
-//! POSIX shell word splitting for `command`: whitespace separates words,
+//! POSIX shell words, for a task's `command`, the shell's command lines and
+//! the words `ctl` and `import` quote back: whitespace separates words,
 //! single quotes keep everything literal, double quotes let a backslash escape
 //! only `\`, `"`, `$`, `` ` `` and a newline, and a backslash outside quotes
 //! escapes any character (a backslash-newline joins lines). It never expands
 //! variables, globs, tildes or `#` comments and never runs a shell: the words
-//! come out exactly as the text spells them.
+//! come out exactly as the text spells them. It imports nothing of the crate.
 
 /// Splits `s` into words by POSIX shell quoting rules. An empty or all-blank
 /// `s` gives no words; `''` gives one empty word.
