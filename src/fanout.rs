@@ -15,6 +15,11 @@ use rustix::pipe::{PipeFlags, SpliceFlags};
 /// written to each follower instead.
 const CAPACITY: usize = 1 << 20;
 
+/// The smallest block worth a tee: each tee takes at least one of the
+/// follower pipe's slots (a 1 MiB pipe has 256), which later writes cannot
+/// fill further, so blocks of a few lines are written instead.
+const MIN_BLOCK: usize = 16 * 1024;
+
 /// The pipe a block waits in while it is teed.
 #[derive(Debug)]
 pub struct Fanout {
@@ -49,10 +54,11 @@ impl Fanout {
         })
     }
 
-    /// Puts `block`, and only it, in the pipe; `false` when it does not
-    /// fit whole or the pipe cannot be emptied first.
+    /// Puts `block`, and only it, in the pipe; `false` when it is too
+    /// small to be worth it, does not fit whole, or the pipe cannot be
+    /// emptied first.
     pub fn load(&mut self, block: &[u8]) -> bool {
-        if !self.clear() || block.is_empty() || block.len() > self.cap {
+        if !self.clear() || block.len() < MIN_BLOCK || block.len() > self.cap {
             return false;
         }
         while self.held < block.len() {
@@ -177,16 +183,18 @@ mod tests {
     }
 
     #[test]
-    fn a_block_too_big_or_empty_is_not_loaded() {
+    fn a_block_too_big_or_too_small_is_not_loaded() {
         let mut fan = Fanout::new().unwrap();
         assert!(!fan.load(b""));
+        assert!(!fan.load(b"x\n"), "a few lines are written, not teed");
         let big = vec![b'x'; fan.cap + 1];
         assert!(!fan.load(&big));
         assert_eq!(fan.held, 0, "nothing left behind");
-        assert!(fan.load(b"x\n"));
-        assert_eq!(fan.held, 2);
-        assert!(fan.load(b"yz\n"), "the last block replaces the one before");
-        assert_eq!(fan.held, 3);
+        assert!(fan.load(&vec![b'x'; MIN_BLOCK]));
+        assert_eq!(fan.held, MIN_BLOCK);
+        let next = vec![b'y'; MIN_BLOCK + 1];
+        assert!(fan.load(&next), "the last block replaces the one before");
+        assert_eq!(fan.held, MIN_BLOCK + 1);
     }
 
     #[test]
@@ -195,9 +203,10 @@ mod tests {
         drop(r);
         let mut fan = Fanout::new().unwrap();
         let mut o = Outbox::default();
-        assert!(fan.load(b"a\n"));
+        let (block, ends) = lines(2000, 0);
+        assert!(fan.load(&block));
         assert_eq!(
-            o.send_lines(&w, b"a\n", &[2], Some(fan.source())),
+            o.send_lines(&w, &block, &ends, Some(fan.source())),
             Flushed::Gone
         );
     }

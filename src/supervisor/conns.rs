@@ -197,8 +197,6 @@ impl Supervisor {
                 )
                 .is_ok();
         if !watched {
-            // Not watched: forget the pipe so it is not deregistered.
-            c.pipe = None;
             self.drop_conn(k);
         }
         watched
@@ -215,7 +213,8 @@ impl Supervisor {
         if let Some(mut c) = self.conns.try_remove(key) {
             let reg = self.poll.registry();
             let _ = reg.deregister(&mut c.stream);
-            if let (Some(pipe), Phase::Streaming) = (&c.pipe, c.phase) {
+            if let Some(pipe) = &c.pipe {
+                // Registered once streaming began; an error otherwise.
                 let _ = reg.deregister(&mut SourceFd(&pipe.as_raw_fd()));
             }
             if c.phase == Phase::Streaming {

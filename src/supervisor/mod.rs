@@ -491,6 +491,8 @@ impl Supervisor {
             Source::Console(_) => self.console_flushed(),
             Source::HttpListener => self.accept_http(now),
             Source::Http(k) => self.on_http(k, now),
+            // An error on a pipe's write end: its reader closed it.
+            Source::Pipe(k) if readable => self.drop_conn(k),
             Source::Pipe(k) => self.flush_stream(k),
             Source::Notify => self.on_notify(now),
             Source::Probe(k) => self.on_probe(k, now),

@@ -16,20 +16,21 @@ use crate::harness::*;
 /// MODE says attached (`pipe`: a pipe's write end; `readend`: its read
 /// end; `file`: FILE opened for writing; `none`), prints the first reply
 /// line, then copies the stream from wherever it comes: the pipe after
-/// `0 pipe`, else the socket.
+/// `0 pipe`, else the socket. `closeread` attaches a pipe, closes its read
+/// end after the first line and waits on the socket.
 const CLIENT: &str = r#"
 import os, socket, sys
 path, mode = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(path)
 r = w = None
-if mode in ("pipe", "readend"):
+if mode in ("pipe", "readend", "closeread"):
     r, w = os.pipe()
-fds = {"pipe": [w], "readend": [r], "none": []}.get(mode)
+fds = {"pipe": [w], "closeread": [w], "readend": [r], "none": []}.get(mode)
 if mode == "file":
     fds = [os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT, 0o600)]
 socket.send_fds(s, [b"logs -f w 0\n"], fds)
-if mode == "pipe":
+if mode in ("pipe", "closeread"):
     os.close(w)
 head = b""
 while not head.endswith(b"\n"):
@@ -40,6 +41,13 @@ while not head.endswith(b"\n"):
 out = sys.stdout.buffer
 out.write(b"head=" + head)
 out.flush()
+if mode == "closeread":
+    # Gone from the pipe, not from the socket.
+    os.close(r)
+    out.write(b"closed\n")
+    out.flush()
+    s.recv(1)
+    sys.exit(0)
 while True:
     d = os.read(r, 65536) if head == b"0 pipe\n" else s.recv(65536)
     if not d:
@@ -97,6 +105,37 @@ fn a_pipe_write_end_carries_the_stream_anything_else_leaves_it_on_the_socket() {
 }
 
 #[test]
+fn a_client_that_closes_its_pipe_is_let_go_at_once() {
+    let sup = Sup::start("fanout-closeread", TALKER);
+    sup.wait_state("w", "RUNNING", secs(10));
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", sup.pid()))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
+    let client = sup.path("client.py");
+    std::fs::write(&client, CLIENT).unwrap();
+    let peer = Captured::start(
+        Command::new("python3")
+            .arg(&client)
+            .arg(&sup.socket)
+            .arg("closeread"),
+    );
+    wait_until(secs(10), "the pipe closed by the client", || {
+        peer.text() == "head=0 pipe\nclosed\n"
+    });
+    // No line comes that would find the pipe broken: its end alone tells.
+    wait_until(secs(10), "the connection and the pipe let go", || {
+        fds() == before
+    });
+    assert!(
+        alive(peer.child.id() as i32),
+        "let go while the client still holds the socket"
+    );
+}
+
+#[test]
 fn many_followers_of_a_flood_each_get_every_line_whole_and_in_order() {
     let tools = test_dir("fanout-flood-tools");
     let flood = script(
@@ -104,14 +143,14 @@ fn many_followers_of_a_flood_each_get_every_line_whole_and_in_order() {
         "flood.py",
         "exec python3 -c '
 import os, sys
+import time
 while not os.path.exists(sys.argv[1] + \"/go\"):
-    pass
+    time.sleep(0.005)
 w = sys.stdout.write
 for i in range(200000):
     w(\"%d %s\\n\" % (i, \"x\" * (i % 300)))
 sys.stdout.flush()
 open(sys.argv[1] + \"/done\", \"w\").close()
-import time
 time.sleep(1000)
 ' \"$1\"",
     );
