@@ -127,6 +127,12 @@ pub struct Supervisor {
     poll: Poll,
     opts: Options,
     config: Config,
+    /// Entries leave only in `sweep_removed`, between loop iterations,
+    /// which also drops them from `waiting`, `stop_held` and
+    /// `stop_pending`: a key from these, `by_name` or the slab indexes
+    /// safely. A key kept elsewhere (a deadline, a token, a wait, a
+    /// follower, the spawn queue) is looked up with `get`: its entry may be
+    /// gone, or its slot taken by another process.
     procs: Slab<Entry>,
     by_name: BTreeMap<String, usize>,
     by_pid: HashMap<i32, usize>,

@@ -313,3 +313,89 @@ fn a_restart_pending_across_a_reload_starts_only_what_it_named() {
     assert!(!reply.contains("'c'"), "{reply}");
     assert_eq!(sup.proc("c")["state"], "STOPPED", "c was never named");
 }
+
+#[test]
+fn a_removed_process_leaves_nothing_behind_for_the_one_that_takes_its_slot() {
+    use std::io::{Read, Write};
+    // When a reload removes them, old's instances each have a check in
+    // flight, a watchdog, a stop deadline (they take a moment to stop), a
+    // follower and a `start --wait` waiting for them to be ready. Their
+    // deadlines outlive them on the timer heap; keep's checks, never more
+    // than 0.5 s away, stay on top of it, so old's (4 s away) are looked
+    // at only when due: after one of old's slots went to fresh and the
+    // other stayed free.
+    let keep = "  keep:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    healthCheck: {command: \"true\", interval: 0.1, timeout: 0.5}
+";
+    let old = "  old:
+    command: sh -c 'trap \"sleep 0.3; exit 0\" TERM; while true; do echo old-line; sleep 0.05; done'
+    successfulStartTimeout: 0
+    instances: 2
+    gracefulStopTimeout: 3
+    notify: true
+    watchdogTimeout: 4
+    healthCheck:
+      command: sh -c 'echo $$ >> $DIR/checks; exec sleep 1000'
+      interval: 0.1
+      timeout: 4
+";
+    let sup = Sup::start("reload-slot-reuse", &format!("tasks:\n{keep}{old}"));
+    let pids = [pid_of(&sup, "old_1"), pid_of(&sup, "old_2")];
+    for p in pids {
+        wait_for_trap(p, libc::SIGTERM);
+    }
+    wait_until(secs(10), "both checks in flight", || {
+        std::fs::read_to_string(sup.path("checks")).is_ok_and(|t| t.lines().count() >= 2)
+    });
+    let follower = Captured::ctl(&sup, &["logs", "-f", "old", "0"]);
+    follower.wait_text("old's lines", |t| t.contains("old-line"));
+    let mut ready = std::os::unix::net::UnixStream::connect(&sup.socket).unwrap();
+    ready.write_all(b"start --wait old\n").unwrap();
+    // Connections are read as they are accepted, in order: once a later
+    // one is answered, the start --wait waits.
+    sup.ok("status");
+
+    write(&sup, &format!("tasks:\n{keep}"));
+    sup.ok("reload");
+    wait_until(secs(10), "old gone", || names(&sup) == ["keep"]);
+    for p in pids {
+        assert!(!alive(p));
+    }
+    let checks = std::fs::read_to_string(sup.path("checks")).unwrap();
+    for c in checks.lines() {
+        let c: i32 = c.parse().unwrap();
+        wait_until(secs(5), "the removed process's check killed", || !alive(c));
+    }
+    // The slot old left is taken by a process with no check, no watchdog
+    // and no follower; the other stays free.
+    let fresh = "  fresh:
+    command: sh -c 'while true; do echo fresh-line; sleep 0.05; done'
+    successfulStartTimeout: 0
+";
+    write(&sup, &format!("tasks:\n{keep}{fresh}"));
+    sup.ok("reload");
+    let pid = pid_of(&sup, "fresh");
+    // Past every deadline old had: its stop, check and watchdog.
+    let row = wait_for(secs(15), "fresh up for 5 s", || {
+        let r = sup.proc("fresh");
+        (r["uptime_secs"].as_u64() >= Some(5)).then_some(r)
+    });
+    assert_eq!(row["state"], "RUNNING", "{row}");
+    assert_eq!(row["pid"].as_i64().unwrap() as i32, pid, "{row}");
+    assert_eq!(row["restarts"], 0, "{row}");
+    assert_eq!(row["health"], serde_json::Value::Null, "{row}");
+    let followed = follower.text();
+    assert!(
+        !followed.contains("fresh-line"),
+        "old's follower gets none of fresh's lines: {followed}"
+    );
+    ready.set_read_timeout(Some(secs(10))).unwrap();
+    let mut answer = String::new();
+    ready.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("Process 'old_2'"), "{answer}");
+    assert!(answer.contains("Process 'old_1'"), "{answer}");
+    assert!(!answer.contains("fresh"), "{answer}");
+    assert!(sup.ok("status").contains("keep"));
+}
