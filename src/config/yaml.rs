@@ -221,14 +221,7 @@ fn build(text: &str) -> Result<Builder, (Pos, String)> {
             Event::MappingStart(anchor, tag) => {
                 b.start(at, anchor, tag, Value::Map(Map::default()))?;
             }
-            Event::SequenceEnd => b.close(),
-            Event::MappingEnd => {
-                let id = b.open.last().map(|o| o.id);
-                b.close();
-                if let Some(id) = id {
-                    b.merge(id)?;
-                }
-            }
+            Event::SequenceEnd | Event::MappingEnd => b.close()?,
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
     }
@@ -317,10 +310,13 @@ impl Builder {
         }
     }
 
-    fn close(&mut self) {
+    /// Closes the collection being read (a mapping's merge keys resolved).
+    fn close(&mut self) -> Result<(), (Pos, String)> {
         if let Some(open) = self.open.pop() {
             self.finish(open.id);
+            self.merge(open.id)?;
         }
+        Ok(())
     }
 
     fn key_id(nodes: &[Node], id: Id) -> KeyId<'_> {
