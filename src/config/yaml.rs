@@ -30,6 +30,9 @@ pub struct Pos {
 /// The start of the file.
 pub const START: Pos = Pos { line: 1, col: 1 };
 
+/// A message and where in the text it applies.
+pub type Message = (Pos, String);
+
 /// A scalar as written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scalar {
@@ -86,7 +89,7 @@ pub struct Tree {
     /// `None` for a file without content.
     pub root: Option<Id>,
     /// Problems found while building (merge keys), with where they are.
-    pub problems: Vec<(Pos, String)>,
+    pub problems: Vec<Message>,
 }
 
 impl<'a> Typed<'a> {
@@ -128,7 +131,7 @@ const TAB_AFTER_COLON: &str = "':' must be followed by a valid YAML whitespace";
 
 /// Parses `text`; fails with the position and message of the first syntax
 /// error, of nesting beyond [`MAX_DEPTH`], or of a second document.
-pub fn parse(text: &str) -> Result<Tree, (Pos, String)> {
+pub fn parse(text: &str) -> Result<Tree, Message> {
     match build(text) {
         Err((_, m)) if m == TAB_AFTER_COLON => {}
         done => return done.map(|b| b.tree),
@@ -172,7 +175,7 @@ fn tabs_after_colons(text: &str) -> Vec<(usize, usize)> {
     tabs
 }
 
-fn build(text: &str) -> Result<Builder, (Pos, String)> {
+fn build(text: &str) -> Result<Builder, Message> {
     let mut b = Builder::default();
     let mut documents = 0;
     for event in Parser::new_from_str(text) {
@@ -195,17 +198,9 @@ fn build(text: &str) -> Result<Builder, (Pos, String)> {
                 let forced_str = tag
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
-                let tag = tag.and_then(|t| (!t.is_yaml_core_schema()).then(|| t.to_string()));
                 let plain = style == ScalarStyle::Plain && !forced_str;
-                let id = b.add(
-                    at,
-                    tag,
-                    Value::Scalar(Scalar {
-                        text: text.into_owned(),
-                        plain,
-                    }),
-                );
-                b.anchor(anchor, id);
+                let text = text.into_owned();
+                let id = b.add(at, anchor, tag, Value::Scalar(Scalar { text, plain }));
                 b.finish(id);
             }
             Event::Alias(anchor) => {
@@ -264,34 +259,29 @@ enum KeyId<'a> {
     Node(Id),
 }
 
+/// A node's tag as the parser gives it.
+type RawTag<'a> = Option<std::borrow::Cow<'a, saphyr_parser::Tag>>;
+
 impl Builder {
-    fn add(&mut self, at: Pos, tag: Option<String>, value: Value) -> Id {
-        self.tree.nodes.push(Node { at, tag, value });
-        self.tree.nodes.len() - 1
-    }
-
-    /// Opens a collection; fails past [`MAX_DEPTH`].
-    fn start(
-        &mut self,
-        at: Pos,
-        anchor: usize,
-        tag: Option<std::borrow::Cow<'_, saphyr_parser::Tag>>,
-        value: Value,
-    ) -> Result<(), (Pos, String)> {
-        if self.open.len() >= MAX_DEPTH {
-            return Err((at, format!("nested deeper than {MAX_DEPTH} levels")));
-        }
+    /// A new node, under its anchor (0 for none); core schema tags dropped.
+    fn add(&mut self, at: Pos, anchor: usize, tag: RawTag, value: Value) -> Id {
         let tag = tag.and_then(|t| (!t.is_yaml_core_schema()).then(|| t.to_string()));
-        let id = self.add(at, tag, value);
-        self.anchor(anchor, id);
-        self.open.push(Open { id, key: None });
-        Ok(())
-    }
-
-    fn anchor(&mut self, anchor: usize, id: Id) {
+        self.tree.nodes.push(Node { at, tag, value });
+        let id = self.tree.nodes.len() - 1;
         if anchor != 0 {
             self.anchors.insert(anchor, id);
         }
+        id
+    }
+
+    /// Opens a collection; fails past [`MAX_DEPTH`].
+    fn start(&mut self, at: Pos, anchor: usize, tag: RawTag, value: Value) -> Result<(), Message> {
+        if self.open.len() >= MAX_DEPTH {
+            return Err((at, format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        let id = self.add(at, anchor, tag, value);
+        self.open.push(Open { id, key: None });
+        Ok(())
     }
 
     /// Attaches the complete node `id` to the collection being read.
@@ -311,7 +301,7 @@ impl Builder {
     }
 
     /// Closes the collection being read (a mapping's merge keys resolved).
-    fn close(&mut self) -> Result<(), (Pos, String)> {
+    fn close(&mut self) -> Result<(), Message> {
         if let Some(open) = self.open.pop() {
             self.finish(open.id);
             self.merge(open.id)?;
@@ -338,7 +328,7 @@ impl Builder {
     /// Drops duplicate keys of mapping `id` and adds the entries its merge
     /// keys bring that it does not set itself. Fails when merge keys copy
     /// more than [`MAX_MERGED`] entries in all.
-    fn merge(&mut self, id: Id) -> Result<(), (Pos, String)> {
+    fn merge(&mut self, id: Id) -> Result<(), Message> {
         let Value::Map(map) = &mut self.tree.nodes[id].value else {
             return Ok(());
         };
