@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::expand::{self, Scope};
 use super::values::{Item, Validator};
-use super::yaml::{Id, Typed, Value};
+use super::yaml::{Id, Typed};
 use super::{PerProcess, TaskSpec, read_regular};
 use crate::text::{clip, quoted};
 
@@ -159,9 +159,9 @@ impl Validator<'_> {
                 ok = false;
                 continue;
             };
-            let text = match (tree.typed(var.value), &tree.node(var.value).value) {
+            let text = match (tree.typed(var.value), self.text(var.value)) {
                 (Some(Typed::Null), _) => Ok(""),
-                (Some(_), Value::Scalar(s)) => Ok(s.text.as_str()),
+                (_, Some(text)) => Ok(text),
                 _ => Err(format!(
                     "expected a scalar value, found {}",
                     self.found(var.value)
