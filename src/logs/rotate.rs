@@ -75,8 +75,8 @@ pub fn backup_path(path: &Path, n: u32) -> PathBuf {
 ///
 /// The file taken out is returned open, already unlinked, when it could
 /// be opened: freeing a big file's pages costs milliseconds (about 1 ms per
-/// MiB here), so the caller frees it a slice at a time (`Doomed`) instead
-/// of inside this call.
+/// MiB here, more on a filesystem mounted with `discard`), so the caller
+/// has it freed elsewhere (`Doomed`) instead of inside this call.
 pub fn shift(path: &Path, backups: u32) -> io::Result<Option<File>> {
     let oldest = match backups {
         0 => path.to_path_buf(),
@@ -117,7 +117,8 @@ fn open_doomed(path: &Path) -> Option<File> {
         .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
 }
 
-/// Files taken out of a chain, freed a slice at a time.
+/// Files taken out of a chain: handed to a child process to free, or, when
+/// none can be started, freed by the loop a slice at a time.
 #[derive(Debug, Default)]
 pub struct Doomed {
     files: Vec<(File, u64)>,
@@ -129,9 +130,42 @@ pub const FREE_STEP: u64 = 1 << 20;
 /// once (a flood rotating faster than the loop turns).
 const MAX_DOOMED: usize = 4;
 
+/// Gives the last reference to `file` to a short-lived child process: the
+/// kernel frees the file's blocks when the child exits, in the child (on a
+/// filesystem mounted with `discard` that means waiting for the device, a
+/// few milliseconds per 10 MiB), not in the loop. The child is this
+/// program asked for its version, with the file as its stdin; the loop
+/// reaps it like any child it does not know. Returns the child's pid, or
+/// gives the file back when no child could be started.
+fn hand_off(file: File) -> Result<u32, File> {
+    let Ok(theirs) = file.try_clone() else {
+        return Err(file);
+    };
+    let spawned = std::process::Command::new("/proc/self/exe")
+        .arg("--version")
+        .stdin(theirs)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match spawned {
+        // Ours and the Command's copies close here: the child's is the
+        // last (unless it exited already, and then this close frees it).
+        Ok(child) => Ok(child.id()),
+        Err(_) => Err(file),
+    }
+}
+
 impl Doomed {
-    /// Takes `file` to free later.
+    /// Takes `file` to free: a child process frees it (`hand_off`) or,
+    /// when none can be started, the loop does, a slice per `step`.
     pub fn push(&mut self, file: File) {
+        if let Err(file) = hand_off(file) {
+            self.keep(file);
+        }
+    }
+
+    /// Keeps `file` to be freed a slice per `step`.
+    fn keep(&mut self, file: File) {
         let len = file.metadata().map_or(0, |m| m.len());
         if self.files.len() >= MAX_DOOMED {
             self.files.remove(0);
@@ -304,7 +338,7 @@ mod tests {
         assert_eq!(std::fs::read(backup_path(&path, 1)).unwrap(), b"new\n");
         let probe = file.try_clone().unwrap();
         let mut d = Doomed::default();
-        d.push(file);
+        d.keep(file);
         assert!(d.step());
         assert_eq!(probe.metadata().unwrap().len(), 2 << 20);
         assert!(d.step());
@@ -317,6 +351,36 @@ mod tests {
         assert!(shift(&path, 3).unwrap().is_none());
         assert_eq!(std::fs::read(backup_path(&path, 3)).unwrap(), b"kept\n");
         assert_eq!(std::fs::read(backup_path(&path, 1)).unwrap(), b"newer\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The inode numbers of deleted files this process has open.
+    fn deleted_open() -> Vec<String> {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .map(|l| l.display().to_string())
+            .filter(|l| l.ends_with(" (deleted)"))
+            .collect()
+    }
+
+    #[test]
+    fn a_doomed_file_is_handed_to_a_child_that_frees_it() {
+        let dir = std::env::temp_dir().join(format!("tm-handoff-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("y.log");
+        std::fs::write(backup_path(&path, 1), vec![b'x'; 1 << 20]).unwrap();
+        std::fs::write(&path, b"new\n").unwrap();
+        let file = shift(&path, 1).unwrap().expect("the old .1, open");
+        let name = format!("{} (deleted)", backup_path(&path, 1).display());
+        assert!(deleted_open().contains(&name));
+        let pid = hand_off(file).expect("a child started");
+        assert!(!deleted_open().contains(&name), "not held here any more");
+        // The child exits at once, and with it the last reference.
+        let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+        assert!(status.is_ok(), "{status:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
