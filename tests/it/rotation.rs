@@ -1,7 +1,8 @@
 //! Log rotation by the supervisor (`logMaxSize`, `logBackups`): real
 //! processes flood numbered lines into one shared file, and every line is
 //! found once, whole and in order, across the rotated files; old backups
-//! are deleted; SIGUSR1 reopening and reload keep working beside it.
+//! are deleted (freed by a short-lived child, seen with strace, never held
+//! by the supervisor); SIGUSR1 reopening and reload keep working beside it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -234,4 +235,55 @@ fn reload_changes_log_max_size_in_place() {
             .len(),
         40
     );
+}
+
+#[test]
+fn a_rotated_out_file_is_freed_by_a_child_not_by_the_loop() {
+    let sup = Sup::start(
+        "rotate-handoff",
+        "tasks:
+  w:
+    command: sh -c 'while [ ! -e go ]; do sleep 0.01; done; head -c 3500000 /dev/zero | tr \"\\\\0\" x | fold -w 99; exec sleep 1000'
+    stdout: out.log
+    logMaxSize: 1M
+    logBackups: 1
+    successfulStartTimeout: 0
+",
+    );
+    sup.wait_state("w", "RUNNING", secs(10));
+    // Every execve of the supervisor and its children, from now on.
+    let trace = sup.path("trace");
+    let mut strace = std::process::Command::new("strace")
+        .args(["-f", "-e", "trace=execve", "-o"])
+        .arg(&trace)
+        .arg("-p")
+        .arg(sup.pid().to_string())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(secs(10), "strace attached", || {
+        proc_status(sup.pid(), "TracerPid").is_some_and(|t| t != "0")
+    });
+    std::fs::write(sup.path("go"), "").unwrap();
+    // 3.5 MB through 1 MB files with one backup: the second rotation on
+    // takes a full backup out of the chain.
+    wait_until(secs(20), "a child run to free the backup", || {
+        std::fs::read_to_string(&trace).is_ok_and(|t| {
+            t.contains("execve(\"/proc/self/exe\", [\"/proc/self/exe\", \"--version\"]")
+        })
+    });
+    let deleted = || {
+        std::fs::read_dir(format!("/proc/{}/fd", sup.pid()))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .filter(|l| l.to_string_lossy().ends_with(" (deleted)"))
+            .count()
+    };
+    wait_until(secs(10), "no freed file held by the supervisor", || {
+        deleted() == 0
+    });
+    kill(strace.id() as i32, libc::SIGINT);
+    let _ = strace.wait();
+    assert!(sup.ok("status").contains("RUNNING"));
 }
