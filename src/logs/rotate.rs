@@ -156,10 +156,17 @@ fn hand_off(file: File) -> Result<u32, File> {
 }
 
 impl Doomed {
-    /// Takes `file` to free: a child process frees it (`hand_off`) or,
-    /// when none can be started, the loop does, a slice per `step`.
+    /// Takes `file` to free: a child process frees it (`hand_off`) when it
+    /// is bigger than one slice, else (a slice costs about what starting a
+    /// child does, and a small `logMaxSize` under a flood would start
+    /// hundreds a second) or when no child can be started, the loop does,
+    /// a slice per `step`.
     pub fn push(&mut self, file: File) {
-        if let Err(file) = hand_off(file) {
+        if file.metadata().is_ok_and(|m| m.len() > FREE_STEP) {
+            if let Err(file) = hand_off(file) {
+                self.keep(file);
+            }
+        } else {
             self.keep(file);
         }
     }
@@ -376,6 +383,17 @@ mod tests {
         let file = shift(&path, 1).unwrap().expect("the old .1, open");
         let name = format!("{} (deleted)", backup_path(&path, 1).display());
         assert!(deleted_open().contains(&name));
+        // A file of one slice or less stays with the loop: one step frees it.
+        std::fs::write(dir.join("small"), b"small\n").unwrap();
+        let small = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("small"))
+            .unwrap();
+        std::fs::remove_file(dir.join("small")).unwrap();
+        let mut d = Doomed::default();
+        d.push(small);
+        assert!(!d.is_empty());
+        assert!(!d.step(), "freed in one step");
         let pid = hand_off(file).expect("a child started");
         assert!(!deleted_open().contains(&name), "not held here any more");
         // The child exits at once, and with it the last reference.

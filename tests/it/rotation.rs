@@ -243,9 +243,9 @@ fn a_rotated_out_file_is_freed_by_a_child_not_by_the_loop() {
         "rotate-handoff",
         "tasks:
   w:
-    command: sh -c 'while [ ! -e go ]; do sleep 0.01; done; head -c 3500000 /dev/zero | tr \"\\\\0\" x | fold -w 99; exec sleep 1000'
+    command: sh -c 'while [ ! -e go ]; do sleep 0.01; done; head -c 7000000 /dev/zero | tr \"\\\\0\" x | fold -w 99; exec sleep 1000'
     stdout: out.log
-    logMaxSize: 1M
+    logMaxSize: 2M
     logBackups: 1
     successfulStartTimeout: 0
 ",
@@ -265,8 +265,8 @@ fn a_rotated_out_file_is_freed_by_a_child_not_by_the_loop() {
         proc_status(sup.pid(), "TracerPid").is_some_and(|t| t != "0")
     });
     std::fs::write(sup.path("go"), "").unwrap();
-    // 3.5 MB through 1 MB files with one backup: the second rotation on
-    // takes a full backup out of the chain.
+    // 7 MB through 2 MiB files with one backup: the second rotation on
+    // takes a full backup (more than one 1 MiB slice) out of the chain.
     wait_until(secs(20), "a child run to free the backup", || {
         std::fs::read_to_string(&trace).is_ok_and(|t| {
             t.contains("execve(\"/proc/self/exe\", [\"/proc/self/exe\", \"--version\"]")
