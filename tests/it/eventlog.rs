@@ -617,11 +617,7 @@ tasks:
     );
     let log = sup.path("sup.log");
     sup.running_pid("a");
-    let fds = || {
-        std::fs::read_dir(format!("/proc/{}/fd", sup.pid()))
-            .unwrap()
-            .count()
-    };
+    let fds = || open_fds(sup.pid());
     let set_soft = |soft: &str| {
         let st = Command::new("prlimit")
             .arg(format!("--pid={}", sup.pid()))

@@ -111,11 +111,7 @@ fn a_pipe_write_end_carries_the_stream_anything_else_leaves_it_on_the_socket() {
 fn a_client_that_closes_its_pipe_is_let_go_at_once() {
     let sup = Sup::start("fanout-closeread", TALKER);
     sup.wait_state("w", "RUNNING", secs(10));
-    let fds = || {
-        std::fs::read_dir(format!("/proc/{}/fd", sup.pid()))
-            .unwrap()
-            .count()
-    };
+    let fds = || open_fds(sup.pid());
     let before = fds();
     let client = sup.path("client.py");
     std::fs::write(&client, CLIENT).unwrap();
@@ -164,14 +160,9 @@ time.sleep(1000)
             flood.display()
         ),
     );
-    let fds = |pid: i32| {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .unwrap()
-            .count()
-    };
     // Counted once the flood's pipes are open.
     sup.wait_state("flood", "RUNNING", secs(10));
-    let before = fds(sup.pid());
+    let before = open_fds(sup.pid());
     let followers: Vec<Captured> = (0..4)
         .map(|_| {
             Captured::start(
@@ -185,7 +176,7 @@ time.sleep(1000)
         .collect();
     // Every follower is in (its connection and its pipe) before the flood.
     wait_until(secs(10), "the followers connected", || {
-        fds(sup.pid()) == before + 2 * followers.len()
+        open_fds(sup.pid()) == before + 2 * followers.len()
     });
     std::fs::write(sup.path("go"), "").unwrap();
     for (i, f) in followers.iter().enumerate() {

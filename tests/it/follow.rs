@@ -80,12 +80,6 @@ fn accounted(text: &str, total: u64) -> u64 {
 /// and the pipe it streams through.
 const FDS_PER_CTL: usize = 2;
 
-fn open_fds(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 fn rss_kib(pid: i32) -> u64 {
     proc_status(pid, "VmRSS")
         .and_then(|v| v.split_whitespace().next()?.parse().ok())

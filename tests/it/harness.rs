@@ -75,6 +75,13 @@ pub fn test_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// How many descriptors process `pid` has open (0 once it is gone).
+pub fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
 /// Whether a process with this pid exists and is not a zombie.
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
