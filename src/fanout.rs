@@ -18,7 +18,7 @@ const CAPACITY: usize = 1 << 20;
 /// The smallest block worth a tee: each tee takes at least one of the
 /// follower pipe's slots (a 1 MiB pipe has 256), which later writes cannot
 /// fill further, so blocks of a few lines are written instead.
-const MIN_BLOCK: usize = 16 * 1024;
+pub const MIN_BLOCK: usize = 16 * 1024;
 
 /// The pipe a block waits in while it is teed.
 #[derive(Debug)]

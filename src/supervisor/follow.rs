@@ -256,7 +256,7 @@ impl Supervisor {
             .filter(|f| f.streams.shows(stderr))
             .filter(|f| matches!(f.to, FollowTo::Conn(k) if conns.get(k).is_some_and(|c| c.pipe.is_some())))
             .count();
-        if piped >= 2 && fanout.is_none() {
+        if piped >= 2 && fanout.is_none() && fresh.plain.len() >= crate::fanout::MIN_BLOCK {
             *fanout = Fanout::new();
         }
         // Which block the fan-out pipe holds: named or not.

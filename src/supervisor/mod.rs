@@ -178,7 +178,8 @@ pub struct Supervisor {
     /// Lines of the chunk being read, for its process's followers.
     fresh: follow::Fresh,
     /// The pipe blocks wait in while they are teed to followers' pipes;
-    /// made when first needed, closed when fewer than two follow.
+    /// made when a block worth teeing first comes, closed when fewer than
+    /// two follow.
     fanout: Option<crate::fanout::Fanout>,
     /// Command checks in flight: leader pid -> (process key, generation).
     check_pids: HashMap<i32, (usize, u64)>,

@@ -351,7 +351,15 @@ impl Sup {
             if let Some(st) = sup.try_exit() {
                 panic!("taskmaster exited early ({st:?}): {}", sup.err_text());
             }
-            UnixStream::connect(&sock).is_ok()
+            // A whole exchange, read to its end: the supervisor has closed
+            // its side by then, so a count of its descriptors taken next
+            // holds no connection of ours.
+            UnixStream::connect(&sock).is_ok_and(|mut s| {
+                let mut reply = String::new();
+                s.set_read_timeout(Some(REPLY_TIMEOUT)).is_ok()
+                    && s.write_all(b"version\n").is_ok()
+                    && s.read_to_string(&mut reply).is_ok()
+            })
         });
         sup
     }
