@@ -168,8 +168,8 @@ impl Supervisor {
 
     /// Connection `k`'s command streams from now on: lines for as long as
     /// the client stays, after `0 pipe` into the pipe it attached, else
-    /// after `0` on the socket. `false` when the
-    /// client is gone (the connection is dropped).
+    /// after `0` on the socket. `false` when the client is gone (the
+    /// connection is dropped).
     pub(super) fn start_streaming(&mut self, k: usize) -> bool {
         let Some(c) = self.conns.get_mut(k) else {
             return false;
