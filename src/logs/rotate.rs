@@ -333,15 +333,22 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[test]
-    fn doomed_files_are_freed_a_slice_at_a_time() {
-        let dir = std::env::temp_dir().join(format!("tm-doomed-{}", std::process::id()));
+    /// A fresh directory with `x.log` and a `x.log.1` of `size` bytes,
+    /// then one shift with one backup: the old `.1`, taken out, open.
+    fn backup_taken_out(name: &str, size: usize) -> (PathBuf, PathBuf, File) {
+        let dir = std::env::temp_dir().join(format!("tm-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("x.log");
-        std::fs::write(backup_path(&path, 1), vec![b'x'; 3 << 20]).unwrap();
+        std::fs::write(backup_path(&path, 1), vec![b'x'; size]).unwrap();
         std::fs::write(&path, b"new\n").unwrap();
         let file = shift(&path, 1).unwrap().expect("the old .1, open");
+        (dir, path, file)
+    }
+
+    #[test]
+    fn doomed_files_are_freed_a_slice_at_a_time() {
+        let (dir, path, file) = backup_taken_out("doomed", 3 << 20);
         assert_eq!(std::fs::read(backup_path(&path, 1)).unwrap(), b"new\n");
         let probe = file.try_clone().unwrap();
         let mut d = Doomed::default();
@@ -374,13 +381,7 @@ mod tests {
 
     #[test]
     fn a_doomed_file_is_handed_to_a_child_that_frees_it() {
-        let dir = std::env::temp_dir().join(format!("tm-handoff-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("y.log");
-        std::fs::write(backup_path(&path, 1), vec![b'x'; 1 << 20]).unwrap();
-        std::fs::write(&path, b"new\n").unwrap();
-        let file = shift(&path, 1).unwrap().expect("the old .1, open");
+        let (dir, path, file) = backup_taken_out("handoff", 1 << 20);
         let name = format!("{} (deleted)", backup_path(&path, 1).display());
         assert!(deleted_open().contains(&name));
         // A file of one slice or less stays with the loop: one step frees it.

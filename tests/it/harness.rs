@@ -206,7 +206,8 @@ pub struct Sup {
     held: Mutex<Option<std::io::PipeReader>>,
 }
 
-fn collect(r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+/// Everything `r` gives until its end, gathered by a thread.
+pub fn collect(r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
     let buf = Arc::new(Mutex::new(Vec::new()));
     collect_into(r, buf.clone());
     buf
@@ -668,18 +669,7 @@ impl Captured {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let o = out.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 65536];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                o.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
+        let out = collect(child.stdout.take().unwrap());
         Captured { child, out }
     }
 

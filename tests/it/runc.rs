@@ -17,7 +17,6 @@
 //! Every container is deleted with `runc delete -f` when its guard drops,
 //! whether the test passed or panicked.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -187,21 +186,6 @@ fn with_caps(spec: &mut Value, caps: &[&str]) {
         let list = spec["process"]["capabilities"][set].as_array_mut().unwrap();
         list.extend(caps.iter().map(|c| json!(c)));
     }
-}
-
-fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let b = buf.clone();
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 8192];
-        while let Ok(n) = r.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            b.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    });
-    buf
 }
 
 /// One running container: `runc run` in the foreground, its output
