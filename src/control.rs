@@ -407,8 +407,12 @@ impl Conn {
             &mut control,
             RecvFlags::CMSG_CLOEXEC,
         )?;
-        if let Some(pipe) = attached_pipe(&mut control) {
-            self.pipe.get_or_insert(pipe);
+        if let (Some(pipe), None) = (attached_pipe(&mut control), &self.pipe) {
+            // The pipe queues for the client: the supervisor holds only
+            // what makes up the bound with it.
+            let held = rustix::pipe::fcntl_getpipe_size(&pipe).unwrap_or(0);
+            self.outbox = Outbox::beside_pipe(held);
+            self.pipe = Some(pipe);
         }
         Ok(got.bytes)
     }

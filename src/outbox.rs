@@ -15,6 +15,10 @@ use rustix::pipe::SpliceFlags;
 /// The most bytes queued for one client before lines are dropped.
 pub const OUTBOX_BYTES: usize = 256 * 1024;
 
+/// The least a queue beside a client's pipe holds: room for a few lines
+/// and the marker of those dropped.
+pub const BESIDE_PIPE_BYTES: usize = 16 * 1024;
+
 /// What `write_to` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flushed {
@@ -56,6 +60,20 @@ impl Outbox {
             dropped_total: 0,
             told: 0,
         }
+    }
+
+    /// The queue for a client that gave a pipe holding `pipe` bytes: the
+    /// pipe is its queue, and this one holds what makes up `OUTBOX_BYTES`
+    /// with it, at least `BESIDE_PIPE_BYTES`. A flood past a follower's
+    /// 1 MiB pipe is then dropped at once instead of being copied into
+    /// the supervisor's memory and out again.
+    pub fn beside_pipe(pipe: usize) -> Outbox {
+        Outbox::new(OUTBOX_BYTES.saturating_sub(pipe).max(BESIDE_PIPE_BYTES))
+    }
+
+    /// The most bytes it queues.
+    pub fn cap(&self) -> usize {
+        self.cap
     }
 
     /// Queues one line: the parts joined, then `\n`. Returns whether it was
@@ -455,6 +473,19 @@ mod tests {
         assert!(n > 0);
         drop(r);
         assert_eq!(o.write_to(&w), Flushed::Gone);
+    }
+
+    #[test]
+    fn beside_a_pipe_it_holds_what_makes_up_the_bound() {
+        assert_eq!(Outbox::beside_pipe(64 * 1024).cap(), 192 * 1024);
+        assert_eq!(Outbox::beside_pipe(1 << 20).cap(), BESIDE_PIPE_BYTES);
+        assert_eq!(Outbox::beside_pipe(0).cap(), OUTBOX_BYTES);
+        // Beside a full pipe: a few lines, then the marker's count.
+        let mut o = Outbox::beside_pipe(1 << 20);
+        let line = [b'a'; 999];
+        let queued = (0..100).filter(|_| o.push_line(&[&line])).count();
+        assert_eq!(queued, BESIDE_PIPE_BYTES / 1000);
+        assert_eq!(o.pending_drops(), (100 - queued) as u64);
     }
 
     #[test]

@@ -313,3 +313,113 @@ fn a_following_ctl_runs_as_a_batch_task() {
     };
     wait_until(secs(10), "ctl logs -f as SCHED_BATCH", || policy() == "3");
 }
+
+/// A client that attaches a pipe of `$2` bytes to `logs -f flood 0`,
+/// prints the reply head, reads nothing until `$3/read` exists, then
+/// copies the pipe to its stdout.
+const STALLER: &str = r#"
+import fcntl, os, socket, sys, time
+path, size, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(path)
+r, w = os.pipe()
+fcntl.fcntl(w, 1031, size)  # F_SETPIPE_SZ
+socket.send_fds(s, [b"logs -f flood 0\n"], [w])
+os.close(w)
+head = b""
+while not head.endswith(b"\n"):
+    head += s.recv(1)
+out = sys.stdout.buffer
+out.write(b"head=" + head)
+out.flush()
+while not os.path.exists(d + "/read"):
+    time.sleep(0.01)
+while True:
+    b = os.read(r, 65536)
+    if not b:
+        break
+    out.write(b)
+    out.flush()
+"#;
+
+#[test]
+fn a_follower_pipe_is_its_queue_the_supervisor_holds_only_the_rest() {
+    let tools = test_dir("fanout-beside-tools");
+    // 20 000 numbered lines (3.4 MB as followers get them), then line
+    // 20 000 once `more` exists.
+    let flood = script(
+        &tools,
+        "flood.py",
+        "exec python3 -c '
+import os, sys, time
+d = sys.argv[1]
+while not os.path.exists(d + \"/go\"):
+    time.sleep(0.005)
+w = sys.stdout.write
+for i in range(20000):
+    w(\"%d %s\\n\" % (i, \"x\" * (i % 300)))
+sys.stdout.flush()
+while not os.path.exists(d + \"/more\"):
+    time.sleep(0.005)
+w(\"20000 %s\\n\" % (\"x\" * (20000 % 300)))
+sys.stdout.flush()
+time.sleep(1000)
+' \"$1\"",
+    );
+    let sup = Sup::start(
+        "fanout-beside",
+        &format!(
+            "tasks:\n  flood:\n    command: {} $DIR\n    successfulStartTimeout: 0\n",
+            flood.display()
+        ),
+    );
+    sup.wait_state("flood", "RUNNING", secs(10));
+    let client = sup.path("staller.py");
+    std::fs::write(&client, STALLER).unwrap();
+    let dir = sup.path("");
+    let sizes = [64 * 1024, 1024 * 1024];
+    let peers: Vec<Captured> = sizes
+        .iter()
+        .map(|size| {
+            Captured::start(
+                Command::new("python3")
+                    .arg(&client)
+                    .arg(&sup.socket)
+                    .arg(size.to_string())
+                    .arg(&dir),
+            )
+        })
+        .collect();
+    for p in &peers {
+        wait_until(secs(10), "the reply head", || p.text() == "head=0 pipe\n");
+    }
+    std::fs::write(sup.path("go"), "").unwrap();
+    // Every line went through the supervisor while no one read.
+    wait_until(secs(30), "the flood handled", || {
+        sup.ok("logs flood 1").contains("] 19999 ")
+    });
+    std::fs::write(sup.path("read"), "").unwrap();
+    std::fs::write(sup.path("more"), "").unwrap();
+    let longest = "[YYYY-MM-DD HH:MM:SS] 19999 ".len() + 300;
+    for (p, size) in peers.iter().zip(sizes) {
+        wait_until(secs(30), &format!("pipe of {size}: every line"), || {
+            seen(p.text().strip_prefix("head=0 pipe\n").unwrap(), size) == 20_001
+        });
+        let text = p.text();
+        let before = text.find("[... ").expect("lines were dropped") - "head=0 pipe\n".len();
+        // What came before the marker waited in the pipe or in the
+        // supervisor: 256 KiB in all, or the pipe and 16 KiB beside it.
+        let bound = (256 * 1024).max(size + 16 * 1024);
+        assert!(
+            before <= bound + longest,
+            "pipe of {size}: {before} bytes before the marker"
+        );
+        if size < 256 * 1024 {
+            assert!(
+                before > size + 100 * 1024,
+                "pipe of {size}: the supervisor held its part: {before} bytes"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(tools);
+}
