@@ -53,6 +53,33 @@ impl Ring {
         self.lines += 1;
     }
 
+    /// How many of the first lines of `chunk` (a stream's next bytes, cut
+    /// into lines by `Lines`) need not be pushed: those the lines after
+    /// them in the same chunk would push out again. Counted by newlines,
+    /// from the end, as if each line were as short as its newline says;
+    /// lines a cut or an unfinished line before the chunk make longer only
+    /// push out earlier, so it never counts a line the ring would keep.
+    pub fn needless(chunk: &[u8]) -> usize {
+        let mut newlines = memchr::memrchr_iter(b'\n', chunk);
+        let Some(mut end) = newlines.next() else {
+            return 0;
+        };
+        let mut kept = 0;
+        loop {
+            let start = newlines.next();
+            kept += HEADER + end - start.map_or(0, |s| s + 1);
+            let Some(start) = start else {
+                return usize::from(kept > RING_BYTES);
+            };
+            if kept > RING_BYTES {
+                // This line, the one that ends at `start`, and every one
+                // before them.
+                return 2 + memchr::memchr_iter(b'\n', &chunk[..start]).count();
+            }
+            end = start;
+        }
+    }
+
     fn header(&self, at: usize) -> (i64, u64, bool, usize) {
         let byte = |i: usize| self.buf[at + i];
         let time = i64::from_le_bytes(std::array::from_fn(byte));
@@ -207,6 +234,74 @@ mod tests {
         assert_eq!((last[1].at, last[1].stderr), (9998, false));
         assert!(r.len() > 2000, "small lines fill the ring: {}", r.len());
         assert_eq!(r.last(usize::MAX).len(), r.len());
+    }
+
+    /// Pushes `chunk`'s lines as the supervisor does, skipping the
+    /// `needless` ones or not.
+    fn feed(r: &mut Ring, lines: &mut crate::logs::lines::Lines, chunk: &[u8], skip: bool) {
+        let mut n = if skip { Ring::needless(chunk) } else { 0 };
+        lines.feed(chunk, |l| match n {
+            0 => r.push(0, 0, false, l),
+            _ => n -= 1,
+        });
+    }
+
+    #[test]
+    fn skipping_the_needless_lines_keeps_the_same_lines() {
+        use crate::logs::lines::Lines;
+        // Lines of many lengths, some over MAX_LINE, fed in chunks that
+        // cut them anywhere.
+        let mut seed = 7u64;
+        let mut rand = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        let mut data = Vec::new();
+        for i in 0..20_000 {
+            let len = match rand(50) {
+                0 => 20_000 + rand(20_000),
+                1..=5 => rand(3000),
+                _ => rand(150),
+            };
+            data.extend(format!("{i} ").bytes());
+            data.extend((0..len).map(|j| b'a' + (j % 26) as u8));
+            data.push(b'\n');
+        }
+        let (mut all, mut some) = (Ring::default(), Ring::default());
+        let (mut la, mut ls) = (Lines::default(), Lines::default());
+        let mut at = 0;
+        let mut skipped = 0;
+        while at < data.len() {
+            let n = (1 + rand(300_000) as usize).min(data.len() - at);
+            let chunk = &data[at..at + n];
+            skipped += Ring::needless(chunk);
+            feed(&mut all, &mut la, chunk, false);
+            feed(&mut some, &mut ls, chunk, true);
+            assert_eq!(all.last(usize::MAX), some.last(usize::MAX), "at {at}");
+            at += n;
+        }
+        assert!(skipped > 10_000, "most lines are skipped: {skipped}");
+    }
+
+    #[test]
+    fn needless_lines_of_a_chunk() {
+        assert_eq!(Ring::needless(b""), 0);
+        assert_eq!(Ring::needless(b"no newline"), 0);
+        let line = [b'x'; 99];
+        let mut chunk = Vec::new();
+        for _ in 0..1000 {
+            chunk.extend_from_slice(&line);
+            chunk.push(b'\n');
+        }
+        // 100 bytes and a header each: the last ones that fit stay.
+        let fit = RING_BYTES / (99 + HEADER);
+        assert_eq!(Ring::needless(&chunk), 1000 - fit);
+        chunk.extend_from_slice(b"unfinished");
+        assert_eq!(Ring::needless(&chunk), 1000 - fit);
+        assert_eq!(Ring::needless(&chunk[..100 * fit]), 0, "all fit");
+        assert_eq!(Ring::needless(&chunk[..100 * (fit + 1)]), 1);
     }
 
     #[test]

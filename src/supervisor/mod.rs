@@ -306,7 +306,7 @@ impl Supervisor {
             stdin_resume: false,
             shutdown: Shutdown::Off,
             spawner: Spawner::new(child_nofile),
-            read_buf: vec![0; 64 * 1024],
+            read_buf: vec![0; output::READ_BUDGET],
             grown_pipes: 0,
             state: None,
             line_seq: 0,

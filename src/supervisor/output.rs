@@ -19,8 +19,12 @@ use crate::logs::rotate::Rotation;
 use crate::logs::shared::{Handle, Sinks, Writer};
 use crate::spawn::SpawnError;
 
-/// Bytes read from one pipe per wake-up before other sources get a turn.
-const READ_BUDGET: usize = 256 * 1024;
+/// Bytes read from one pipe per wake-up before other sources get a turn;
+/// also the size of one read.
+pub(super) const READ_BUDGET: usize = 256 * 1024;
+
+/// A default pipe's size: a read that gets this much found the pipe full.
+const FULL_PIPE: usize = 64 * 1024;
 
 /// What the pipe of a process that fills its 64 KiB one (a flood) grows
 /// to, for at most `MAX_GROWN_PIPES` pipes at a time: 16 MiB of kernel
@@ -226,7 +230,7 @@ impl Supervisor {
                     return;
                 }
             };
-            if n == self.read_buf.len() && !pipe.grown && self.grown_pipes < MAX_GROWN_PIPES {
+            if n >= FULL_PIPE && !pipe.grown && self.grown_pipes < MAX_GROWN_PIPES {
                 // A flood: a larger pipe lets the writer go on while the
                 // loop hands the last block to followers.
                 if rustix::pipe::fcntl_setpipe_size(&pipe.fd, GROWN_PIPE).is_ok() {
@@ -278,10 +282,16 @@ impl Supervisor {
         let seq = &mut self.line_seq;
         let fresh = &mut self.fresh;
         let following = !followers.is_empty();
+        // A flood's read holds more lines than the ring keeps: those it
+        // would push out again are not copied in.
+        let mut needless = crate::logs::ring::Ring::needless(data);
         if let Some(pipe) = &mut out.pipes[s.index()] {
             pipe.lines.feed(data, |line| {
                 *seq += 1;
-                ring.push(at, *seq, s == Stream::Stderr, line);
+                match needless {
+                    0 => ring.push(at, *seq, s == Stream::Stderr, line),
+                    _ => needless -= 1,
+                }
                 if let Some(stream) = to {
                     console.forward(stream, name, line);
                 }
