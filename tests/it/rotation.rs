@@ -254,7 +254,12 @@ fn a_rotated_out_file_is_freed_by_a_child_not_by_the_loop() {
     // Every execve of the supervisor and its children, from now on.
     let trace = sup.path("trace");
     let mut strace = std::process::Command::new("strace")
-        .args(["-f", "-e", "trace=execve", "-o"])
+        .args([
+            "-f",
+            "-e",
+            "trace=execve,rename,renameat,renameat2,unlink,unlinkat",
+            "-o",
+        ])
         .arg(&trace)
         .arg("-p")
         .arg(sup.pid().to_string())
@@ -286,4 +291,26 @@ fn a_rotated_out_file_is_freed_by_a_child_not_by_the_loop() {
     kill(strace.id() as i32, libc::SIGINT);
     let _ = strace.wait();
     assert!(sup.ok("status").contains("RUNNING"));
+    // The backup leaving the chain is unlinked before the current file is
+    // renamed to its name, never replaced by that rename (ext4 would write
+    // the renamed file out inside the call).
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let moves: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("out.log") && (l.contains("rename") || l.contains("unlink")))
+        .collect();
+    let renames = moves.iter().filter(|l| l.contains("rename")).count();
+    assert!(renames >= 2, "7 MB through 2 MiB files: {moves:#?}");
+    for (i, l) in moves
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("rename"))
+        .skip(1)
+    {
+        assert!(
+            i > 0 && moves[i - 1].contains("unlink") && moves[i - 1].contains("out.log.1\""),
+            "rename over an existing backup: {moves:#?}"
+        );
+        assert!(l.contains("out.log.1\""), "{l}");
+    }
 }
