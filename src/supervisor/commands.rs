@@ -284,6 +284,11 @@ impl Supervisor {
                 let e = &self.procs[k];
                 let p = &e.proc;
                 let reason = match p.state() {
+                    // Asked to start, its turn in a start storm's queue to
+                    // come.
+                    _ if e.spawn_queued && p.want() == crate::process::Want::Up => {
+                        Some("start queued".to_string())
+                    }
                     State::Fatal { reason } | State::Backoff { reason, .. } => Some(reason.clone()),
                     State::Waiting { .. } => {
                         e.waiting_for.as_ref().map(|w| format!("waiting for {w}"))

@@ -234,3 +234,70 @@ fn spawning_leaves_the_supervisors_descriptors_alone() {
     fds.sort();
     assert_eq!(fds, ["0", "1", "2"]);
 }
+
+#[test]
+fn processes_waiting_in_a_start_storm_say_so() {
+    let dir = test_dir("start-queued");
+    let config = dir.join("taskmaster.yaml");
+    std::fs::write(
+        &config,
+        "tasks:\n  w:\n    command: sleep 1000\n    instances: 40\n    successfulStartTimeout: 0\n",
+    )
+    .unwrap();
+    let socket = dir.join("tm.sock");
+    // On the shell's stdin before the supervisor starts: read right after
+    // the storm's first batch (32 spawns at most), so 8 at least still
+    // wait in the queue.
+    let (r, mut w) = std::io::pipe().unwrap();
+    std::io::Write::write_all(&mut w, b"status\n").unwrap();
+    let mut sup = Captured::start(
+        std::process::Command::new(BIN)
+            .arg("--socket")
+            .arg(&socket)
+            .arg(&config)
+            .stdin(r)
+            .current_dir(&dir),
+    );
+    let rows = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with("w_"))
+            .map(str::to_string)
+            .collect()
+    };
+    sup.wait_text("the first status", |t| rows(t).len() == 40);
+    let first = rows(&sup.text());
+    let queued = first
+        .iter()
+        .filter(|row| row.contains("STOPPED") && row.ends_with("(start queued)"))
+        .count();
+    let started = first
+        .iter()
+        .filter(|row| row.contains("STARTED") || row.contains("RUNNING"))
+        .count();
+    assert!(queued >= 8 && queued + started == 40, "{first:#?}");
+    let status = || -> Vec<serde_json::Value> {
+        let out = std::process::Command::new(BIN)
+            .arg("ctl")
+            .arg("--socket")
+            .arg(&socket)
+            .args(["status", "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    };
+    wait_until(secs(20), "40 running", || {
+        status().iter().filter(|r| r["state"] == "RUNNING").count() == 40
+    });
+    let rows = status();
+    assert!(rows.iter().all(|r| r["reason"].is_null()), "{rows:?}");
+    let pids: Vec<i32> = rows
+        .iter()
+        .map(|r| r["pid"].as_i64().unwrap() as i32)
+        .collect();
+    std::io::Write::write_all(&mut w, b"shutdown\n").unwrap();
+    wait_until(secs(20), "the supervisor gone", || {
+        sup.child.try_wait().unwrap().is_some()
+    });
+    assert!(pids.iter().all(|&p| !alive(p)), "every child gone");
+    let _ = std::fs::remove_dir_all(dir);
+}
