@@ -1,11 +1,13 @@
 //! Fuzzes the line splitter of child output: any byte stream, fed in any
 //! chunking, gives exactly the lines of splitting it in one go, and no line
-//! is longer than `MAX_LINE`.
+//! is longer than `MAX_LINE`. And the `logs` ring: skipping the lines of a
+//! chunk that `Ring::make_ready` counts keeps the same lines as pushing all.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use taskmaster::logs::lines::{Lines, MAX_LINE, split_all};
+use taskmaster::logs::ring::Ring;
 
 fuzz_target!(|input: &[u8]| {
     // The first bytes choose the chunk sizes; the rest is the stream. Each
@@ -62,4 +64,29 @@ fuzz_target!(|input: &[u8]| {
     let newlines = data.iter().filter(|&&b| b == b'\n').count();
     let kept: usize = whole.iter().map(Vec::len).sum();
     assert_eq!(kept + newlines, data.len());
+
+    // The ring, over a stream long enough to fill it many times, in
+    // chunks up to four times its size.
+    let mut big = Vec::new();
+    while !body.is_empty() && big.len() < 400_000 {
+        big.extend_from_slice(body);
+    }
+    let (mut all, mut some) = (Ring::default(), Ring::default());
+    let (mut la, mut ls) = (Lines::default(), Lines::default());
+    let mut rest = &big[..];
+    let mut i = 0;
+    while !rest.is_empty() {
+        let n = (chunk(i) * 4).min(rest.len());
+        let c = &rest[..n];
+        la.feed(c, |line| all.push(0, 0, false, line));
+        let mut skip = some.make_ready(c);
+        ls.feed(c, |line| match skip {
+            0 => some.push(0, 0, false, line),
+            _ => skip -= 1,
+        });
+        assert_eq!((all.len(), all.bytes()), (some.len(), some.bytes()));
+        rest = &rest[n..];
+        i += 1;
+    }
+    assert_eq!(all.last(usize::MAX), some.last(usize::MAX));
 });

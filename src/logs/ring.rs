@@ -53,12 +53,25 @@ impl Ring {
         self.lines += 1;
     }
 
-    /// How many of the first lines of `chunk` (a stream's next bytes, cut
-    /// into lines by `Lines`) need not be pushed: those the lines after
-    /// them in the same chunk would push out again. Counted by newlines,
-    /// from the end, as if each line were as short as its newline says;
-    /// lines a cut or an unfinished line before the chunk make longer only
-    /// push out earlier, so it never counts a line the ring would keep.
+    /// Makes ready for the lines of `chunk` (a stream's next bytes, cut
+    /// into lines by `Lines`): returns how many of its first lines need not
+    /// be pushed, those the lines after them in the same chunk would push
+    /// out again, and when there are any, forgets the lines kept so far,
+    /// which would go before them. The memory stays.
+    pub fn make_ready(&mut self, chunk: &[u8]) -> usize {
+        let n = Ring::needless(chunk);
+        if n > 0 {
+            self.buf.clear();
+            self.lines = 0;
+        }
+        n
+    }
+
+    /// How many of the first lines of `chunk` the lines after them in the
+    /// chunk push out. Counted by newlines, from the end, as if each line
+    /// were as short as its newline says; lines a cut or an unfinished
+    /// line before the chunk make longer only push out earlier, so it never
+    /// counts a line the ring would keep.
     pub fn needless(chunk: &[u8]) -> usize {
         let mut newlines = memchr::memrchr_iter(b'\n', chunk);
         let Some(mut end) = newlines.next() else {
@@ -239,7 +252,7 @@ mod tests {
     /// Pushes `chunk`'s lines as the supervisor does, skipping the
     /// `needless` ones or not.
     fn feed(r: &mut Ring, lines: &mut crate::logs::lines::Lines, chunk: &[u8], skip: bool) {
-        let mut n = if skip { Ring::needless(chunk) } else { 0 };
+        let mut n = if skip { r.make_ready(chunk) } else { 0 };
         lines.feed(chunk, |l| match n {
             0 => r.push(0, 0, false, l),
             _ => n -= 1,
@@ -283,6 +296,25 @@ mod tests {
             at += n;
         }
         assert!(skipped > 10_000, "most lines are skipped: {skipped}");
+
+        // What was kept before a chunk goes with the lines it skips: a
+        // short old line would fit beside the lines pushed, but not beside
+        // the ones skipped.
+        let mut chunk = vec![b'a'; 1000];
+        chunk.push(b'\n');
+        for _ in 0..(RING_BYTES - 30) / (99 + HEADER) {
+            chunk.extend_from_slice(&[b'b'; 99]);
+            chunk.push(b'\n');
+        }
+        let (mut all, mut some) = (Ring::default(), Ring::default());
+        let (mut la, mut ls) = (Lines::default(), Lines::default());
+        for (r, l, skip) in [(&mut all, &mut la, false), (&mut some, &mut ls, true)] {
+            feed(r, l, b"old\n", skip);
+            feed(r, l, &chunk, skip);
+        }
+        assert_eq!(Ring::needless(&chunk), 1);
+        assert_eq!(all.last(usize::MAX), some.last(usize::MAX));
+        assert!(all.last(1)[0].text.starts_with(b"b"));
     }
 
     #[test]

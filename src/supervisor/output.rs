@@ -284,7 +284,7 @@ impl Supervisor {
         let following = !followers.is_empty();
         // A flood's read holds more lines than the ring keeps: those it
         // would push out again are not copied in.
-        let mut needless = crate::logs::ring::Ring::needless(data);
+        let mut needless = ring.make_ready(data);
         if let Some(pipe) = &mut out.pipes[s.index()] {
             pipe.lines.feed(data, |line| {
                 *seq += 1;
