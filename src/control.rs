@@ -314,6 +314,9 @@ pub enum Phase {
     Streaming,
 }
 
+// The queue beside a client's pipe holds a whole line of the longest kind.
+const _: () = assert!(crate::outbox::BESIDE_PIPE_BYTES >= 2 * crate::logs::lines::MAX_LINE);
+
 /// One control connection.
 pub struct Conn {
     pub stream: mio::net::UnixStream,

@@ -15,9 +15,10 @@ use rustix::pipe::SpliceFlags;
 /// The most bytes queued for one client before lines are dropped.
 pub const OUTBOX_BYTES: usize = 256 * 1024;
 
-/// The least a queue beside a client's pipe holds: room for a few lines
-/// and the marker of those dropped.
-pub const BESIDE_PIPE_BYTES: usize = 16 * 1024;
+/// The least a queue beside a client's pipe holds: room for a line of
+/// the longest kind (16 KiB, `logs::lines::MAX_LINE`) with its time and
+/// name, and the marker of those dropped.
+pub const BESIDE_PIPE_BYTES: usize = 32 * 1024;
 
 /// What `write_to` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -71,7 +71,7 @@ pub fn backup_path(path: &Path, n: u32) -> PathBuf {
 /// `path.N` out of the chain; with no backups, takes `path` out. The caller
 /// then opens a new `path`. Missing files in the chain are fine. Fails
 /// when the current file cannot be moved away (then nothing should be
-/// reopened).
+/// reopened); the oldest backup, unlinked first, is gone even then.
 ///
 /// The file taken out is returned open, already unlinked, when it could
 /// be opened: freeing a big file's pages costs milliseconds (about 1 ms per

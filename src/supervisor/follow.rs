@@ -203,8 +203,18 @@ impl Supervisor {
                 let Some(c) = self.conns.get_mut(k) else {
                     return;
                 };
+                // Written at once as far as the pipe or socket takes it:
+                // the queue beside a pipe is small.
+                let mut block = Vec::with_capacity(recent.len() + 1);
+                let mut ends = Vec::new();
                 for line in recent.lines() {
-                    c.outbox.push_line(&[line.as_bytes()]);
+                    block.extend_from_slice(line.as_bytes());
+                    block.push(b'\n');
+                    ends.push(block.len());
+                }
+                if c.send_lines(&block, &ends, None) == Flushed::Gone {
+                    self.drop_conn(k);
+                    return;
                 }
                 FollowTo::Conn(k)
             }

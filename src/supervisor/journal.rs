@@ -86,8 +86,9 @@ impl Supervisor {
                     // turn: a client that reads loses none of it while the
                     // socket and the queue hold the turn's events. One
                     // found gone is dropped at the end of the turn.
-                    if c.outbox.len() >= WRITE_THROUGH && !c.gone && c.write_stream() == Sent::Gone
-                    {
+                    // (Half a queue beside a pipe is less than that.)
+                    let through = WRITE_THROUGH.min(c.outbox.cap() / 2);
+                    if c.outbox.len() >= through && !c.gone && c.write_stream() == Sent::Gone {
                         c.gone = true;
                     }
                     let n = c.outbox.take_untold_drops(false);

@@ -282,10 +282,10 @@ impl Supervisor {
         let seq = &mut self.line_seq;
         let fresh = &mut self.fresh;
         let following = !followers.is_empty();
-        // A flood's read holds more lines than the ring keeps: those it
-        // would push out again are not copied in.
-        let mut needless = ring.make_ready(data);
         if let Some(pipe) = &mut out.pipes[s.index()] {
+            // A flood's read holds more lines than the ring keeps: those it
+            // would push out again are not copied in.
+            let mut needless = ring.make_ready(data);
             pipe.lines.feed(data, |line| {
                 *seq += 1;
                 match needless {

@@ -255,33 +255,65 @@ fn a_stalled_reader_gets_a_marker_and_a_reading_one_loses_nothing() {
 #[test]
 fn a_reading_client_loses_nothing_of_a_stop_of_thousands() {
     // Stopping 2000 processes makes 2000 changes to STOPPING in one loop
-    // turn, about 360 KiB of JSON: more than the 256 KiB queue holds. They
-    // go on to the socket as the queue grows, where a reader takes them.
+    // turn, about 360 KiB of JSON: more than the 256 KiB queue holds, and
+    // far more than the queue beside the pipe of a `ctl events`. They go on
+    // to the socket or the pipe as the queue grows, where a reader takes
+    // them.
     let n = 2000;
     let sup = Sup::start(
         "events-burst",
         &format!(
-            "tasks:\n  w:\n    command: sleep 1000\n    instances: {n}\n    successfulStartTimeout: 0\n    gracefulStopTimeout: 10\n"
+            "tasks:\n  w:\n    command: sleep 1000\n    instances: {n}\n    successfulStartTimeout: 0\n    gracefulStopTimeout: 10\n  probe:\n    command: sleep 1000\n    successfulStartTimeout: 0\n"
         ),
     );
-    sup.wait_running(n, secs(60));
-    let reader = Subscriber::new(&sup);
-    let counted = std::thread::spawn(move || {
-        let mut reader = reader;
+    sup.wait_running(n + 1, secs(60));
+    let count = move |next: &mut dyn FnMut() -> String| {
         let (mut stopping, mut stopped) = (0, 0);
         while stopped < n {
-            let line = reader.next_line();
-            assert!(!line.starts_with("[... "), "a reader lost events: {line}");
+            let line = next();
+            // Ends the count (instead of waiting for lines that will not
+            // come) on the first loss.
+            if line.starts_with("[... ") {
+                return Err(line);
+            }
             let v: Value = serde_json::from_str(&line).unwrap();
-            if is(&v, v["name"].as_str().unwrap(), "RUNNING", "STOPPING") {
+            let name = v["name"].as_str().unwrap();
+            if name.starts_with("w_") && is(&v, name, "RUNNING", "STOPPING") {
                 stopping += 1;
             }
-            if v["to"] == "STOPPED" {
+            if name.starts_with("w_") && v["to"] == "STOPPED" {
                 stopped += 1;
             }
         }
-        stopping
+        Ok(stopping)
+    };
+    let mut socket = Subscriber::new(&sup);
+    let on_socket = std::thread::spawn(move || count(&mut || socket.next_line()));
+    let mut ctl = Command::new(BIN)
+        .arg("ctl")
+        .arg("--socket")
+        .arg(&sup.socket)
+        .arg("events")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(ctl.stdout.take().unwrap());
+    let (seen, heard) = std::sync::mpsc::channel();
+    let on_pipe = std::thread::spawn(move || {
+        count(&mut || {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            let _ = seen.send(());
+            line
+        })
     });
-    sup.ok("stop all");
-    assert_eq!(counted.join().unwrap(), n, "every change to STOPPING seen");
+    wait_until(secs(20), "ctl events subscribed", || {
+        sup.ok("restart probe");
+        heard.recv_timeout(secs(1)).is_ok()
+    });
+    sup.ok("stop w");
+    assert_eq!(on_socket.join().unwrap(), Ok(n), "on the socket");
+    assert_eq!(on_pipe.join().unwrap(), Ok(n), "through ctl's pipe");
+    let _ = ctl.kill();
+    let _ = ctl.wait();
 }

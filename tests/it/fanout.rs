@@ -408,8 +408,8 @@ time.sleep(1000)
         let text = p.text();
         let before = text.find("[... ").expect("lines were dropped") - "head=0 pipe\n".len();
         // What came before the marker waited in the pipe or in the
-        // supervisor: 256 KiB in all, or the pipe and 16 KiB beside it.
-        let bound = (256 * 1024).max(size + 16 * 1024);
+        // supervisor: 256 KiB in all, or the pipe and 32 KiB beside it.
+        let bound = (256 * 1024).max(size + 32 * 1024);
         assert!(
             before <= bound + longest,
             "pipe of {size}: {before} bytes before the marker"

@@ -336,3 +336,40 @@ time.sleep(1000)
     let _ = stalled.wait();
     let _ = std::fs::remove_dir_all(tools);
 }
+
+#[test]
+fn ctl_logs_follow_gets_its_whole_history_first() {
+    // 400 lines of about 105 bytes: all in the ring, 50 KB as history,
+    // more than the queue beside ctl's pipe holds.
+    let tools = test_dir("follow-history-tools");
+    let talk = script(
+        &tools,
+        "talk.sh",
+        &format!(
+            "i=0; while [ $i -lt 400 ]; do echo \"$i {}\"; i=$((i+1)); done; exec sleep 1000",
+            "x".repeat(100)
+        ),
+    );
+    let sup = Sup::start(
+        "follow-history",
+        &format!(
+            "tasks:\n  h:\n    command: sh {}\n    successfulStartTimeout: 0\n",
+            talk.display()
+        ),
+    );
+    wait_until(secs(10), "every line kept", || {
+        sup.ok("logs h 1").contains("] 399 ")
+    });
+    let f = Captured::ctl(&sup, &["logs", "-f", "h", "400"]);
+    f.wait_text("the last line or a marker", |t| {
+        t.contains("] 399 ") || t.contains("[... ")
+    });
+    let text = f.text();
+    assert!(!text.contains("[... "), "history dropped: {text}");
+    let numbers: Vec<u32> = text
+        .lines()
+        .map(|l| body(l).split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(numbers, (0..400).collect::<Vec<u32>>());
+    let _ = std::fs::remove_dir_all(tools);
+}
