@@ -68,7 +68,7 @@ fuzz_target!(|input: &[u8]| {
     // The ring, over a stream long enough to fill it many times, in
     // chunks up to four times its size.
     let mut big = Vec::new();
-    while !body.is_empty() && big.len() < 400_000 {
+    while !body.is_empty() && big.len() < 160_000 {
         big.extend_from_slice(body);
     }
     let (mut all, mut some) = (Ring::default(), Ring::default());
