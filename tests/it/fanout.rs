@@ -136,30 +136,7 @@ fn a_client_that_closes_its_pipe_is_let_go_at_once() {
 
 #[test]
 fn many_followers_of_a_flood_each_get_every_line_whole_and_in_order() {
-    let tools = test_dir("fanout-flood-tools");
-    let flood = script(
-        &tools,
-        "flood.py",
-        "exec python3 -c '
-import os, sys
-import time
-while not os.path.exists(sys.argv[1] + \"/go\"):
-    time.sleep(0.005)
-w = sys.stdout.write
-for i in range(200000):
-    w(\"%d %s\\n\" % (i, \"x\" * (i % 300)))
-sys.stdout.flush()
-open(sys.argv[1] + \"/done\", \"w\").close()
-time.sleep(1000)
-' \"$1\"",
-    );
-    let sup = Sup::start(
-        "fanout-flood",
-        &format!(
-            "tasks:\n  flood:\n    command: {} $DIR\n    successfulStartTimeout: 0\n",
-            flood.display()
-        ),
-    );
+    let (sup, tools) = numbered_flood("fanout-flood", 200_000);
     // Counted once the flood's pipes are open.
     sup.wait_state("flood", "RUNNING", secs(10));
     let before = open_fds(sup.pid());
@@ -185,6 +162,42 @@ time.sleep(1000)
         });
     }
     let _ = std::fs::remove_dir_all(tools);
+}
+
+/// A supervisor `name` whose task `flood`, once `go` exists in the test
+/// dir, writes `lines` numbered lines (`N ` and N % 300 `x`, as `seen`
+/// checks them), then line `lines` once `more` exists; and the directory
+/// of its script, for the caller to remove.
+fn numbered_flood(name: &str, lines: u32) -> (Sup, std::path::PathBuf) {
+    let tools = test_dir(&format!("{name}-tools"));
+    let flood = script(
+        &tools,
+        "flood.py",
+        "exec python3 -c '
+import os, sys, time
+d, n = sys.argv[1], int(sys.argv[2])
+def wait(f):
+    while not os.path.exists(d + \"/\" + f):
+        time.sleep(0.005)
+wait(\"go\")
+w = sys.stdout.write
+for i in range(n):
+    w(\"%d %s\\n\" % (i, \"x\" * (i % 300)))
+sys.stdout.flush()
+wait(\"more\")
+w(\"%d %s\\n\" % (n, \"x\" * (n % 300)))
+sys.stdout.flush()
+time.sleep(1000)
+' \"$@\"",
+    );
+    let sup = Sup::start(
+        name,
+        &format!(
+            "tasks:\n  flood:\n    command: {} $DIR {lines}\n    successfulStartTimeout: 0\n",
+            flood.display()
+        ),
+    );
+    (sup, tools)
 }
 
 /// How many flood lines `text` accounts for (each line, or a marker's
@@ -344,35 +357,8 @@ while True:
 
 #[test]
 fn a_follower_pipe_is_its_queue_the_supervisor_holds_only_the_rest() {
-    let tools = test_dir("fanout-beside-tools");
-    // 20 000 numbered lines (3.4 MB as followers get them), then line
-    // 20 000 once `more` exists.
-    let flood = script(
-        &tools,
-        "flood.py",
-        "exec python3 -c '
-import os, sys, time
-d = sys.argv[1]
-while not os.path.exists(d + \"/go\"):
-    time.sleep(0.005)
-w = sys.stdout.write
-for i in range(20000):
-    w(\"%d %s\\n\" % (i, \"x\" * (i % 300)))
-sys.stdout.flush()
-while not os.path.exists(d + \"/more\"):
-    time.sleep(0.005)
-w(\"20000 %s\\n\" % (\"x\" * (20000 % 300)))
-sys.stdout.flush()
-time.sleep(1000)
-' \"$1\"",
-    );
-    let sup = Sup::start(
-        "fanout-beside",
-        &format!(
-            "tasks:\n  flood:\n    command: {} $DIR\n    successfulStartTimeout: 0\n",
-            flood.display()
-        ),
-    );
+    // 3.4 MB as followers get them.
+    let (sup, tools) = numbered_flood("fanout-beside", 20_000);
     sup.wait_state("flood", "RUNNING", secs(10));
     let client = sup.path("staller.py");
     std::fs::write(&client, STALLER).unwrap();
