@@ -122,16 +122,17 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
     code
 }
 
-/// What the pipe of a streaming reply holds: ctl's receive buffer. Where
-/// the kernel refuses it (a user's pipe memory spent), the default 64 KiB.
+/// What the pipe of a streaming reply holds: ctl's receive buffer.
 const FOLLOW_PIPE: usize = 1 << 20;
 
-/// A pipe for a streaming reply; `None` if none can be made (the reply
-/// then comes on the socket).
+/// A pipe for a streaming reply; `None` if none can be made, or none of
+/// at least `OUTBOX_BYTES` (a user's pipe memory spent leaves new pipes a
+/// few KiB): the reply then comes on the socket, whose buffer holds more.
 fn follow_pipe() -> Option<(OwnedFd, OwnedFd)> {
     let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ok()?;
     let _ = rustix::pipe::fcntl_setpipe_size(&w, FOLLOW_PIPE);
-    Some((r, w))
+    let size = rustix::pipe::fcntl_getpipe_size(&w).ok()?;
+    (size >= crate::outbox::OUTBOX_BYTES).then_some((r, w))
 }
 
 /// Sends the command line, with `pipe` attached (SCM_RIGHTS) if given.

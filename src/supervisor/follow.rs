@@ -207,7 +207,8 @@ impl Supervisor {
                 // the queue beside a pipe is small.
                 let mut block = Vec::with_capacity(recent.len() + 1);
                 let mut ends = Vec::new();
-                for line in recent.lines() {
+                // Split on newlines only: a line's own `\r` stays.
+                for line in recent.split('\n').filter(|_| !recent.is_empty()) {
                     block.extend_from_slice(line.as_bytes());
                     block.push(b'\n');
                     ends.push(block.len());

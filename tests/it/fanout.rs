@@ -7,6 +7,7 @@
 //! runs as SCHED_BATCH.
 
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Instant;
 
@@ -408,4 +409,70 @@ fn a_follower_pipe_is_its_queue_the_supervisor_holds_only_the_rest() {
         }
     }
     let _ = std::fs::remove_dir_all(tools);
+}
+
+#[test]
+fn ctl_takes_the_socket_when_its_pipe_cannot_be_large() {
+    // A user past its pipe memory (`fs.pipe-user-pages-soft`) gets pipes
+    // of a page or two that cannot grow: ctl then leaves its pipe out.
+    let uid = private_uid(4);
+    let sup = Sup::launch(
+        "fanout-smallpipe",
+        TALKER,
+        Launch {
+            uid: Some(uid),
+            ..Launch::default()
+        },
+    );
+    let pid = sup.running_pid("w");
+    wait_for_trap(pid, libc::SIGUSR1);
+    let as_user = |cmd: &str| {
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={uid}"))
+            .arg("--clear-groups")
+            .arg(cmd);
+        c
+    };
+    // A process of the user's that takes 1 MiB pipes until the kernel
+    // refuses to grow one, and holds them.
+    let mut hog = Command::new("sleep");
+    hog.arg("1000");
+    // SAFETY: only async-signal-safe calls, between fork and exec.
+    unsafe {
+        hog.pre_exec(move || {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(uid) != 0
+                || libc::setuid(uid) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            loop {
+                let mut fds = [0; 2];
+                if libc::pipe(fds.as_mut_ptr()) != 0
+                    || libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 1 << 20) < 0
+                {
+                    return Ok(());
+                }
+            }
+        });
+    }
+    // Killed when dropped, the test failing or not.
+    let hog = Captured::start(&mut hog);
+    let before = open_fds(sup.pid());
+    let bin = sup.path("taskmaster");
+    let follower = Captured::start(
+        as_user(bin.to_str().unwrap())
+            .arg("ctl")
+            .arg("--socket")
+            .arg(&sup.socket)
+            .args(["logs", "-f", "w", "0"]),
+    );
+    kill(pid, libc::SIGUSR1);
+    follower.wait_text("the line on the socket", |t| {
+        t.contains(&format!("] said-{pid}\n"))
+    });
+    // Its connection only: no pipe came with the command.
+    assert_eq!(open_fds(sup.pid()), before + 1);
+    drop(hog);
 }

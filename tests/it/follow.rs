@@ -339,14 +339,14 @@ time.sleep(1000)
 
 #[test]
 fn ctl_logs_follow_gets_its_whole_history_first() {
-    // 400 lines of about 105 bytes: all in the ring, 50 KB as history,
-    // more than the queue beside ctl's pipe holds.
+    // 401 lines, 400 of about 105 bytes: all in the ring, 50 KB as
+    // history, more than the queue beside ctl's pipe holds.
     let tools = test_dir("follow-history-tools");
     let talk = script(
         &tools,
         "talk.sh",
         &format!(
-            "i=0; while [ $i -lt 400 ]; do echo \"$i {}\"; i=$((i+1)); done; exec sleep 1000",
+            "printf 'cr\\r\\n'; i=0; while [ $i -lt 400 ]; do echo \"$i {}\"; i=$((i+1)); done; exec sleep 1000",
             "x".repeat(100)
         ),
     );
@@ -360,13 +360,16 @@ fn ctl_logs_follow_gets_its_whole_history_first() {
     wait_until(secs(10), "every line kept", || {
         sup.ok("logs h 1").contains("] 399 ")
     });
-    let f = Captured::ctl(&sup, &["logs", "-f", "h", "400"]);
+    let f = Captured::ctl(&sup, &["logs", "-f", "h", "401"]);
     f.wait_text("the last line or a marker", |t| {
         t.contains("] 399 ") || t.contains("[... ")
     });
     let text = f.text();
     assert!(!text.contains("[... "), "history dropped: {text}");
-    let numbers: Vec<u32> = text
+    // The first line as the process wrote it, `\r` and all.
+    let (first, rest) = text.split_once('\n').unwrap();
+    assert_eq!(body(first), "cr\r");
+    let numbers: Vec<u32> = rest
         .lines()
         .map(|l| body(l).split(' ').next().unwrap().parse().unwrap())
         .collect();
