@@ -72,7 +72,7 @@ impl Ring {
     /// were as short as its newline says; lines a cut or an unfinished
     /// line before the chunk make longer only push out earlier, so it never
     /// counts a line the ring would keep.
-    pub fn needless(chunk: &[u8]) -> usize {
+    fn needless(chunk: &[u8]) -> usize {
         let mut newlines = memchr::memrchr_iter(b'\n', chunk);
         let Some(mut end) = newlines.next() else {
             return 0;

@@ -203,16 +203,14 @@ impl Supervisor {
                 let Some(c) = self.conns.get_mut(k) else {
                     return;
                 };
-                // Written at once as far as the pipe or socket takes it:
-                // the queue beside a pipe is small.
-                let mut block = Vec::with_capacity(recent.len() + 1);
-                let mut ends = Vec::new();
-                // Split on newlines only: a line's own `\r` stays.
-                for line in recent.split('\n').filter(|_| !recent.is_empty()) {
-                    block.extend_from_slice(line.as_bytes());
+                // Written at once as far as the pipe or socket takes it
+                // (the queue beside a pipe is small); one line per
+                // newline, so a line's own `\r` stays.
+                let mut block = recent.as_bytes().to_vec();
+                if !block.is_empty() {
                     block.push(b'\n');
-                    ends.push(block.len());
                 }
+                let ends: Vec<usize> = memchr::memchr_iter(b'\n', &block).map(|i| i + 1).collect();
                 if c.send_lines(&block, &ends, None) == Flushed::Gone {
                     self.drop_conn(k);
                     return;
