@@ -17,6 +17,7 @@ use mio::Interest;
 use mio::unix::SourceFd;
 
 use super::Supervisor;
+use super::output::Stream;
 use super::token::Source;
 use crate::config::{OnUnhealthy, Probe as CheckSpec, TaskSpec};
 use crate::events::{StopCause, What};
@@ -28,6 +29,14 @@ use crate::timers::{COALESCE, Due};
 
 /// Checks started per loop iteration, like spawns (`SPAWN_BATCH`).
 const CHECK_BATCH: usize = 32;
+
+/// The loop source of a command check's stream `s`.
+fn check_source(s: Stream, key: usize) -> Source {
+    match s {
+        Stream::Stdout => Source::CheckOut(key),
+        Stream::Stderr => Source::CheckErr(key),
+    }
+}
 
 /// A check in flight.
 enum Run {
@@ -322,16 +331,13 @@ impl Supervisor {
         let generation = self.procs[key].vitals.generation;
         self.check_pids.insert(child.pid, (key, generation));
         let mut pipes = [Some(child.stdout), Some(child.stderr)];
-        for (fd, src) in pipes
-            .iter_mut()
-            .zip([Source::CheckOut(key), Source::CheckErr(key)])
-        {
+        for (fd, s) in pipes.iter_mut().zip(Stream::BOTH) {
             let ok = fd.as_ref().is_some_and(|f| {
                 self.poll
                     .registry()
                     .register(
                         &mut SourceFd(&f.as_raw_fd()),
-                        src.token(),
+                        check_source(s, key).token(),
                         Interest::READABLE,
                     )
                     .is_ok()
@@ -369,8 +375,8 @@ impl Supervisor {
         self.check_done(key, result, now);
     }
 
-    /// Reads what a command check wrote on pipe `i` (0 stdout, 1 stderr).
-    pub(super) fn read_check_pipe(&mut self, key: usize, i: usize) {
+    /// Reads what a command check wrote on its stream `s`.
+    pub(super) fn read_check_pipe(&mut self, key: usize, s: Stream) {
         let Some(e) = self.procs.get_mut(key) else {
             return;
         };
@@ -379,7 +385,7 @@ impl Supervisor {
         };
         let mut buf = [0u8; 4096];
         loop {
-            let Some(fd) = &pipes[i] else { return };
+            let Some(fd) = &pipes[s.index()] else { return };
             match rustix::io::read(fd, &mut buf) {
                 Ok(0) => break,
                 Ok(n) => last.feed(&buf[..n]),
@@ -388,7 +394,7 @@ impl Supervisor {
                 Err(_) => break,
             }
         }
-        if let Some(fd) = pipes[i].take() {
+        if let Some(fd) = pipes[s.index()].take() {
             let _ = self
                 .poll
                 .registry()
@@ -412,8 +418,9 @@ impl Supervisor {
         if !current {
             return;
         }
-        self.read_check_pipe(key, 0);
-        self.read_check_pipe(key, 1);
+        for s in Stream::BOTH {
+            self.read_check_pipe(key, s);
+        }
         let Some(Run::Exec {
             pipes,
             mut last,

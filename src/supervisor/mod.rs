@@ -503,8 +503,8 @@ impl Supervisor {
             Source::Pipe(k) => self.flush_stream(k),
             Source::Notify => self.on_notify(now),
             Source::Probe(k) => self.on_probe(k, now),
-            Source::CheckOut(k) => self.read_check_pipe(k, 0),
-            Source::CheckErr(k) => self.read_check_pipe(k, 1),
+            Source::CheckOut(k) => self.read_check_pipe(k, Stream::Stdout),
+            Source::CheckErr(k) => self.read_check_pipe(k, Stream::Stderr),
         }
         Ok(())
     }
