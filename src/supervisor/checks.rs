@@ -10,6 +10,7 @@
 
 mod notify;
 
+use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,19 @@ use crate::timers::{COALESCE, Due};
 
 /// Checks started per loop iteration, like spawns (`SPAWN_BATCH`).
 const CHECK_BATCH: usize = 32;
+
+/// What the loop keeps for checks beside each process's `Vitals`.
+#[derive(Default)]
+pub(super) struct Checks {
+    /// Command checks in flight: leader pid -> (process key, generation).
+    pub(super) pids: HashMap<i32, (usize, u64)>,
+    /// The sd_notify socket, once a task has `notify: true`.
+    pub(super) notify: Option<crate::notify::NotifySocket>,
+    /// Notify datagrams ignored (malformed, oversized, from strangers).
+    pub(super) notify_ignored: u64,
+    /// Checks started in this loop iteration (at most `CHECK_BATCH`).
+    pub(super) started: usize,
+}
 
 /// The loop source of a command check's stream `s`.
 fn check_source(s: Stream, key: usize) -> Source {
@@ -216,7 +230,7 @@ impl Supervisor {
         let since = e.proc.since().unwrap_or(now);
         if check_changed {
             self.stop_check(key);
-            self.dirty = true;
+            self.stacks.dirty = true;
             if running && has_check {
                 let at = self.timers.coalesce(now);
                 let v = &mut self.procs[key].vitals;
@@ -271,7 +285,7 @@ impl Supervisor {
                 let _ = self.poll.registry().deregister(probe.source());
                 self.check_done(key, Err(timeout), now);
             }
-            None if self.checks_started >= CHECK_BATCH => {
+            None if self.checks.started >= CHECK_BATCH => {
                 // A wave of checks due together is spread over iterations,
                 // so replies and output are served in between.
                 let at = self.timers.coalesce(now + COALESCE);
@@ -279,7 +293,7 @@ impl Supervisor {
                 self.timers.push(at, Due::Check(key));
             }
             None => {
-                self.checks_started += 1;
+                self.checks.started += 1;
                 self.start_check(key, &check.probe, check.timeout, now);
             }
         }
@@ -323,13 +337,13 @@ impl Supervisor {
             return Err("task is no longer configured".into());
         };
         task.argv = argv.to_vec();
-        if let Some(n) = &self.notify {
+        if let Some(n) = &self.checks.notify {
             task.environment
                 .insert("NOTIFY_SOCKET".into(), n.address().to_string());
         }
-        let child = self.spawner.spawn(&task).map_err(|e| e.reason)?;
+        let child = self.children.spawner.spawn(&task).map_err(|e| e.reason)?;
         let generation = self.procs[key].vitals.generation;
-        self.check_pids.insert(child.pid, (key, generation));
+        self.checks.pids.insert(child.pid, (key, generation));
         let mut pipes = [Some(child.stdout), Some(child.stderr)];
         for (fd, s) in pipes.iter_mut().zip(Stream::BOTH) {
             let ok = fd.as_ref().is_some_and(|f| {
@@ -404,7 +418,7 @@ impl Supervisor {
 
     /// A command check with leader `pid` was reaped.
     pub(super) fn check_exited(&mut self, pid: i32, status: ExitStatus, now: Instant) {
-        let Some((key, generation)) = self.check_pids.remove(&pid) else {
+        let Some((key, generation)) = self.checks.pids.remove(&pid) else {
             return;
         };
         // Members it left behind go with it.
@@ -479,7 +493,7 @@ impl Supervisor {
         let at = self.timers.coalesce(now + check.interval);
         e.vitals.due = Some(at);
         self.timers.push(at, Due::Check(key));
-        self.dirty = true;
+        self.stacks.dirty = true;
         match change {
             Change::Same => {}
             Change::Healthy => self.tell_health(key, before, None, false),

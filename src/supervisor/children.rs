@@ -6,6 +6,7 @@
 //! at most, and no more once `SPAWN_TIME` has passed, each one asked of
 //! the state machine (`SpawnTurn`) before it happens.
 
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::output::Stream;
@@ -14,12 +15,43 @@ use crate::error::Error;
 use crate::events::What;
 use crate::process::{Action, Event, State};
 use crate::signals;
-use crate::spawn::SpawnError;
+use crate::spawn::{SpawnError, Spawner};
 
 /// The time one loop iteration spends spawning, at most (the spawn under
 /// way finishes): commands wait that long at worst behind a wave of
 /// restarts.
 const SPAWN_TIME: Duration = Duration::from_millis(5);
+
+/// The children as the OS knows them.
+pub(super) struct Children {
+    pub(super) by_pid: HashMap<i32, usize>,
+    /// Processes whose leader is gone while group members still live.
+    pub(super) lingering: Vec<usize>,
+    /// Groups whose leader exited on its own: SIGKILL time by pgid.
+    pub(super) released: HashMap<i32, Instant>,
+    /// Processes not down.
+    pub(super) alive: usize,
+    /// Processes to spawn, `SPAWN_BATCH` per loop iteration.
+    pub(super) spawn_queue: VecDeque<usize>,
+    /// Makes children; its stack and fd slots serve every spawn.
+    pub(super) spawner: Spawner,
+    /// The started process groups, recorded beside the socket.
+    pub(super) state: Option<crate::strays::StateFile>,
+}
+
+impl Children {
+    pub(super) fn new(spawner: Spawner) -> Children {
+        Children {
+            by_pid: HashMap::new(),
+            lingering: Vec::new(),
+            released: HashMap::new(),
+            alive: 0,
+            spawn_queue: VecDeque::new(),
+            spawner,
+            state: None,
+        }
+    }
+}
 
 impl Supervisor {
     /// Handles every pending signal; reaps once for any number of SIGCHLD.
@@ -49,7 +81,7 @@ impl Supervisor {
                     self.reopen_journal();
                 }
                 libc::SIGWINCH => {
-                    if let Some(stdin) = &mut self.stdin {
+                    if let Some(stdin) = &mut self.shell.stdin {
                         stdin.resize(&mut self.console);
                     }
                     self.stray_signal(sig);
@@ -88,8 +120,8 @@ impl Supervisor {
                     break;
                 }
             };
-            let Some(key) = self.by_pid.remove(&pid) else {
-                if self.check_pids.contains_key(&pid) {
+            let Some(key) = self.children.by_pid.remove(&pid) else {
+                if self.checks.pids.contains_key(&pid) {
                     self.check_exited(pid, status, now);
                 } else {
                     orphans = true;
@@ -100,7 +132,7 @@ impl Supervisor {
             self.read_pipe(key, Stream::Stdout);
             self.read_pipe(key, Stream::Stderr);
             let group_alive = signals::group_alive(pid);
-            if let Some(s) = &mut self.state {
+            if let Some(s) = &mut self.children.state {
                 s.leader_exited(pid, group_alive);
             }
             self.apply(
@@ -112,7 +144,7 @@ impl Supervisor {
                 now,
             );
         }
-        if orphans || !self.lingering.is_empty() {
+        if orphans || !self.children.lingering.is_empty() {
             self.check_lingering(now);
         }
     }
@@ -121,6 +153,7 @@ impl Supervisor {
     /// groups that are gone.
     fn check_lingering(&mut self, now: Instant) {
         let gone: Vec<usize> = self
+            .children
             .lingering
             .iter()
             .copied()
@@ -134,10 +167,12 @@ impl Supervisor {
             })
             .collect();
         for k in gone {
-            self.lingering.retain(|&x| x != k);
+            self.children.lingering.retain(|&x| x != k);
             self.apply(k, Event::GroupGone, now);
         }
-        self.released.retain(|&pgid, _| signals::group_alive(pgid));
+        self.children
+            .released
+            .retain(|&pgid, _| signals::group_alive(pgid));
     }
 
     /// Spawns the next `SPAWN_BATCH` queued processes, or fewer when they
@@ -152,7 +187,7 @@ impl Supervisor {
         let started = Instant::now();
         let mut budget = SPAWN_BATCH;
         while budget > 0 && (budget == SPAWN_BATCH || started.elapsed() < SPAWN_TIME) {
-            let Some(key) = self.spawn_queue.pop_front() else {
+            let Some(key) = self.children.spawn_queue.pop_front() else {
                 return;
             };
             if self.spawn_now(key, now) {
@@ -205,7 +240,7 @@ impl Supervisor {
         if let Some(e) = err {
             self.notice(&e);
         }
-        self.state = Some(state);
+        self.children.state = Some(state);
     }
 
     /// Spawns process `key`: closes the pipes of its last child, opens its
@@ -218,7 +253,7 @@ impl Supervisor {
                 transient: false,
             });
         };
-        if let (true, Some(n)) = (task.notify, &self.notify) {
+        if let (true, Some(n)) = (task.notify, &self.checks.notify) {
             task.environment
                 .insert("NOTIFY_SOCKET".into(), n.address().to_string());
         }
@@ -228,10 +263,10 @@ impl Supervisor {
         let rotation = super::output::rotation_of(&task);
         self.open_sink(key, Stream::Stdout, task.stdout.as_deref(), rotation)?;
         self.open_sink(key, Stream::Stderr, task.stderr.as_deref(), rotation)?;
-        let child = self.spawner.spawn(&task)?;
+        let child = self.children.spawner.spawn(&task)?;
         self.watch_pipe(key, Stream::Stdout, child.stdout);
         self.watch_pipe(key, Stream::Stderr, child.stderr);
-        if let Some(s) = &mut self.state {
+        if let Some(s) = &mut self.children.state {
             let name = &self.procs[key].name;
             s.started(
                 child.pid,
@@ -241,7 +276,7 @@ impl Supervisor {
                 name,
             );
         }
-        self.by_pid.insert(child.pid, key);
+        self.children.by_pid.insert(child.pid, key);
         Ok(child.pid)
     }
 }

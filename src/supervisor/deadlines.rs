@@ -19,16 +19,16 @@ impl Supervisor {
             match due {
                 Due::Proc(key) => self.apply(key, Event::DeadlineReached, now),
                 Due::Group(pgid) => {
-                    self.released.remove(&pgid);
+                    self.children.released.remove(&pgid);
                     // The number is ours again only if a new child took it.
-                    if !self.by_pid.contains_key(&pgid) && signals::group_alive(pgid) {
+                    if !self.children.by_pid.contains_key(&pgid) && signals::group_alive(pgid) {
                         let _ = signals::signal_group(pgid, libc::SIGKILL);
                     }
                 }
                 Due::Conn(key) => self.drop_conn(key),
                 Due::Sweep => self.kill_orphans(now),
                 Due::StateFile => {
-                    if let Some(err) = self.state.as_mut().and_then(|s| s.flush(now)) {
+                    if let Some(err) = self.children.state.as_mut().and_then(|s| s.flush(now)) {
                         self.notice(&err);
                     }
                 }
@@ -45,13 +45,17 @@ impl Supervisor {
             Due::Proc(key) => {
                 self.procs.get(key).and_then(|e| e.proc.state().deadline()) == Some(at)
             }
-            Due::Group(pgid) => self.released.get(&pgid) == Some(&at),
+            Due::Group(pgid) => self.children.released.get(&pgid) == Some(&at),
             Due::Conn(key) => self
                 .conns
                 .get(key)
                 .is_some_and(|c| c.idle_at == at && c.phase == crate::control::Phase::Reading),
             Due::Sweep => self.shutdown.deadline() == Some(at),
-            Due::StateFile => self.state.as_ref().is_some_and(|s| s.is_scheduled(at)),
+            Due::StateFile => self
+                .children
+                .state
+                .as_ref()
+                .is_some_and(|s| s.is_scheduled(at)),
             Due::Check(key) => self.check_stands(key, at),
             Due::Watchdog(key) => self.watchdog_stands(key, at),
             Due::Http(key) => self

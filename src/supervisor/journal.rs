@@ -168,9 +168,9 @@ impl Supervisor {
     /// Runs `ev` through process `key`'s state machine with the stop it
     /// may begin told as asked by `by`.
     pub(super) fn apply_by(&mut self, by: StopCause, key: usize, ev: Event, now: Instant) {
-        let was = std::mem::replace(&mut self.stop_cause, by);
+        let was = std::mem::replace(&mut self.stacks.stop_cause, by);
         self.apply(key, ev, now);
-        self.stop_cause = was;
+        self.stacks.stop_cause = was;
     }
 
     /// Process `key` began to wait for its dependencies, coming from state
@@ -232,7 +232,7 @@ impl Supervisor {
     /// A notice on stderr, or above the shell's prompt.
     pub(super) fn show_notice(&mut self, text: &str) {
         let line = format!("taskmaster: {text}");
-        if let Some(stdin) = &mut self.stdin {
+        if let Some(stdin) = &mut self.shell.stdin {
             stdin.above_prompt(&mut self.console, Stream::Err, &line);
         } else {
             self.console.line(Stream::Err, &[line.as_bytes()]);
@@ -244,7 +244,7 @@ impl Supervisor {
     /// turn's notices) and the supervisor's stdout and stderr.
     pub(super) fn end_turn(&mut self) {
         self.write_journal();
-        if let Some(stdin) = &mut self.stdin {
+        if let Some(stdin) = &mut self.shell.stdin {
             stdin.show_again(&mut self.console);
         }
         self.console.write_out();

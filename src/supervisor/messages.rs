@@ -8,7 +8,26 @@ use std::time::Instant;
 
 use super::{ReplyTo, Supervisor};
 use crate::console::Stream;
-use crate::shell::stdin::Fill;
+use crate::shell::stdin::{Fill, Stdin};
+
+/// The shell at stdin.
+pub(super) struct Shell {
+    pub(super) stdin: Option<Stdin>,
+    /// A shell command waits for its reply; further lines wait.
+    pub(super) busy: bool,
+    /// The shell became free: read the lines that waited.
+    pub(super) resume: bool,
+}
+
+impl Shell {
+    pub(super) fn new(stdin: Option<Stdin>) -> Shell {
+        Shell {
+            stdin,
+            busy: false,
+            resume: false,
+        }
+    }
+}
 
 impl Supervisor {
     /// Runs the command lines stdin has, one at a time: while a command
@@ -19,15 +38,17 @@ impl Supervisor {
             if self.shutting_down() {
                 return;
             }
-            let Some(stdin) = &mut self.stdin else { return };
-            if !self.shell_busy
+            let Some(stdin) = &mut self.shell.stdin else {
+                return;
+            };
+            if !self.shell.busy
                 && let Some(line) = stdin.next_line()
             {
-                self.shell_busy = true;
+                self.shell.busy = true;
                 self.execute_line(&line, ReplyTo::Shell, now);
                 continue;
             }
-            if self.shell_busy && !stdin.is_editing() {
+            if self.shell.busy && !stdin.is_editing() {
                 return;
             }
             // Completion asks for the names only on Tab.
@@ -40,7 +61,9 @@ impl Supervisor {
                 // Ctrl-C ends the shell's `logs -f`.
                 self.unfollow(super::follow::FollowTo::Shell);
             }
-            let Some(stdin) = &mut self.stdin else { return };
+            let Some(stdin) = &mut self.shell.stdin else {
+                return;
+            };
             match fill {
                 Fill::Data => {}
                 Fill::Empty => break,
@@ -65,8 +88,8 @@ impl Supervisor {
     /// Shows the prompt if the shell takes input now: when no command
     /// waits for its reply, or at any time with the line editor.
     pub(super) fn prompt(&mut self) {
-        if let Some(stdin) = &mut self.stdin
-            && (!self.shell_busy || stdin.is_editing())
+        if let Some(stdin) = &mut self.shell.stdin
+            && (!self.shell.busy || stdin.is_editing())
             && !self.shutdown.is_on()
         {
             stdin.prompt(&mut self.console);
@@ -76,7 +99,7 @@ impl Supervisor {
     /// Prints `text` for the person at the shell: above the prompt and the
     /// line being typed when they are on screen.
     pub(super) fn say(&mut self, stream: Stream, text: &str) {
-        match &mut self.stdin {
+        match &mut self.shell.stdin {
             Some(stdin) => stdin.above_prompt(&mut self.console, stream, text),
             None => self.console.text(stream, text),
         }
@@ -84,7 +107,7 @@ impl Supervisor {
 
     /// Whether a reply to the shell may colour states.
     pub(super) fn shell_colour(&self) -> bool {
-        self.stdin.as_ref().is_some_and(|s| s.colour())
+        self.shell.stdin.as_ref().is_some_and(|s| s.colour())
     }
 
     /// Delivers a finished reply.
@@ -94,9 +117,9 @@ impl Supervisor {
                 if !text.is_empty() {
                     self.say(Stream::Out, &text);
                 }
-                self.shell_busy = false;
+                self.shell.busy = false;
                 self.prompt();
-                self.stdin_resume = true;
+                self.shell.resume = true;
             }
             ReplyTo::Conn(k) => self.conn_reply(k, ok, &text),
             ReplyTo::Log => {

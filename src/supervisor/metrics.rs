@@ -41,7 +41,7 @@ impl Supervisor {
         text::render(
             &samples,
             &SelfStats::read(),
-            self.log_bytes_dropped,
+            self.logs.bytes_dropped,
             &mut out,
         );
         out

@@ -30,7 +30,7 @@ mod shutdown;
 mod stacks;
 pub mod token;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -44,7 +44,7 @@ use crate::config::{Config, TaskSpec};
 use crate::console::Console;
 use crate::control::{Conn, Listener};
 use crate::error::Error;
-use crate::events::{Level, StopCause, What};
+use crate::events::{Level, What};
 use crate::logs::ring::Ring;
 use crate::process::{Event, Policy, Proc};
 use crate::shell::stdin::Stdin;
@@ -111,6 +111,37 @@ struct Entry {
     waiting_for: Option<String>,
 }
 
+/// How child pipes are read: one buffer for every read, the pipes grown
+/// for a flood, the pipes with data left after their read budget.
+struct Reader {
+    buf: Vec<u8>,
+    /// Child pipes grown for a flood (`output::MAX_GROWN_PIPES` at most).
+    grown: usize,
+    /// Pipes with data left after their read budget.
+    backlog: VecDeque<Source>,
+}
+
+impl Default for Reader {
+    fn default() -> Reader {
+        Reader {
+            buf: vec![0; output::READ_BUDGET],
+            grown: 0,
+            backlog: VecDeque::new(),
+        }
+    }
+}
+
+/// The log files of child output.
+#[derive(Default)]
+struct Logs {
+    /// Every open log file, shared by the processes that name it.
+    files: crate::logs::shared::Sinks,
+    /// A rotated-out log file is being freed: the loop does not sleep.
+    freeing: bool,
+    /// Bytes of output that could not be written to log files.
+    bytes_dropped: u64,
+}
+
 /// Where a reply goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyTo {
@@ -122,95 +153,55 @@ pub enum ReplyTo {
     Quiet,
 }
 
-/// The supervisor.
+/// The supervisor: the loop's own fds, the processes, and one part for
+/// each concern of the loop.
 pub struct Supervisor {
     poll: Poll,
     opts: Options,
     config: Config,
     /// Entries leave only in `sweep_removed`, between loop iterations,
-    /// which also drops them from `waiting`, `stop_held` and
+    /// which also drops them from the stacks' `waiting`, `stop_held` and
     /// `stop_pending`: a key from these, `by_name` or the slab indexes
     /// safely. A key kept elsewhere (a deadline, a token, a wait, a
     /// follower, the spawn queue) is looked up with `get`: its entry may be
     /// gone, or its slot taken by another process.
     procs: Slab<Entry>,
     by_name: BTreeMap<String, usize>,
-    by_pid: HashMap<i32, usize>,
-    /// Processes whose leader is gone while group members still live.
-    lingering: Vec<usize>,
-    /// Groups whose leader exited on its own: SIGKILL time by pgid.
-    released: HashMap<i32, Instant>,
-    /// Processes not down.
-    alive: usize,
     /// Processes to remove once down (their task left the config).
     removing: Vec<usize>,
+    /// Pids, process groups, the spawn queue and the spawner.
+    children: children::Children,
     timers: Timers,
     signals: Signals,
     console: Console,
+    /// The shell at stdin.
+    shell: messages::Shell,
     listener: Option<Listener>,
     conns: Slab<Conn>,
     waits: Slab<Wait>,
-    /// Pipes with data left after their read budget.
-    backlog: VecDeque<Source>,
-    /// Processes to spawn, `SPAWN_BATCH` per loop iteration.
-    spawn_queue: VecDeque<usize>,
-    stdin: Option<Stdin>,
-    /// A shell command waits for its reply; further lines wait.
-    shell_busy: bool,
-    /// The shell became free: read the lines that waited.
-    stdin_resume: bool,
     shutdown: Shutdown,
-    /// Makes children; its stack and fd slots serve every spawn.
-    spawner: Spawner,
-    read_buf: Vec<u8>,
-    /// Child pipes grown for a flood (`output::MAX_GROWN_PIPES` at most).
-    grown_pipes: usize,
-    /// The started process groups, recorded beside the socket.
-    state: Option<crate::strays::StateFile>,
+    /// How child pipes are read.
+    reader: Reader,
+    /// The log files of child output.
+    logs: Logs,
     /// The arrival number of the last output line, of any process.
     line_seq: u64,
     /// `logs -f` followers.
     followers: Slab<follow::Follower>,
-    /// Every open log file, shared by the processes that name it.
-    log_files: crate::logs::shared::Sinks,
-    /// A rotated-out log file is being freed: the loop does not sleep.
-    freeing_logs: bool,
     /// Lines of the chunk being read, for its process's followers.
     fresh: follow::Fresh,
     /// The pipe blocks wait in while they are teed to followers' pipes;
     /// made when a block worth teeing first comes, closed when fewer than
     /// two follow.
     fanout: Option<crate::fanout::Fanout>,
-    /// Command checks in flight: leader pid -> (process key, generation).
-    check_pids: HashMap<i32, (usize, u64)>,
-    /// The sd_notify socket, once a task has `notify: true`.
-    notify: Option<crate::notify::NotifySocket>,
-    /// Notify datagrams ignored (malformed, oversized, from strangers).
-    notify_ignored: u64,
-    /// Checks started in this loop iteration (at most `CHECK_BATCH`).
-    checks_started: usize,
-    /// Some process changed: dependencies, held stops and `--wait`
-    /// replies are looked at again (`settle`).
-    dirty: bool,
-    /// Processes WAITING for their dependencies.
-    waiting: BTreeSet<usize>,
-    /// Stops held until the processes' dependents are down.
-    stop_held: BTreeMap<usize, StopCause>,
-    /// Stops of an ordered group stop sent and not yet complete.
-    stop_pending: BTreeSet<usize>,
-    /// `start --wait` replies waiting for readiness.
-    ready_waits: Slab<stacks::ReadyWait>,
-    /// Each task's `dependsOn`, and who depends on each task.
-    graph: crate::deps::Graph,
-    dependents: BTreeMap<String, Vec<String>>,
+    /// Health checks and sd_notify.
+    checks: checks::Checks,
+    /// Dependencies, ordered stops and `start --wait` replies.
+    stacks: stacks::Stacks,
     /// The log file of the supervisor's events.
     journal: journal::Journal,
-    /// Who asks for the stops being requested now.
-    stop_cause: StopCause,
     /// The metrics endpoint, with `metrics: ADDRESS:PORT`.
     http: Option<crate::metrics::http::HttpServer>,
-    /// Bytes of output that could not be written to log files.
-    log_bytes_dropped: u64,
 }
 
 impl Supervisor {
@@ -288,48 +279,26 @@ impl Supervisor {
             config: Config::empty(&config.path),
             procs: Slab::new(),
             by_name: BTreeMap::new(),
-            by_pid: HashMap::new(),
-            lingering: Vec::new(),
-            released: HashMap::new(),
-            alive: 0,
             removing: Vec::new(),
+            children: children::Children::new(Spawner::new(child_nofile)),
             timers,
             signals,
             console,
+            shell: messages::Shell::new(stdin),
             listener,
             conns: Slab::new(),
             waits: Slab::new(),
-            backlog: VecDeque::new(),
-            spawn_queue: VecDeque::new(),
-            stdin,
-            shell_busy: false,
-            stdin_resume: false,
             shutdown: Shutdown::Off,
-            spawner: Spawner::new(child_nofile),
-            read_buf: vec![0; output::READ_BUDGET],
-            grown_pipes: 0,
-            state: None,
+            reader: Reader::default(),
+            logs: Logs::default(),
             line_seq: 0,
             followers: Slab::new(),
-            log_files: Default::default(),
-            freeing_logs: false,
             fresh: follow::Fresh::default(),
             fanout: None,
-            check_pids: HashMap::new(),
-            notify: None,
-            notify_ignored: 0,
-            checks_started: 0,
-            dirty: false,
-            waiting: BTreeSet::new(),
-            stop_held: BTreeMap::new(),
-            stop_pending: BTreeSet::new(),
-            ready_waits: Slab::new(),
-            graph: crate::deps::Graph::new(),
-            dependents: BTreeMap::new(),
+            checks: checks::Checks::default(),
+            stacks: stacks::Stacks::default(),
             journal,
-            stop_cause: StopCause::Command,
             http,
-            log_bytes_dropped: 0,
         };
         if let Some(detail) = journal_error {
             sup.emit_supervisor(What::LogWriteError { detail });
@@ -338,7 +307,7 @@ impl Supervisor {
         if let Some(w) = warning {
             sup.notice(&w);
         }
-        if let Some(stdin) = &mut sup.stdin {
+        if let Some(stdin) = &mut sup.shell.stdin {
             stdin.register(sup.poll.registry(), Source::Stdin.token());
         }
         sup.config = config;
@@ -422,7 +391,7 @@ impl Supervisor {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
-            self.checks_started = 0;
+            self.checks.started = 0;
             if let Some(code) = self.finished(now) {
                 return Ok(code);
             }
@@ -430,12 +399,14 @@ impl Supervisor {
             self.timers
                 .arm_earliest(now)
                 .map_err(|e| Error::io("cannot arm timerfd", e))?;
-            let timeout =
-                if self.backlog.is_empty() && self.spawn_queue.is_empty() && !self.freeing_logs {
-                    None
-                } else {
-                    Some(Duration::ZERO)
-                };
+            let timeout = if self.reader.backlog.is_empty()
+                && self.children.spawn_queue.is_empty()
+                && !self.logs.freeing
+            {
+                None
+            } else {
+                Some(Duration::ZERO)
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -454,25 +425,25 @@ impl Supervisor {
                     now,
                 )?;
             }
-            for _ in 0..self.backlog.len() {
-                let Some(src) = self.backlog.pop_front() else {
+            for _ in 0..self.reader.backlog.len() {
+                let Some(src) = self.reader.backlog.pop_front() else {
                     break;
                 };
                 self.dispatch(src, true, false, now)?;
             }
             self.fire_timers(now);
             self.spawn_batch(now);
-            if let Some(at) = self.state.as_mut().and_then(|s| s.schedule(now)) {
+            if let Some(at) = self.children.state.as_mut().and_then(|s| s.schedule(now)) {
                 self.timers.push(at, Due::StateFile);
             }
-            if std::mem::take(&mut self.stdin_resume) {
+            if std::mem::take(&mut self.shell.resume) {
                 self.read_stdin(now);
             }
             self.settle(now);
             self.sweep_removed();
             // A rotated-out log file is freed a slice per turn, never all
             // at once inside one (see logs/rotate.rs).
-            self.freeing_logs = self.log_files.free_step();
+            self.logs.freeing = self.logs.files.free_step();
             self.end_turn();
         }
     }
@@ -516,13 +487,17 @@ impl Supervisor {
                 self.flush_conn(k);
             }
         }
-        if let Some(s) = self.state.take() {
-            s.finish(self.alive == 0 && self.released.is_empty() && self.lingering.is_empty());
+        if let Some(s) = self.children.state.take() {
+            s.finish(
+                self.children.alive == 0
+                    && self.children.released.is_empty()
+                    && self.children.lingering.is_empty(),
+            );
         }
         if let Some(l) = self.listener.take() {
             l.remove();
         }
-        if let Some(stdin) = &mut self.stdin {
+        if let Some(stdin) = &mut self.shell.stdin {
             stdin.stop(self.poll.registry(), &mut self.console);
         }
         // The handled signals stay blocked to the end: unblocked now, one
@@ -531,7 +506,7 @@ impl Supervisor {
         self.console.finish();
         // After the console: on a terminal fds 0 and 1 share one open file,
         // and stdin saw its flags before the console made them non-blocking.
-        if let Some(stdin) = &mut self.stdin {
+        if let Some(stdin) = &mut self.shell.stdin {
             stdin.restore();
         }
     }

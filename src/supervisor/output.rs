@@ -80,13 +80,13 @@ impl Stream {
 pub(super) struct Pipe {
     fd: OwnedFd,
     lines: Lines,
-    /// Grown to `GROWN_PIPE` (counted in `Supervisor::grown_pipes`).
+    /// Grown to `GROWN_PIPE` (counted in `Reader::grown`).
     grown: bool,
 }
 
 /// Both streams of one process: the pipes of the current (or last) child
 /// and its handles on the configured log files (shared by path in
-/// `Supervisor::log_files`), taken at the first spawn.
+/// `Logs::files`), taken at the first spawn.
 #[derive(Default)]
 pub(super) struct Outputs {
     pipes: [Option<Pipe>; 2],
@@ -147,7 +147,7 @@ impl Supervisor {
         path: Option<&Path>,
         rotation: Option<Rotation>,
     ) -> Result<(), SpawnError> {
-        let files = &mut self.log_files;
+        let files = &mut self.logs.files;
         let slot = &mut self.procs[key].out.sinks[s.index()];
         if let Some(h) = slot.take_if(|h| path != Some(files.path(h))) {
             files.release(h);
@@ -172,7 +172,7 @@ impl Supervisor {
 
     /// Sets the rotation of the log files process `key` holds.
     pub(super) fn set_rotation(&mut self, key: usize, rotation: Option<Rotation>) {
-        let files = &mut self.log_files;
+        let files = &mut self.logs.files;
         for h in self.procs[key].out.sinks.iter().flatten() {
             files.set_rotation(h, rotation);
         }
@@ -217,7 +217,7 @@ impl Supervisor {
             let Some(pipe) = &mut e.out.pipes[s.index()] else {
                 return;
             };
-            let n = match rustix::io::read(&pipe.fd, &mut self.read_buf[..]) {
+            let n = match rustix::io::read(&pipe.fd, &mut self.reader.buf[..]) {
                 Ok(0) => {
                     self.close_pipe(key, s);
                     return;
@@ -230,27 +230,27 @@ impl Supervisor {
                     return;
                 }
             };
-            if n >= FULL_PIPE && !pipe.grown && self.grown_pipes < MAX_GROWN_PIPES {
+            if n >= FULL_PIPE && !pipe.grown && self.reader.grown < MAX_GROWN_PIPES {
                 // A flood: a larger pipe lets the writer go on while the
                 // loop hands the last block to followers.
                 if rustix::pipe::fcntl_setpipe_size(&pipe.fd, GROWN_PIPE).is_ok() {
                     pipe.grown = true;
-                    self.grown_pipes += 1;
+                    self.reader.grown += 1;
                 }
             }
             self.output(key, s, n);
             budget = budget.saturating_sub(n);
             if budget == 0 {
                 let src = s.source(key);
-                if !self.backlog.contains(&src) {
-                    self.backlog.push_back(src);
+                if !self.reader.backlog.contains(&src) {
+                    self.reader.backlog.push_back(src);
                 }
                 return;
             }
         }
     }
 
-    /// Handles `n` bytes of `read_buf` from stream `s` of process `key`.
+    /// Handles `n` bytes of `reader.buf` from stream `s` of process `key`.
     fn output(&mut self, key: usize, s: Stream, n: usize) {
         let at = unix_now();
         if !self.fresh.is_empty() && self.fresh.stamped() != Some(at) {
@@ -262,8 +262,8 @@ impl Supervisor {
         let Some(e) = self.procs.get_mut(key) else {
             return;
         };
-        let data = &self.read_buf[..n];
-        let files = &mut self.log_files;
+        let data = &self.reader.buf[..n];
+        let files = &mut self.logs.files;
         let mut report = None;
         if let Some(h) = &mut e.out.sinks[s.index()] {
             report = files
@@ -301,7 +301,7 @@ impl Supervisor {
             });
         }
         if let Some((_, crate::logs::sink::WriteReport::Resumed { lost, .. })) = &report {
-            self.log_bytes_dropped += lost;
+            self.logs.bytes_dropped += lost;
         }
         let report = report.map(|(path, report)| crate::logs::sink::describe(name, &path, &report));
         if let Some(detail) = report {
@@ -318,14 +318,14 @@ impl Supervisor {
             return;
         };
         if pipe.grown {
-            self.grown_pipes -= 1;
+            self.reader.grown -= 1;
         }
         let _ = self
             .poll
             .registry()
             .deregister(&mut SourceFd(&pipe.fd.as_raw_fd()));
         let at = unix_now();
-        let files = &mut self.log_files;
+        let files = &mut self.logs.files;
         // The stream ended: its unfinished line goes to the file as it is.
         let report = e.out.sinks[s.index()]
             .as_mut()
@@ -356,7 +356,7 @@ impl Supervisor {
         }
         if let Some((path, report)) = report {
             if let crate::logs::sink::WriteReport::Resumed { lost, .. } = &report {
-                self.log_bytes_dropped += lost;
+                self.logs.bytes_dropped += lost;
             }
             let name = self.procs[key].name.clone();
             let detail = crate::logs::sink::describe(&name, &path, &report);
@@ -375,7 +375,7 @@ impl Supervisor {
 
     /// SIGUSR1: every open log file is reopened (after a rotation).
     pub(super) fn reopen_logs(&mut self) {
-        for (path, err) in self.log_files.reopen_all() {
+        for (path, err) in self.logs.files.reopen_all() {
             let detail = format!("cannot reopen {}: {}", path.display(), err.reason);
             self.emit_supervisor(crate::events::What::LogWriteError { detail });
         }

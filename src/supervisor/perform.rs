@@ -34,7 +34,7 @@ impl Supervisor {
         let Some(e) = self.procs.get_mut(key) else {
             return actions;
         };
-        self.dirty = true;
+        self.stacks.dirty = true;
         let spawned = matches!(ev, Event::Spawned { .. });
         let was_down = e.proc.state().is_down();
         let (from, pid_before) = (e.proc.state().name(), e.proc.state().pid());
@@ -55,7 +55,7 @@ impl Supervisor {
             _ => true,
         });
         for n in notices {
-            let what = What::of_notice(n, self.stop_cause);
+            let what = What::of_notice(n, self.stacks.stop_cause);
             self.emit_process(key, from, pid_before, what);
         }
         if actions.contains(&Action::AwaitDependencies) {
@@ -66,9 +66,9 @@ impl Supervisor {
         };
         let is_down = e.proc.state().is_down();
         match (was_down, is_down) {
-            (true, false) => self.alive += 1,
+            (true, false) => self.children.alive += 1,
             (false, true) => {
-                self.alive -= 1;
+                self.children.alive -= 1;
                 if !e.waiters.is_empty() {
                     let waiters = std::mem::take(&mut e.waiters);
                     let line = format!("Process '{}' stopped", e.name);
@@ -95,7 +95,7 @@ impl Supervisor {
                     && !e.spawn_queued
                 {
                     e.spawn_queued = true;
-                    self.spawn_queue.push_back(key);
+                    self.children.spawn_queue.push_back(key);
                 }
             }
             Action::SignalGroup { pgid, sig } => {
@@ -117,11 +117,11 @@ impl Supervisor {
                 if crate::process::continues_after(sig) {
                     let _ = signals::signal_group(pgid, libc::SIGCONT);
                 }
-                self.released.insert(pgid, kill_at);
+                self.children.released.insert(pgid, kill_at);
                 self.timers.push(kill_at, Due::Group(pgid));
             }
             Action::SpawnNow => self.spawn_and_report(key, now),
-            Action::WatchGroup { .. } => self.lingering.push(key),
+            Action::WatchGroup { .. } => self.children.lingering.push(key),
             // Taken out by `transition`, which knows the state before.
             Action::Notice(_) => {}
             Action::EndedForGood { code, essential } => {
@@ -131,8 +131,8 @@ impl Supervisor {
                 }
             }
             Action::AwaitDependencies => {
-                self.waiting.insert(key);
-                self.dirty = true;
+                self.stacks.waiting.insert(key);
+                self.stacks.dirty = true;
             }
             Action::BeginChecks => self.begin_checks(key, now),
         }

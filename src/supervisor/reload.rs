@@ -47,7 +47,8 @@ impl Supervisor {
                 .into_iter()
                 .flat_map(|t| t.depends_on.keys())
             {
-                self.dependents
+                self.stacks
+                    .dependents
                     .entry(dep.clone())
                     .or_default()
                     .push(r.clone());
@@ -167,13 +168,13 @@ impl Supervisor {
     /// Stops processes whose place in the config is gone; they stay in
     /// `status` until down, then disappear (`sweep_removed`).
     fn retire(&mut self, keys: Vec<usize>, now: Instant) {
-        let by = std::mem::replace(&mut self.stop_cause, StopCause::Reload);
+        let by = std::mem::replace(&mut self.stacks.stop_cause, StopCause::Reload);
         for &k in &keys {
             self.procs[k].retiring = true;
             self.removing.push(k);
         }
         self.request_stops(&keys, now);
-        self.stop_cause = by;
+        self.stacks.stop_cause = by;
     }
 
     /// Applies the new definition of a task that was there before.
@@ -238,9 +239,9 @@ impl Supervisor {
     /// Restarts processes with nobody waiting for the reply.
     fn restart_quietly(&mut self, keys: Vec<usize>, now: Instant) {
         let then = Then::Start(self.start_later(&keys));
-        let by = std::mem::replace(&mut self.stop_cause, StopCause::Reload);
+        let by = std::mem::replace(&mut self.stacks.stop_cause, StopCause::Reload);
         self.stop_then(keys, then, ReplyTo::Quiet, now);
-        self.stop_cause = by;
+        self.stacks.stop_cause = by;
     }
 
     /// Removes entries marked for removal once they are down. Runs after
@@ -264,11 +265,11 @@ impl Supervisor {
                 self.close_pipe(k, s);
             }
             self.end_checks(k);
-            self.waiting.remove(&k);
-            self.stop_held.remove(&k);
-            self.stop_pending.remove(&k);
+            self.stacks.waiting.remove(&k);
+            self.stacks.stop_held.remove(&k);
+            self.stacks.stop_pending.remove(&k);
             let mut e = self.procs.remove(k);
-            e.out.release(&mut self.log_files);
+            e.out.release(&mut self.logs.files);
             if self.by_name.get(&e.name) == Some(&k) {
                 self.by_name.remove(&e.name);
             }

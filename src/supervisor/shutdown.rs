@@ -123,7 +123,7 @@ impl Supervisor {
             for k in keys {
                 self.apply(k, Event::KillRequested, now);
             }
-            for &pgid in self.released.keys() {
+            for &pgid in self.children.released.keys() {
                 let _ = crate::signals::signal_group(pgid, libc::SIGKILL);
             }
             if self.opts.pid1 && sweeping {
@@ -137,11 +137,11 @@ impl Supervisor {
             sweep: Sweep::NotYet,
             waiting: waiter.into_iter().collect(),
         };
-        if let Some(stdin) = &mut self.stdin {
+        if let Some(stdin) = &mut self.shell.stdin {
             stdin.stop(self.poll.registry(), &mut self.console);
         }
         // Dependents first, independent ones together.
-        self.stop_cause = StopCause::Shutdown;
+        self.stacks.stop_cause = StopCause::Shutdown;
         let keys: Vec<usize> = self.procs.iter().map(|(k, _)| k).collect();
         self.request_stops(&keys, now);
     }
@@ -150,9 +150,9 @@ impl Supervisor {
     /// released group down, and as PID 1 the orphans swept.
     pub(super) fn finished(&mut self, now: Instant) -> Option<i32> {
         if !self.shutdown.is_on()
-            || self.alive > 0
-            || !self.lingering.is_empty()
-            || !self.released.is_empty()
+            || self.children.alive > 0
+            || !self.children.lingering.is_empty()
+            || !self.children.released.is_empty()
         {
             return None;
         }

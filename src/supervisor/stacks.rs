@@ -5,13 +5,50 @@
 //! process is ready, EXITED or FATAL. All of it is re-evaluated in
 //! `settle`, once per loop iteration in which some process changed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
+
+use slab::Slab;
 
 use super::{ReplyTo, Supervisor};
 use crate::deps::{self, Condition, Seen, Standing};
 use crate::events::StopCause;
 use crate::process::{Event, State, Want};
+
+/// What the loop keeps for service stacks.
+pub(super) struct Stacks {
+    /// Some process changed: dependencies, held stops and `--wait`
+    /// replies are looked at again (`settle`).
+    pub(super) dirty: bool,
+    /// Processes WAITING for their dependencies.
+    pub(super) waiting: BTreeSet<usize>,
+    /// Stops held until the processes' dependents are down.
+    pub(super) stop_held: BTreeMap<usize, StopCause>,
+    /// Stops of an ordered group stop sent and not yet complete.
+    pub(super) stop_pending: BTreeSet<usize>,
+    /// Who asks for the stops being requested now.
+    pub(super) stop_cause: StopCause,
+    /// `start --wait` replies waiting for readiness.
+    pub(super) ready_waits: Slab<ReadyWait>,
+    /// Each task's `dependsOn`, and who depends on each task.
+    pub(super) graph: deps::Graph,
+    pub(super) dependents: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for Stacks {
+    fn default() -> Stacks {
+        Stacks {
+            dirty: false,
+            waiting: BTreeSet::new(),
+            stop_held: BTreeMap::new(),
+            stop_pending: BTreeSet::new(),
+            stop_cause: StopCause::Command,
+            ready_waits: Slab::new(),
+            graph: deps::Graph::new(),
+            dependents: BTreeMap::new(),
+        }
+    }
+}
 
 /// A `start --wait` (or `restart --wait`) reply waiting for its processes.
 pub(super) struct ReadyWait {
@@ -25,13 +62,13 @@ pub(super) struct ReadyWait {
 impl Supervisor {
     /// Rebuilds the dependency graph from the config.
     pub(super) fn rebuild_graph(&mut self) {
-        self.graph = self
+        self.stacks.graph = self
             .config
             .tasks
             .iter()
             .map(|(n, t)| (n.clone(), t.depends_on.clone()))
             .collect();
-        self.dependents = deps::dependents(&self.graph);
+        self.stacks.dependents = deps::dependents(&self.stacks.graph);
     }
 
     /// The live keys of task `task`'s processes.
@@ -102,12 +139,12 @@ impl Supervisor {
             self.procs.get(key).map(|e| e.proc.state()),
             Some(State::Waiting { released: false })
         ) {
-            self.waiting.remove(&key);
+            self.stacks.waiting.remove(&key);
             return;
         }
         match self.dependency_standing(key) {
             Ok(None) => {
-                self.waiting.remove(&key);
+                self.stacks.waiting.remove(&key);
                 self.procs[key].waiting_for = None;
                 self.apply(key, Event::DependenciesMet, now);
             }
@@ -115,7 +152,7 @@ impl Supervisor {
                 self.procs[key].waiting_for = Some(deps::waiting_for(&unmet));
             }
             Err(reason) => {
-                self.waiting.remove(&key);
+                self.stacks.waiting.remove(&key);
                 self.procs[key].waiting_for = None;
                 self.apply(key, Event::DependencyFailed { reason }, now);
             }
@@ -125,8 +162,8 @@ impl Supervisor {
     /// Brings everything that depends on process states up to date: WAITING
     /// processes, held stops, `--wait` replies. Runs until nothing changes.
     pub(super) fn settle(&mut self, now: Instant) {
-        while std::mem::take(&mut self.dirty) {
-            let waiting: Vec<usize> = self.waiting.iter().copied().collect();
+        while std::mem::take(&mut self.stacks.dirty) {
+            let waiting: Vec<usize> = self.stacks.waiting.iter().copied().collect();
             for k in waiting {
                 self.evaluate_waiting(k, now);
             }
@@ -146,12 +183,12 @@ impl Supervisor {
         roots.dedup();
         if roots
             .iter()
-            .all(|t| self.graph.get(t).is_none_or(|d| d.is_empty()))
+            .all(|t| self.stacks.graph.get(t).is_none_or(|d| d.is_empty()))
         {
             return Vec::new();
         }
         let mut lines = Vec::new();
-        for dep in deps::dependencies_of(&self.graph, &roots) {
+        for dep in deps::dependencies_of(&self.stacks.graph, &roots) {
             for k in self.task_keys(&dep) {
                 let e = &self.procs[k];
                 let start = match e.proc.state() {
@@ -185,10 +222,10 @@ impl Supervisor {
                 self.apply(k, Event::StopRequested, now);
             } else {
                 // Sent later, told as asked by whoever asks now.
-                self.stop_held.insert(k, self.stop_cause);
+                self.stacks.stop_held.insert(k, self.stacks.stop_cause);
             }
         }
-        self.dirty = true;
+        self.stacks.dirty = true;
         self.release_stops(now);
     }
 
@@ -200,7 +237,8 @@ impl Supervisor {
         let tasks: BTreeSet<&str> = keys.iter().map(|&k| self.procs[k].task.as_str()).collect();
         let chosen: BTreeSet<usize> = keys.iter().copied().collect();
         let given_up: Vec<usize> =
-            self.waiting
+            self.stacks
+                .waiting
                 .iter()
                 .copied()
                 .filter(|k| !chosen.contains(k))
@@ -220,41 +258,44 @@ impl Supervisor {
     /// Sends the held stops whose dependents are down.
     fn release_stops(&mut self, now: Instant) {
         let procs = &self.procs;
-        self.stop_pending
+        self.stacks
+            .stop_pending
             .retain(|&k| procs.get(k).is_some_and(|e| !e.proc.state().is_down()));
-        if self.stop_held.is_empty() {
+        if self.stacks.stop_held.is_empty() {
             return;
         }
-        self.stop_held.retain(|&k, _| procs.contains(k));
+        self.stacks.stop_held.retain(|&k, _| procs.contains(k));
         let stopping: BTreeSet<&str> = self
+            .stacks
             .stop_held
             .keys()
-            .chain(self.stop_pending.iter())
+            .chain(self.stacks.stop_pending.iter())
             .map(|&k| self.procs[k].task.as_str())
             .collect();
         let free: Vec<(usize, StopCause)> = self
+            .stacks
             .stop_held
             .iter()
             .map(|(&k, &by)| (k, by))
             .filter(|&(k, _)| {
-                !deps::stop_blocked(&self.procs[k].task, &self.dependents, |t| {
+                !deps::stop_blocked(&self.procs[k].task, &self.stacks.dependents, |t| {
                     stopping.contains(t)
                 })
             })
             .collect();
         for (k, by) in free {
-            self.stop_held.remove(&k);
+            self.stacks.stop_held.remove(&k);
             self.apply_by(by, k, Event::StopRequested, now);
             if !self.procs[k].proc.state().is_down() {
-                self.stop_pending.insert(k);
+                self.stacks.stop_pending.insert(k);
             }
         }
     }
 
     /// Drops held stops (a forced shutdown kills everything at once).
     pub(super) fn forget_held_stops(&mut self) {
-        self.stop_held.clear();
-        self.stop_pending.clear();
+        self.stacks.stop_held.clear();
+        self.stacks.stop_pending.clear();
     }
 
     /// Replies `Process 'x' is ...` per process once each of `keys` is
@@ -265,12 +306,12 @@ impl Supervisor {
             .map(|&k| (k, self.procs[k].name.clone()))
             .collect();
         let n = keys.len();
-        self.ready_waits.insert(ReadyWait {
+        self.stacks.ready_waits.insert(ReadyWait {
             to,
             keys,
             lines: vec![None; n],
         });
-        self.dirty = true;
+        self.stacks.dirty = true;
     }
 
     /// The line of a `--wait` reply for process `key`, once it is settled.
@@ -304,11 +345,11 @@ impl Supervisor {
     }
 
     fn settle_ready_waits(&mut self) {
-        if self.ready_waits.is_empty() {
+        if self.stacks.ready_waits.is_empty() {
             return;
         }
         let mut done = Vec::new();
-        for (w, wait) in self.ready_waits.iter() {
+        for (w, wait) in self.stacks.ready_waits.iter() {
             let mut lines = wait.lines.clone();
             for (i, (k, name)) in wait.keys.iter().enumerate() {
                 if lines[i].is_none() {
@@ -319,12 +360,12 @@ impl Supervisor {
         }
         for (w, lines) in done {
             if lines.iter().all(Option::is_some) {
-                let wait = self.ready_waits.remove(w);
+                let wait = self.stacks.ready_waits.remove(w);
                 let ok = lines.iter().flatten().all(|(_, ok)| *ok);
                 let text: Vec<String> = lines.into_iter().flatten().map(|(l, _)| l).collect();
                 self.reply(wait.to, ok, text.join("\n"));
             } else {
-                self.ready_waits[w].lines = lines;
+                self.stacks.ready_waits[w].lines = lines;
             }
         }
     }
@@ -337,14 +378,14 @@ impl Supervisor {
         removed: &[String],
         now: Instant,
     ) {
-        let waiting: Vec<usize> = self.waiting.iter().copied().collect();
+        let waiting: Vec<usize> = self.stacks.waiting.iter().copied().collect();
         for k in waiting {
             let Some(task) = old.tasks.get(&self.procs[k].task) else {
                 continue;
             };
             if let Some(dep) = task.depends_on.keys().find(|d| removed.contains(d)) {
                 let reason = format!("dependency '{dep}' was removed");
-                self.waiting.remove(&k);
+                self.stacks.waiting.remove(&k);
                 self.procs[k].waiting_for = None;
                 self.apply(k, Event::DependencyFailed { reason }, now);
             }

@@ -32,7 +32,7 @@ impl Supervisor {
         }
         let before = self.health(key);
         self.procs[key].vitals.watchdog_missed = true;
-        self.dirty = true;
+        self.stacks.dirty = true;
         let reason = format!(
             "no WATCHDOG=1 for {} (watchdog)",
             crate::text::secs(timeout)
@@ -43,7 +43,7 @@ impl Supervisor {
 
     /// Opens the notify socket once some task has `notify: true`.
     pub(in crate::supervisor) fn ensure_notify(&mut self) {
-        if self.notify.is_some() || !self.config.tasks.values().any(|t| t.notify) {
+        if self.checks.notify.is_some() || !self.config.tasks.values().any(|t| t.notify) {
             return;
         }
         let salt = Instant::now().elapsed().as_nanos() as u64 ^ u64::from(std::process::id());
@@ -58,7 +58,7 @@ impl Supervisor {
                     self.notice(&format!("cannot watch the notify socket: {e}"));
                     return;
                 }
-                self.notify = Some(sock);
+                self.checks.notify = Some(sock);
             }
             Err(e) => self.notice(&format!("cannot create the notify socket: {e}")),
         }
@@ -67,7 +67,9 @@ impl Supervisor {
     /// Handles every datagram waiting on the notify socket.
     pub(in crate::supervisor) fn on_notify(&mut self, now: Instant) {
         loop {
-            let Some(sock) = &mut self.notify else { return };
+            let Some(sock) = &mut self.checks.notify else {
+                return;
+            };
             let (pid, uid, message, fds) = match sock.recv() {
                 Ok(None) => return,
                 Ok(Some(Datagram::Message {
@@ -120,7 +122,7 @@ impl Supervisor {
                     self.timers.push(at, Due::Watchdog(key));
                 }
             }
-            self.dirty = true;
+            self.stacks.dirty = true;
             // The sender may wait for these to close (BARRIER=1).
             drop(fds);
         }
@@ -142,7 +144,7 @@ impl Supervisor {
             Err(nix::errno::Errno::ESRCH) => return None,
             Err(_) => return Some(None),
         };
-        Some(self.by_pid.get(&pgid).copied().filter(|&k| {
+        Some(self.children.by_pid.get(&pgid).copied().filter(|&k| {
             self.spec(k).is_some_and(|t| t.notify) && self.procs[k].proc.state().pid() == Some(pgid)
         }))
     }
@@ -159,8 +161,8 @@ impl Supervisor {
 
     /// Counts an ignored datagram; tells at 1, 10, 100, ...
     fn notify_dropped(&mut self, why: Ignored) {
-        self.notify_ignored += 1;
-        let n = self.notify_ignored;
+        self.checks.notify_ignored += 1;
+        let n = self.checks.notify_ignored;
         if is_power_of_ten(n) {
             let why = match why {
                 Ignored::Stranger(pid) => {
