@@ -1,19 +1,49 @@
-//! The supervisor's side of control connections: accept (refusing peers of
-//! another uid), read one command line, run it, write the reply when it is
-//! ready, close. A connection waiting for its reply is never removed, so its
-//! slab key cannot pass to another client meanwhile.
+//! The supervisor's side of control connections: bind the socket, accept
+//! (refusing peers of another uid), read one command line, run it, write
+//! the reply when it is ready, close. A connection waiting for its reply is
+//! never removed, so its slab key cannot pass to another client meanwhile.
 
 use std::time::Instant;
 
 use std::os::fd::AsRawFd;
 
-use mio::Interest;
 use mio::unix::SourceFd;
+use mio::{Interest, Registry};
 
-use super::{CONN_IDLE, ReplyTo, Source, Supervisor};
-use crate::control::{Conn, Phase};
+use super::{CONN_IDLE, Options, ReplyTo, Source, Supervisor};
+use crate::control::{Conn, Listener, Phase};
+use crate::error::Error;
 use crate::events::What;
 use crate::timers::Due;
+
+/// Binds and registers the control socket of `opts`. A default path that
+/// cannot be bound gives a warning (the second value) and no socket, and
+/// `opts.socket` is cleared whenever there is none.
+pub(super) fn open_listener(
+    opts: &mut Options,
+    reg: &Registry,
+) -> Result<(Option<Listener>, Option<String>), Error> {
+    let mut warning = None;
+    let listener = match &opts.socket {
+        Some(path) if opts.socket_explicit => Some(Listener::bind(path)?),
+        Some(path) => Listener::bind_default(path)?
+            .map_err(|w| warning = Some(w))
+            .ok(),
+        None => None,
+    };
+    let listener = match listener {
+        Some(mut l) => {
+            reg.register(l.source(), Source::Listener.token(), Interest::READABLE)
+                .map_err(|e| Error::io("cannot register control socket", e))?;
+            Some(l)
+        }
+        None => {
+            opts.socket = None;
+            None
+        }
+    };
+    Ok((listener, warning))
+}
 
 impl Supervisor {
     /// Accepts every pending connection.

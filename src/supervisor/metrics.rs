@@ -3,11 +3,34 @@
 //! `metrics::text`; the endpoint's listener and connections are sources of
 //! the one `mio::Poll`, their deadlines entries of the one timer heap.
 
+use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use mio::{Interest, Registry};
+
 use super::{Source, Supervisor};
+use crate::error::Error;
+use crate::metrics::http::HttpServer;
 use crate::metrics::text::{self, ProcessSample, SelfStats};
 use crate::timers::Due;
+
+/// Binds and registers the metrics endpoint at `addr`, if any.
+pub(super) fn open_http(
+    addr: Option<SocketAddr>,
+    reg: &Registry,
+) -> Result<Option<HttpServer>, Error> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let mut h = HttpServer::bind(addr).map_err(|e| Error::io(&format!("metrics {addr}"), e))?;
+    reg.register(
+        h.listener(),
+        Source::HttpListener.token(),
+        Interest::READABLE,
+    )
+    .map_err(|e| Error::io(&format!("metrics {addr}"), e))?;
+    Ok(Some(h))
+}
 
 impl Supervisor {
     /// The whole exposition, as of `now`.

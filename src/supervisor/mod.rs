@@ -234,39 +234,8 @@ impl Supervisor {
             );
         }
         let mut opts = opts;
-        let mut warning = None;
-        let listener = match &opts.socket {
-            Some(path) if opts.socket_explicit => Some(Listener::bind(path)?),
-            Some(path) => Listener::bind_default(path)?
-                .map_err(|w| warning = Some(w))
-                .ok(),
-            None => None,
-        };
-        let listener = match listener {
-            Some(mut l) => {
-                reg.register(l.source(), Source::Listener.token(), Interest::READABLE)
-                    .map_err(|e| Error::io("cannot register control socket", e))?;
-                Some(l)
-            }
-            None => {
-                opts.socket = None;
-                None
-            }
-        };
-        let http = match opts.metrics {
-            Some(addr) => {
-                let mut h = crate::metrics::http::HttpServer::bind(addr)
-                    .map_err(|e| Error::io(&format!("metrics {addr}"), e))?;
-                reg.register(
-                    h.listener(),
-                    Source::HttpListener.token(),
-                    Interest::READABLE,
-                )
-                .map_err(|e| Error::io(&format!("metrics {addr}"), e))?;
-                Some(h)
-            }
-            None => None,
-        };
+        let (listener, warning) = conns::open_listener(&mut opts, reg)?;
+        let http = metrics::open_http(opts.metrics, reg)?;
         let rotation = (config.log_max_size > 0).then_some(crate::logs::rotate::Rotation {
             max: config.log_max_size,
             backups: config.log_backups,
