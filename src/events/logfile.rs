@@ -77,6 +77,17 @@ impl LogFile {
         }
     }
 
+    /// Frees a slice of a file rotation took out (once per loop turn while
+    /// `freeing`). Returns whether more is left.
+    pub fn free_step(&mut self) -> bool {
+        self.sink.free_step()
+    }
+
+    /// Whether a rotated-out file waits to be freed.
+    pub fn freeing(&self) -> bool {
+        self.sink.freeing()
+    }
+
     /// Opens the path again (logrotate moved the file). On failure the old
     /// file stays in use.
     pub fn reopen(&mut self) -> Result<(), OpenError> {
@@ -178,6 +189,10 @@ mod tests {
         }
         assert_eq!(last, Some(29));
         assert!(!backup(3).exists());
+        // The files that left the chain are held until freed.
+        assert!(f.freeing());
+        while f.free_step() {}
+        assert!(!f.freeing());
         std::fs::remove_dir_all(&d).unwrap();
     }
 

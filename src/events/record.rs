@@ -8,6 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::process::{ExitStatus, Notice};
 
+/// How a reload that changed nothing begins, in the log line and in the
+/// reply to `reload` (which puts the reasons on lines of their own).
+pub const RELOAD_FAILED: &str = "reload failed, nothing changed:";
+
 /// How much an event matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -471,7 +475,7 @@ impl Record {
             What::EssentialEnded => format!("essential process '{name}' ended; shutting down"),
             What::SupervisorExits { status } => format!("taskmaster exits with status {status}"),
             What::Reloaded { summary } => format!("reload: {summary}"),
-            What::ReloadFailed { error } => format!("reload failed, nothing changed: {error}"),
+            What::ReloadFailed { error } => format!("{RELOAD_FAILED} {error}"),
             What::SignalReceived { signal } => {
                 format!("{} received", crate::signame::name(*signal))
             }

@@ -412,8 +412,12 @@ impl Supervisor {
             self.sweep_removed();
             // A rotated-out log file is freed a slice per turn, never all
             // at once inside one (see logs/rotate.rs).
-            self.logs.freeing = self.logs.files.free_step();
+            let journal = self.journal.file.as_mut().is_some_and(|f| f.free_step());
+            self.logs.freeing = self.logs.files.free_step() | journal;
             self.end_turn();
+            // The supervisor's own log rotates as the turn ends: its
+            // rotated-out file is freed from the next turn on.
+            self.logs.freeing |= self.journal.file.as_ref().is_some_and(|f| f.freeing());
         }
     }
 

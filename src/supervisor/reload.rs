@@ -13,6 +13,7 @@ use super::output::Stream;
 use super::{ReplyTo, Supervisor};
 use crate::config::{self, Config, TaskSpec, diff};
 use crate::control::Listener;
+use crate::events::record::RELOAD_FAILED;
 use crate::events::{Record, StopCause, What};
 use crate::process::{Event, Policy, Want};
 
@@ -132,11 +133,7 @@ impl Supervisor {
                 },
             ));
         }
-        self.reply(
-            to,
-            false,
-            format!("reload failed, nothing changed:\n{error}"),
-        );
+        self.reply(to, false, format!("{RELOAD_FAILED}\n{error}"));
     }
 
     /// Moves the control socket when the config's `socket` changed (and no

@@ -98,6 +98,11 @@ tasks:
         )),
         "{started}"
     );
+    // The config's path, as given, closes the line.
+    assert!(
+        started.ends_with(&format!("(config {})", sup.config.display())),
+        "{started}"
+    );
     let pid = sup.running_pid("web");
     wait_line(&log, "INFO", &format!("'web' spawned with PID {pid}"));
     wait_line(&log, "INFO", "'web' is RUNNING");
@@ -219,9 +224,24 @@ tasks:
     assert!(line.contains("added: b"), "{line}");
     assert!(line.contains("kept unchanged: a"), "{line}");
     std::fs::write(&sup.config, "tasks: [oops\n").unwrap();
-    let (ok, _) = sup.cmd("reload");
+    let (ok, reply) = sup.cmd("reload");
     assert!(!ok);
-    wait_line(&log, "ERROR", "reload failed, nothing changed: ");
+    // The reply puts the reasons on lines of their own; the log line
+    // keeps them on one.
+    let (head, why) = reply.split_once('\n').unwrap();
+    assert_eq!(head, "reload failed, nothing changed:");
+    let why = why.lines().collect::<Vec<_>>().join("; ");
+    let failed = wait_line(&log, "ERROR", "reload failed, nothing changed: ");
+    assert!(
+        failed.ends_with(&format!("ERROR reload failed, nothing changed: {why}")),
+        "{failed}\n{reply}"
+    );
+    // After SIGHUP there is no reply: the shell's notice says the same.
+    sup.signal(libc::SIGHUP);
+    sup.wait_stderr("taskmaster: reload failed, nothing changed:\n", secs(5));
+    wait_until(secs(5), "the second failure logged", || {
+        all_lines(&log, "reload failed").len() == 2
+    });
     sup.signal(libc::SIGUSR2);
     wait_line(&log, "INFO", "SIGUSR2 received");
     assert_format(&log);
@@ -1159,5 +1179,377 @@ tasks:
     assert_eq!(err.matches("'w' exited").count(), 1);
     // Process output never goes into the log file.
     assert!(!lines(&log).iter().any(|l| l.contains("OUTPUT-OF-W")));
+    assert_format(&log);
+}
+
+#[test]
+fn expected_exits_are_logged_at_info() {
+    let sup = Sup::start(
+        "evlog-expected",
+        "logfile: sup.log
+tasks:
+  done:
+    command: sh -c 'sleep 0.2; exit 0'
+    successfulStartTimeout: 0
+  two:
+    command: sh -c 'sleep 0.2; exit 2'
+    successfulStartTimeout: 0
+    expectedExitCodes: [0, 2]
+  bad:
+    command: sh -c 'sleep 0.2; exit 2'
+    successfulStartTimeout: 0
+    restart: never
+",
+    );
+    let log = sup.path("sup.log");
+    let done = wait_line(&log, "INFO", "'done' exited");
+    assert!(
+        done.ends_with("INFO  'done' exited expectedly (exit status 0)"),
+        "{done}"
+    );
+    let two = wait_line(&log, "INFO", "'two' exited");
+    assert!(
+        two.ends_with("INFO  'two' exited expectedly (exit status 2)"),
+        "{two}"
+    );
+    // The same code, not in the list: a WARN that says so.
+    let bad = wait_line(&log, "WARN", "'bad' exited");
+    assert!(
+        bad.ends_with("WARN  'bad' exited unexpectedly (exit status 2)"),
+        "{bad}"
+    );
+    sup.wait_state("done", "EXITED", secs(10));
+    sup.wait_state("two", "EXITED", secs(10));
+    assert!(
+        all_lines(&log, "'done' spawned").len() == 1,
+        "not restarted"
+    );
+    assert_format(&log);
+}
+
+#[test]
+fn a_reload_logs_what_it_added_removed_restarted_and_updated_in_place() {
+    let sup = Sup::start(
+        "evlog-reload-summary",
+        "logfile: sup.log
+tasks:
+  keep:
+    command: sleep 1000
+    successfulStartTimeout: 0
+  change:
+    command: sleep 1000
+    successfulStartTimeout: 0
+  policy:
+    command: sleep 1000
+    successfulStartTimeout: 0
+  gone:
+    command: sleep 1000
+    successfulStartTimeout: 0
+",
+    );
+    let log = sup.path("sup.log");
+    for name in ["keep", "change", "policy", "gone"] {
+        sup.running_pid(name);
+    }
+    let policy = sup.running_pid("policy");
+    std::fs::write(
+        &sup.config,
+        "logfile: sup.log
+tasks:
+  keep:
+    command: sleep 1000
+    successfulStartTimeout: 0
+  change:
+    command: sleep 2000
+    successfulStartTimeout: 0
+  policy:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    restart: always
+  fresh:
+    command: sleep 1000
+    successfulStartTimeout: 0
+",
+    )
+    .unwrap();
+    let reply = sup.ok("reload");
+    let line = wait_line(&log, "INFO", "reload: ");
+    assert!(
+        line.ends_with(&format!(
+            "INFO  reload: Reloaded {}; added: fresh; removed: gone; \
+             changed, restarted: change; changed, updated in place: policy; \
+             kept unchanged: keep",
+            sup.config.display()
+        )),
+        "{line}"
+    );
+    // The reply and the log line say the same, a line each or joined.
+    assert_eq!(line[30..], format!("reload: {}", reply.replace('\n', "; ")));
+    // What it stopped, it says it stopped for the reload.
+    for name in ["gone", "change"] {
+        let stop = wait_line(&log, "INFO", &format!("'{name}' is STOPPING"));
+        assert!(stop.ends_with("SIGTERM sent, asked by reload"), "{stop}");
+    }
+    wait_line(&log, "INFO", "'fresh' spawned with PID");
+    assert!(all_lines(&log, "'policy' is STOPPING").is_empty());
+    assert_eq!(sup.running_pid("policy"), policy, "updated in place");
+    assert_format(&log);
+}
+
+/// The lines of `files` read one after the other, every one checked well
+/// formed.
+fn rotated_lines(files: &[PathBuf]) -> Vec<String> {
+    let mut all = Vec::new();
+    for f in files {
+        assert_format(f);
+        all.extend(lines(f));
+    }
+    all
+}
+
+#[test]
+fn the_log_rotates_under_the_top_level_keys_and_loses_no_line() {
+    const MAX: u64 = 1024;
+    let sup = Sup::start(
+        "evlog-rotate",
+        "logfile: sup.log
+logMaxSize: 1K
+logBackups: 2
+tasks:
+  a:
+    command: sleep 1000
+    successfulStartTimeout: 0
+",
+    );
+    let log = sup.path("sup.log");
+    let backup = |n: u32| sup.path(&format!("sup.log.{n}"));
+    let mut pids = vec![sup.running_pid("a")];
+    // Each restart logs three lines (about 170 bytes): 40 of them fill the
+    // file and both backups over twice.
+    for _ in 0..40 {
+        let reply = sup.ok("restart a");
+        pids.push(reply.rsplit(' ').next().unwrap().parse().unwrap());
+    }
+    let last = *pids.last().unwrap();
+    wait_line(&log, "INFO", &format!("'a' spawned with PID {last}"));
+    assert!(backup(1).exists() && backup(2).exists());
+    assert!(!backup(3).exists(), "logBackups: 2 keeps two");
+    let files = [backup(2), backup(1), log.clone()];
+    for (i, f) in files.iter().enumerate() {
+        let text = std::fs::read_to_string(f).unwrap();
+        let len = text.len() as u64;
+        // A backup was rotated when the next line would not fit: it is
+        // full to within a line.
+        let full = i == files.len() - 1 || len > MAX - 100;
+        assert!(len <= MAX && full, "{} has {len} bytes", f.display());
+        assert!(text.ends_with('\n'), "{} ends within a line", f.display());
+    }
+    let all = rotated_lines(&files);
+    // The oldest lines were dropped with the oldest file ...
+    assert!(!all.iter().any(|l| l.contains("taskmaster ")), "{all:#?}");
+    // ... and what is kept is the whole story from some restart on: every
+    // event of every restart, in order, across the files.
+    let messages: Vec<&str> = all.iter().map(|l| &l[30..]).collect();
+    let first = messages
+        .iter()
+        .position(|m| m.starts_with("'a' spawned with PID "))
+        .unwrap();
+    let pid: i32 = messages[first].rsplit(' ').next().unwrap().parse().unwrap();
+    let from = pids.iter().position(|&p| p == pid).unwrap();
+    assert!(from > 0, "the first spawn was dropped");
+    let mut want = Vec::new();
+    for (i, pid) in pids[from..].iter().enumerate() {
+        if i > 0 {
+            want.push("'a' is STOPPING: SIGTERM sent, asked by a command".to_string());
+            want.push("'a' stopped".to_string());
+        }
+        // (RUNNING at once, without a start period: not a line of its own.)
+        want.push(format!("'a' spawned with PID {pid}"));
+    }
+    assert_eq!(messages[first..], want);
+    // The lines before the first spawn kept are the end of a restart.
+    let tail = [
+        "'a' is STOPPING: SIGTERM sent, asked by a command",
+        "'a' stopped",
+    ];
+    assert!(first <= tail.len(), "{:#?}", &messages[..first]);
+    assert_eq!(messages[..first], tail[tail.len() - first..]);
+    // A dropped file is let go of: no deleted log stays open.
+    wait_until(secs(5), "no deleted log file held open", || {
+        !std::fs::read_dir(format!("/proc/{}/fd", sup.pid()))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .any(|t| {
+                let t = t.to_string_lossy();
+                t.contains("/sup.log") && t.ends_with(" (deleted)")
+            })
+    });
+    assert_format(&log);
+}
+
+#[test]
+fn a_fifo_at_the_path_is_refused_without_blocking_and_supervision_goes_on() {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = test_dir("evlog-fifo-dir");
+    let fifo = dir.join("sup.log");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let yaml = format!(
+        "logfile: {}
+tasks:
+  a:
+    command: sleep 1000
+    successfulStartTimeout: 0
+",
+        fifo.display()
+    );
+    let warning = format!(
+        "taskmaster: cannot open log file {}: is a FIFO (named pipe), not a regular file",
+        fifo.display()
+    );
+    let reader = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap()
+    };
+    // Without a reader an open for writing would wait for one; with a
+    // reader it would succeed. Refused either way, and never written.
+    for with_reader in [false, true] {
+        let held = with_reader.then(reader);
+        // `start` fails the test when the socket does not answer in time.
+        let sup = Sup::start("evlog-fifo", &yaml);
+        let (ok, status) = sup.cmd_within("status", secs(5));
+        assert!(ok && status.contains("RUNNING"), "{status}");
+        sup.running_pid("a");
+        sup.wait_stderr(&warning, secs(5));
+        sup.ok("restart a");
+        sup.running_pid("a");
+        assert_eq!(sup.err_text().matches("cannot open log file").count(), 1);
+        // No writer holds the FIFO: a read ends at once, empty.
+        let mut r = held.unwrap_or_else(reader);
+        let mut got = Vec::new();
+        assert_eq!(r.read_to_end(&mut got).unwrap(), 0, "{got:?}");
+        drop(sup);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_shutdown_command_is_logged_with_its_exit_status() {
+    let mut sup = Sup::start(
+        "evlog-shutdown",
+        "logfile: sup.log
+tasks:
+  a:
+    command: sleep 1000
+    successfulStartTimeout: 0
+",
+    );
+    let log = sup.path("sup.log");
+    sup.running_pid("a");
+    sup.ok("shutdown");
+    assert_eq!(sup.wait_exit(secs(10)), 0);
+    let down = wait_line(&log, "INFO", "shutting down: ");
+    assert!(
+        down.ends_with("INFO  shutting down: asked by the shutdown command"),
+        "{down}"
+    );
+    let stop = wait_line_after(&log, &down, "INFO", "'a' is STOPPING");
+    assert!(stop.ends_with("SIGTERM sent, asked by shutdown"), "{stop}");
+    wait_line_after(&log, &stop, "INFO", "'a' stopped");
+    let last = lines(&log).pop().unwrap();
+    assert!(
+        last.ends_with("INFO  taskmaster exits with status 0"),
+        "{last}"
+    );
+    assert!(all_lines(&log, "received").is_empty(), "no signal involved");
+    assert_format(&log);
+}
+
+#[test]
+fn an_essential_process_ending_is_logged_with_the_exit_status_it_gives() {
+    let mut sup = Sup::start(
+        "evlog-essential",
+        "logfile: sup.log
+tasks:
+  main:
+    command: sh -c 'while [ ! -e $DIR/go ]; do sleep 0.05; done; exit 3'
+    successfulStartTimeout: 0
+    restart: never
+    essential: true
+  side:
+    command: sleep 1000
+    successfulStartTimeout: 0
+",
+    );
+    let log = sup.path("sup.log");
+    sup.running_pid("main");
+    let side = sup.running_pid("side");
+    std::fs::write(sup.path("go"), "").unwrap();
+    assert_eq!(sup.wait_exit(secs(10)), 3, "the essential process's code");
+    let exited = wait_line(&log, "WARN", "'main' exited");
+    assert!(
+        exited.ends_with("WARN  'main' exited unexpectedly (exit status 3)"),
+        "{exited}"
+    );
+    let ended = wait_line_after(&log, &exited, "WARN", "essential process");
+    assert!(
+        ended.ends_with("WARN  essential process 'main' ended; shutting down"),
+        "{ended}"
+    );
+    let stop = wait_line_after(&log, &ended, "INFO", "'side' is STOPPING");
+    assert!(stop.ends_with("SIGTERM sent, asked by shutdown"), "{stop}");
+    wait_line_after(&log, &stop, "INFO", "'side' stopped");
+    assert!(!alive(side));
+    let last = lines(&log).pop().unwrap();
+    assert!(
+        last.ends_with("ERROR taskmaster exits with status 3"),
+        "{last}"
+    );
+    assert_format(&log);
+}
+
+#[test]
+fn a_failed_spawn_and_its_retry_are_logged() {
+    // RLIMIT_NPROC 2 for an unprivileged supervisor: itself and one child.
+    let sup = Sup::launch(
+        "evlog-spawn-retry",
+        "logfile: sup.log
+tasks:
+  a:
+    command: sleep 1000
+    successfulStartTimeout: 0
+  b:
+    command: sleep 1000
+    successfulStartTimeout: 0
+    restartsAttempts: 20
+",
+        Launch {
+            uid: Some(private_uid(5)),
+            limits: vec!["--nproc=2".into()],
+            ..Launch::default()
+        },
+    );
+    let log = sup.path("sup.log");
+    sup.running_pid("a");
+    let failed = wait_line(&log, "WARN", "'b' failed to start: ");
+    assert!(
+        failed.contains("WARN  'b' failed to start: cannot spawn sleep: ")
+            && failed.ends_with("; retry 1 of 20"),
+        "{failed}"
+    );
+    // Room again: the retry spawns it.
+    assert_eq!(sup.ok("stop a"), "Process 'a' stopped");
+    let pid = sup.running_pid("b");
+    wait_line_after(
+        &log,
+        &failed,
+        "INFO",
+        &format!("'b' spawned with PID {pid}"),
+    );
+    // Told once while it kept failing, not once per retry.
+    assert_eq!(all_lines(&log, "'b' failed to start").len(), 1);
     assert_format(&log);
 }
