@@ -173,8 +173,7 @@ fn a_slow_stop_does_not_hold_up_other_clients() {
     let stopper = std::thread::spawn(move || {
         let mut s = UnixStream::connect(&socket).unwrap();
         s.write_all(b"stop slow\n").unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
+        let reply = read_reply(&mut s, "'stop slow'");
         (reply, t0.elapsed())
     });
     wait_until(secs(5), "STOPPING", || {
@@ -197,16 +196,17 @@ fn hostile_clients_harm_nothing() {
     // Garbage bytes.
     let mut s = UnixStream::connect(&sup.socket).unwrap();
     s.write_all(b"\x00\xff\x1b[2J garbage ;;; \n").unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).unwrap();
+    let reply = read_reply(&mut s, "garbage");
     assert!(reply.starts_with("1\nerror: "), "{reply:?}");
     // An endless line is cut off with an error.
     let mut s = UnixStream::connect(&sup.socket).unwrap();
     let big = vec![b'x'; 200 * 1024];
+    s.set_write_timeout(Some(REPLY_TIMEOUT)).unwrap();
     let _ = s.write_all(&big);
     // The reply may be lost to a reset (the rest of our line stays unread
     // when the server closes); what matters is that nothing else suffers.
     let mut reply = String::new();
+    s.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
     let _ = s.read_to_string(&mut reply);
     assert!(
         reply.is_empty() || reply.starts_with("1\nerror: command longer than"),
@@ -263,8 +263,7 @@ fn many_concurrent_clients_get_correct_replies() {
             std::thread::spawn(move || {
                 let mut s = UnixStream::connect(&socket).unwrap();
                 s.write_all(b"status --json\n").unwrap();
-                let mut reply = String::new();
-                s.read_to_string(&mut reply).unwrap();
+                let reply = read_reply(&mut s, "'status --json'");
                 let (code, json) = reply.split_once('\n').unwrap();
                 assert_eq!(code, "0");
                 let v: serde_json::Value = serde_json::from_str(json).unwrap();
@@ -289,8 +288,7 @@ fn a_client_that_half_closes_still_gets_a_late_reply() {
     s.write_all(b"stop slow\n").unwrap();
     // Like `nc -N`: no more input, but waiting for the answer.
     s.shutdown(std::net::Shutdown::Write).unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).unwrap();
+    let reply = read_reply(&mut s, "'stop slow' after a half close");
     assert_eq!(reply, "0\nProcess 'slow' stopped\n");
 }
 

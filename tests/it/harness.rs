@@ -34,6 +34,18 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
     }
 }
 
+/// Reads what is left of `s` to its end: a whole reply. Fails the test,
+/// instead of hanging it, when the end does not come within
+/// `REPLY_TIMEOUT` (`read_to_string` goes on after EINTR by itself).
+pub fn read_reply(s: &mut UnixStream, what: &str) -> String {
+    s.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+    let mut reply = String::new();
+    if let Err(e) = s.read_to_string(&mut reply) {
+        panic!("no whole reply to {what} within {REPLY_TIMEOUT:?} ({e}); got {reply:?}");
+    }
+    reply
+}
+
 /// `wait_for` with a boolean condition.
 pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     wait_for(timeout, what, || f().then_some(()))

@@ -198,8 +198,7 @@ impl Pane {
     fn cmd(&self, line: &str) -> (bool, String) {
         let mut s = UnixStream::connect(&self.socket).expect("connect");
         s.write_all(format!("{line}\n").as_bytes()).unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
+        let reply = read_reply(&mut s, &format!("'{line}'"));
         let (status, text) = reply.split_once('\n').unwrap_or((&reply, ""));
         (status == "0", text.trim_end().to_string())
     }
