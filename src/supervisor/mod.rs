@@ -368,9 +368,14 @@ impl Supervisor {
             self.timers
                 .arm_earliest(now)
                 .map_err(|e| Error::io("cannot arm timerfd", e))?;
+            // The supervisor's own log may have rotated as the last turn
+            // (or the start) ended: its rotated-out file is freed from
+            // this turn on.
+            let journal_freeing = self.journal.file.as_ref().is_some_and(|f| f.freeing());
             let timeout = if self.reader.backlog.is_empty()
                 && self.children.spawn_queue.is_empty()
                 && !self.logs.freeing
+                && !journal_freeing
             {
                 None
             } else {
@@ -415,9 +420,6 @@ impl Supervisor {
             let journal = self.journal.file.as_mut().is_some_and(|f| f.free_step());
             self.logs.freeing = self.logs.files.free_step() | journal;
             self.end_turn();
-            // The supervisor's own log rotates as the turn ends: its
-            // rotated-out file is freed from the next turn on.
-            self.logs.freeing |= self.journal.file.as_ref().is_some_and(|f| f.freeing());
         }
     }
 

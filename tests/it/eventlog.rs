@@ -1376,15 +1376,54 @@ tasks:
     assert_eq!(messages[..first], tail[tail.len() - first..]);
     // A dropped file is let go of: no deleted log stays open.
     wait_until(secs(5), "no deleted log file held open", || {
-        !std::fs::read_dir(format!("/proc/{}/fd", sup.pid()))
-            .unwrap()
-            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-            .any(|t| {
-                let t = t.to_string_lossy();
-                t.contains("/sup.log") && t.ends_with(" (deleted)")
-            })
+        !holds_deleted_log(sup.pid())
     });
     assert_format(&log);
+}
+
+/// Whether `pid` holds a deleted `sup.log*` open.
+fn holds_deleted_log(pid: i32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .any(|t| {
+            let t = t.to_string_lossy();
+            t.contains("/sup.log") && t.ends_with(" (deleted)")
+        })
+}
+
+#[test]
+fn a_rotation_at_start_is_freed_with_nothing_else_to_do() {
+    // The start line rotates a full log; nothing runs, no client comes,
+    // and stdout is /dev/null (a pipe's first "writable" would wake the
+    // loop), so nothing else wakes it.
+    let dir = test_dir("evlog-rotate-idle");
+    let old = "x".repeat(99) + "\n";
+    std::fs::write(dir.join("sup.log"), format!("NEWEST\n{}", old.repeat(10))).unwrap();
+    std::fs::write(dir.join("sup.log.1"), old.repeat(10)).unwrap();
+    let config = dir.join("taskmaster.yaml");
+    std::fs::write(
+        &config,
+        "logfile: sup.log\nlogMaxSize: 1K\nlogBackups: 1\ntasks:\n  a:\n    command: sleep 1000\n    autoLaunch: false\n",
+    )
+    .unwrap();
+    let sup = Captured::start(
+        Command::new("sh")
+            .args(["-c", "exec \"$0\" \"$@\" </dev/null >/dev/null 2>&1", BIN])
+            .arg("--no-shell")
+            .arg("--socket")
+            .arg(dir.join("tm.sock"))
+            .arg(&config),
+    );
+    let pid = sup.child.id() as i32;
+    wait_until(secs(10), "the log rotated at start", || {
+        std::fs::read_to_string(dir.join("sup.log.1")).is_ok_and(|t| t.starts_with("NEWEST\n"))
+    });
+    wait_until(secs(5), "the dropped backup let go of", || {
+        !holds_deleted_log(pid)
+    });
+    drop(sup);
+    remove_test_dir(&dir);
 }
 
 #[test]
