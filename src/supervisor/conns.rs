@@ -1,7 +1,8 @@
-//! The supervisor's side of control connections: bind the socket, accept
-//! (refusing peers of another uid), read one command line, run it, write
-//! the reply when it is ready, close. A connection waiting for its reply is
-//! never removed, so its slab key cannot pass to another client meanwhile.
+//! The supervisor's side of control connections: bind the socket at start
+//! (a reload that moves it binds it in `reload.rs`), accept (refusing
+//! peers of another uid), read one command line, run it, write the reply
+//! when it is ready, close. A connection waiting for its reply is never
+//! removed, so its slab key cannot pass to another client meanwhile.
 
 use std::time::Instant;
 
