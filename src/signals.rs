@@ -1,9 +1,11 @@
-//! The supervisor's own signals. Every catchable signal but the ones the
-//! kernel raises for a fault of our own (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
-//! SIGTRAP, SIGSYS, SIGABRT) is blocked and read from a signalfd, so no
-//! stray signal (SIGUSR2, SIGALRM, SIGPWR, a real-time one) can end the
+//! The supervisor's own signals. Every catchable signal is blocked and read
+//! from a signalfd, so no stray signal (SIGUSR2, SIGALRM, SIGPWR, a
+//! real-time one, or a SIGSEGV or SIGABRT sent with `kill`) can end the
 //! supervisor with its default action; the loop decides what each one
-//! means. SIGPIPE is ignored (a write to a closed pipe fails with EPIPE),
+//! means. A fault of our own still ends it: the kernel delivers a fault
+//! signal it raises (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) even
+//! when blocked, with its default action, and `abort` unblocks SIGABRT
+//! before raising it. SIGPIPE is ignored (a write to a closed pipe fails with EPIPE),
 //! and so are SIGTTIN and SIGTTOU, so that the terminal never stops the
 //! supervisor (a background read fails with EIO instead).
 //! Also the reap loop. Children undo all of this before exec (`spawn.rs`).
@@ -20,17 +22,10 @@ use nix::unistd::Pid;
 use crate::process::ExitStatus;
 
 /// Signals that are neither blocked nor read: SIGKILL and SIGSTOP cannot
-/// be; the fault signals must act at once; the ignored ones are ignored.
-const NOT_READ: [Signal; 12] = [
+/// be; the ignored ones are ignored.
+const NOT_READ: [Signal; 5] = [
     Signal::SIGKILL,
     Signal::SIGSTOP,
-    Signal::SIGSEGV,
-    Signal::SIGBUS,
-    Signal::SIGFPE,
-    Signal::SIGILL,
-    Signal::SIGTRAP,
-    Signal::SIGSYS,
-    Signal::SIGABRT,
     Signal::SIGPIPE,
     Signal::SIGTTIN,
     Signal::SIGTTOU,

@@ -186,6 +186,34 @@ fn issue_10_stray_signals_are_ignored() {
 }
 
 #[test]
+fn fault_signals_sent_by_another_process_are_ignored() {
+    let sup = Sup::start(
+        "fault-signals",
+        "tasks:\n  t:\n    command: sleep 1000\n    successfulStartTimeout: 0\n",
+    );
+    let pid = sup.running_pid("t");
+    let faults = [
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGFPE,
+        libc::SIGILL,
+        libc::SIGTRAP,
+        libc::SIGSYS,
+        libc::SIGABRT,
+    ];
+    // Twice each: a handler that resets itself on the first would fall to
+    // the default action on the second.
+    for sig in faults.into_iter().chain(faults) {
+        sup.signal(sig);
+        let reply = ask(&sup, "status --json", secs(5));
+        assert!(reply.starts_with("0\n"), "after signal {sig}: {reply}");
+    }
+    assert!(alive(sup.pid()));
+    assert_eq!(sup.proc("t")["pid"], pid);
+    assert!(alive(pid));
+}
+
+#[test]
 fn issue_10_sigusr2_reopens_log_files() {
     let dir = test_dir("usr2-reopen");
     let log = dir.join("out.log");
