@@ -247,7 +247,7 @@ fn issue_10_as_pid_1_stray_signals_reach_every_running_group() {
     let dir = test_dir("pid1-forward-signals");
     let trap = |name: &str| {
         format!(
-            "  {name}:\n    command: sh -c 'trap \"echo pwr >> {d}/{name}\" 30; trap \"echo alrm >> {d}/{name}\" 14; trap \"echo rt >> {d}/{name}\" 36; echo $$ > {d}/{name}.pid; while :; do sleep 0.05; done'\n    successfulStartTimeout: 0\n",
+            "  {name}:\n    command: sh -c 'trap \"echo pwr >> {d}/{name}\" 30; trap \"echo alrm >> {d}/{name}\" 14; trap \"echo rt >> {d}/{name}\" 36; trap \"echo abrt >> {d}/{name}\" 6; trap \"echo segv >> {d}/{name}\" 11; echo $$ > {d}/{name}.pid; while :; do sleep 0.05; done'\n    successfulStartTimeout: 0\n",
             d = dir.display()
         )
     };
@@ -268,7 +268,13 @@ fn issue_10_as_pid_1_stray_signals_reach_every_running_group() {
             dir.join(format!("{name}.pid")).exists()
         });
     }
-    for (sig, word) in [(30, "pwr"), (14, "alrm"), (36, "rt")] {
+    for (sig, word) in [
+        (30, "pwr"),
+        (14, "alrm"),
+        (36, "rt"),
+        (6, "abrt"),
+        (11, "segv"),
+    ] {
         // The trap runs between two sleeps; send until it shows.
         kill(init, sig);
         for name in ["a", "b"] {
