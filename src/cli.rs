@@ -413,6 +413,7 @@ fn supervise(
         child_nofile: limits.child_nofile,
         // Only to measure what the state file costs (BENCHMARKS.md).
         state_file: std::env::var_os("TASKMASTER_NO_STATE_FILE").is_none_or(|v| v.is_empty()),
+        logfile_forced: logfile.is_some(),
         logfile: logfile.or_else(|| c.logfile.clone()),
         metrics: c.metrics,
     };

@@ -77,6 +77,12 @@ impl LogFile {
         }
     }
 
+    /// Rotates per `rotation` from now on (a reload changed the top-level
+    /// `logMaxSize` or `logBackups`).
+    pub fn set_rotation(&mut self, rotation: Option<Rotation>) {
+        self.sink.set_rotation(rotation);
+    }
+
     /// Frees a slice of a file rotation took out (once per loop turn while
     /// `freeing`). Returns whether more is left.
     pub fn free_step(&mut self) -> bool {

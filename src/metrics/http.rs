@@ -131,6 +131,20 @@ impl HttpServer {
         })
     }
 
+    /// A server listening on `listener` (bound already).
+    pub fn with_listener(listener: TcpListener) -> HttpServer {
+        HttpServer {
+            listener,
+            conns: Slab::new(),
+        }
+    }
+
+    /// Listens on `listener` from now on; connections already open are
+    /// served to their end. Returns the old listener.
+    pub fn set_listener(&mut self, listener: TcpListener) -> TcpListener {
+        std::mem::replace(&mut self.listener, listener)
+    }
+
     /// The address it listens on (the port, when 0 was asked for).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()

@@ -29,6 +29,14 @@ pub(super) struct Journal {
     pub(super) subscribers: Vec<usize>,
 }
 
+/// How the log file rotates: the top-level `logMaxSize` and `logBackups`.
+pub(super) fn rotation(config: &crate::config::Config) -> Option<Rotation> {
+    (config.log_max_size > 0).then_some(Rotation {
+        max: config.log_max_size,
+        backups: config.log_backups,
+    })
+}
+
 impl Journal {
     /// Opens the log file at `path`, rotated per `rotation`; on failure the
     /// reason, for one warning (supervision goes on without the file).
@@ -253,7 +261,7 @@ impl Supervisor {
     /// Writes the turn's lines to the log file. A failure is told once (on
     /// stderr and in the file, when it can be written again), and never
     /// stops supervision.
-    fn write_journal(&mut self) {
+    pub(super) fn write_journal(&mut self) {
         if !self.journal.subscribers.is_empty() {
             // A client found gone is dropped (and unsubscribed) meanwhile.
             for k in self.journal.subscribers.clone() {

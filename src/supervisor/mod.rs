@@ -85,6 +85,8 @@ pub struct Options {
     pub state_file: bool,
     /// The supervisor's own log file (`--logfile`, else `logfile:`).
     pub logfile: Option<PathBuf>,
+    /// `--logfile` given, so a reload does not move the log file.
+    pub logfile_forced: bool,
     /// Where the metrics endpoint listens (`metrics:`).
     pub metrics: Option<std::net::SocketAddr>,
 }
@@ -236,10 +238,7 @@ impl Supervisor {
         let mut opts = opts;
         let (listener, warning) = conns::open_listener(&mut opts, reg)?;
         let http = metrics::open_http(opts.metrics, reg)?;
-        let rotation = (config.log_max_size > 0).then_some(crate::logs::rotate::Rotation {
-            max: config.log_max_size,
-            backups: config.log_backups,
-        });
+        let rotation = journal::rotation(&config);
         let (journal, journal_error) = journal::Journal::open(opts.logfile.as_deref(), rotation);
         let child_nofile = opts.child_nofile;
         let mut sup = Supervisor {

@@ -3,7 +3,10 @@
 //! go, changed ones restart, policy-only changes apply in place, and a new
 //! `instances` starts or stops only the difference. Untouched processes keep
 //! their PIDs. A removed process leaves the slab once it is down
-//! (`sweep_removed`, after each batch of events).
+//! (`sweep_removed`, after each batch of events). The top-level keys that
+//! are not tasks follow: the socket moves, the metrics endpoint listens on
+//! its new address, the log file is switched; each is bound or opened
+//! before anything changes, so one that fails fails the reload.
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
@@ -32,11 +35,17 @@ impl Supervisor {
         };
         if dry_run {
             let d = diff::diff(&self.config, &new);
-            return self.reply(to, true, dry_run_summary(&path, &d));
+            let top = self.top_level_changes(&new);
+            return self.reply(to, true, dry_run_summary(&path, &d, &top));
         }
+        let top = match self.prepare_top_level(&new) {
+            Ok(t) => t,
+            Err(e) => return self.reload_failed(false, to, e),
+        };
         if let Err(e) = self.rebind(&new) {
             return self.reload_failed(false, to, e);
         }
+        let top = self.apply_top_level(top, &new);
         let d = diff::diff(&self.config, &new);
         let old = std::mem::replace(&mut self.config, new);
         self.rebuild_graph();
@@ -99,9 +108,10 @@ impl Supervisor {
             self.restart_quietly(restart, now);
         }
         let mut lines = vec![format!("Reloaded {}", path.display())];
-        if d.is_empty() {
+        if d.is_empty() && top.is_empty() {
             lines.push("no changes".into());
         }
+        lines.extend(top);
         for (label, names) in [
             ("added", &d.added),
             ("removed", &d.removed),
@@ -160,6 +170,97 @@ impl Supervisor {
         }
         self.opts.socket = Some(path);
         Ok(())
+    }
+
+    /// What a reload to `new` would change among the top-level keys that
+    /// are not tasks, one line each.
+    fn top_level_changes(&self, new: &Config) -> Vec<String> {
+        let mut lines = Vec::new();
+        if new.metrics != self.config.metrics {
+            lines.push(match new.metrics {
+                Some(a) => format!("metrics: on {a}"),
+                None => "metrics: off".into(),
+            });
+        }
+        if !self.opts.logfile_forced && new.logfile != self.config.logfile {
+            lines.push(match &new.logfile {
+                Some(p) => format!("logfile: {}", p.display()),
+                None => "logfile: off".into(),
+            });
+        } else if self.opts.logfile.is_some()
+            && (new.log_max_size, new.log_backups)
+                != (self.config.log_max_size, self.config.log_backups)
+        {
+            lines.push(format!(
+                "logfile: logMaxSize {}, logBackups {}",
+                new.log_max_size, new.log_backups
+            ));
+        }
+        lines
+    }
+
+    /// Binds the new metrics address and opens the new log file, before
+    /// anything changes: an error fails the reload.
+    fn prepare_top_level(&self, new: &Config) -> Result<TopLevel, String> {
+        let metrics = match new.metrics {
+            a if a == self.config.metrics => None,
+            None => Some(None),
+            Some(a) => Some(Some(
+                mio::net::TcpListener::bind(a).map_err(|e| format!("metrics {a}: {e}"))?,
+            )),
+        };
+        let logfile = match &new.logfile {
+            _ if self.opts.logfile_forced || new.logfile == self.config.logfile => None,
+            None => Some(None),
+            Some(p) => Some(Some(
+                crate::events::logfile::LogFile::open(p, super::journal::rotation(new))
+                    .map_err(|e| format!("cannot open log file {}: {}", p.display(), e.reason))?,
+            )),
+        };
+        Ok(TopLevel { metrics, logfile })
+    }
+
+    /// Puts what `prepare_top_level` made in place; returns the summary's
+    /// lines for it.
+    fn apply_top_level(&mut self, top: TopLevel, new: &Config) -> Vec<String> {
+        let lines = self.top_level_changes(new);
+        let reg = self.poll.registry();
+        let token = super::Source::HttpListener.token();
+        match top.metrics {
+            None => {}
+            Some(None) => self.http = None,
+            Some(Some(mut l)) => {
+                if let Some(http) = &mut self.http {
+                    let _ = reg.deregister(http.listener());
+                    http.set_listener(l);
+                } else {
+                    let _ = reg.deregister(&mut l);
+                    self.http = Some(crate::metrics::http::HttpServer::with_listener(l));
+                }
+                let http = self.http.as_mut().expect("set above");
+                if let Err(e) = reg.register(http.listener(), token, mio::Interest::READABLE) {
+                    self.http = None;
+                    self.emit_supervisor(What::Message {
+                        level: crate::events::Level::Error,
+                        text: format!("metrics endpoint closed: {e}"),
+                    });
+                }
+            }
+        }
+        match top.logfile {
+            None => {
+                if let Some(f) = &mut self.journal.file {
+                    f.set_rotation(super::journal::rotation(new));
+                }
+            }
+            Some(file) => {
+                // What the old file still had to write goes there first.
+                self.write_journal();
+                self.journal.file = file;
+                self.opts.logfile = self.journal.file.as_ref().map(|f| f.path().to_path_buf());
+            }
+        }
+        lines
     }
 
     /// Stops processes whose place in the config is gone; they stay in
@@ -276,14 +377,22 @@ impl Supervisor {
 
 /// What `reload --dry-run` prints: the plan, in the words of the reload
 /// reply.
-fn dry_run_summary(path: &std::path::Path, d: &diff::Diff) -> String {
+/// The metrics listener and log file a reload switches to (`None`: no
+/// change; `Some(None)`: turned off).
+struct TopLevel {
+    metrics: Option<Option<mio::net::TcpListener>>,
+    logfile: Option<Option<crate::events::logfile::LogFile>>,
+}
+
+fn dry_run_summary(path: &std::path::Path, d: &diff::Diff, top: &[String]) -> String {
     let mut lines = vec![format!(
         "Dry run of {}: valid, nothing changed",
         path.display()
     )];
-    if d.is_empty() {
+    if d.is_empty() && top.is_empty() {
         lines.push("a reload would change nothing".into());
     }
+    lines.extend(top.iter().map(|l| format!("would change {l}")));
     for (label, names) in [
         ("would add", &d.added),
         ("would remove", &d.removed),

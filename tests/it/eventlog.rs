@@ -1592,3 +1592,84 @@ tasks:
     assert_eq!(all_lines(&log, "'b' failed to start").len(), 1);
     assert_format(&log);
 }
+
+#[test]
+fn a_reload_switches_the_log_file_or_fails_and_keeps_it() {
+    let tasks = "tasks:\n  a:\n    command: sleep 1000\n    successfulStartTimeout: 0\n";
+    let sup = Sup::start("evlog-reload-switch", &format!("logfile: one.log\n{tasks}"));
+    let (one, two) = (sup.path("one.log"), sup.path("two.log"));
+    let a = sup.running_pid("a");
+    wait_line(&one, "INFO", &format!("'a' spawned with PID {a}"));
+    // Switched: what follows the reload goes to the new file.
+    std::fs::write(&sup.config, format!("logfile: two.log\n{tasks}")).unwrap();
+    let reply = sup.ok("reload");
+    assert!(
+        reply.contains(&format!("\nlogfile: {}", two.display())),
+        "{reply}"
+    );
+    wait_line(&two, "INFO", "reload: Reloaded");
+    let pid = sup.ok("restart a");
+    let b: i32 = pid.rsplit(' ').next().unwrap().parse().unwrap();
+    wait_line(&two, "INFO", &format!("'a' spawned with PID {b}"));
+    assert!(all_lines(&one, &format!("PID {b}")).is_empty());
+    assert_format(&one);
+    assert_format(&two);
+    // A path that cannot be opened (a symlink) fails the reload; the
+    // log file stays the same.
+    std::os::unix::fs::symlink("/etc/passwd", sup.path("three.log")).unwrap();
+    std::fs::write(&sup.config, format!("logfile: three.log\n{tasks}")).unwrap();
+    let (ok, reply) = sup.cmd("reload");
+    assert!(!ok, "{reply}");
+    assert!(
+        reply.starts_with(&format!(
+            "reload failed, nothing changed:\ncannot open log file {}",
+            sup.path("three.log").display()
+        )),
+        "{reply}"
+    );
+    wait_line(
+        &two,
+        "ERROR",
+        "reload failed, nothing changed: cannot open log file",
+    );
+    // Turned off.
+    std::fs::write(&sup.config, tasks).unwrap();
+    let reply = sup.ok("reload");
+    assert!(reply.contains("\nlogfile: off"), "{reply}");
+    let before = std::fs::read_to_string(&two).unwrap();
+    let pid = sup.ok("restart a");
+    assert!(pid.ends_with(&sup.running_pid("a").to_string()), "{pid}");
+    sup.ok("status");
+    assert_eq!(
+        std::fs::read_to_string(&two).unwrap(),
+        before,
+        "nothing more"
+    );
+}
+
+#[test]
+fn the_flag_keeps_the_log_file_across_a_reload() {
+    let tasks = "tasks:\n  a:\n    command: sleep 1000\n    successfulStartTimeout: 0\n";
+    let logs = test_dir("evlog-reload-flag-log");
+    let flag = logs.join("flag.log");
+    let sup = Sup::launch(
+        "evlog-reload-flag",
+        &format!("logfile: key.log\n{tasks}"),
+        Launch {
+            args: vec!["--logfile".into(), flag.to_str().unwrap().into()],
+            ..Default::default()
+        },
+    );
+    sup.running_pid("a");
+    std::fs::write(&sup.config, format!("logfile: other.log\n{tasks}")).unwrap();
+    let reply = sup.ok("reload");
+    assert!(
+        reply.contains("no changes") && !reply.contains("logfile"),
+        "{reply}"
+    );
+    wait_line(&flag, "INFO", "reload: Reloaded");
+    assert!(!sup.path("other.log").exists());
+    assert!(!sup.path("key.log").exists());
+    drop(sup);
+    remove_test_dir(&logs);
+}

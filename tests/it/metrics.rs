@@ -377,3 +377,68 @@ fn a_large_exposition_reaches_an_http_client_whole() {
         Some(1.0)
     );
 }
+
+/// Whether anything accepts a connection on `port`.
+fn listening(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+#[test]
+fn a_reload_adds_moves_and_removes_the_endpoint() {
+    let sup = Sup::start("metrics-reload", TASKS);
+    let web = sup.running_pid("web_1");
+    let write = |yaml: &str| std::fs::write(&sup.config, yaml).unwrap();
+    // Added.
+    let first = free_port();
+    write(&format!("metrics: 127.0.0.1:{first}\n{TASKS}"));
+    let dry = sup.ok("reload --dry-run");
+    assert!(
+        dry.contains(&format!("would change metrics: on 127.0.0.1:{first}")),
+        "{dry}"
+    );
+    assert!(!listening(first), "a dry run binds nothing");
+    let reply = sup.ok("reload");
+    assert!(
+        reply.contains(&format!("\nmetrics: on 127.0.0.1:{first}")),
+        "{reply}"
+    );
+    assert!(!reply.contains("no changes"), "{reply}");
+    assert_eq!(urllib(first, "GET", "/metrics").0, 200);
+    // A connection open before the move is served to its end.
+    let mut before = TcpStream::connect(("127.0.0.1", first)).unwrap();
+    // Moved.
+    let second = free_port();
+    write(&format!("metrics: 127.0.0.1:{second}\n{TASKS}"));
+    let reply = sup.ok("reload");
+    assert!(
+        reply.contains(&format!("metrics: on 127.0.0.1:{second}")),
+        "{reply}"
+    );
+    let (code, body) = urllib(second, "GET", "/metrics");
+    assert_eq!(code, 200);
+    assert!(body.contains("taskmaster_processes"), "{body}");
+    assert!(!listening(first), "the old address is let go of");
+    before
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let reply = read_until_closed(&mut before, Duration::from_secs(10)).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    // A taken address fails the reload; the endpoint stays where it was.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let third = taken.local_addr().unwrap().port();
+    write(&format!("metrics: 127.0.0.1:{third}\n{TASKS}"));
+    let (ok, reply) = sup.cmd("reload");
+    assert!(!ok, "{reply}");
+    assert!(
+        reply.starts_with("reload failed, nothing changed:\nmetrics 127.0.0.1:"),
+        "{reply}"
+    );
+    assert_eq!(urllib(second, "GET", "/metrics").0, 200);
+    drop(taken);
+    // Removed.
+    write(TASKS);
+    let reply = sup.ok("reload");
+    assert!(reply.contains("\nmetrics: off"), "{reply}");
+    assert!(!listening(second));
+    assert_eq!(sup.running_pid("web_1"), web, "no process touched");
+}
