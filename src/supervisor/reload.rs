@@ -229,12 +229,11 @@ impl Supervisor {
         match top.metrics {
             None => {}
             Some(None) => self.http = None,
-            Some(Some(mut l)) => {
+            Some(Some(l)) => {
                 if let Some(http) = &mut self.http {
                     let _ = reg.deregister(http.listener());
                     http.set_listener(l);
                 } else {
-                    let _ = reg.deregister(&mut l);
                     self.http = Some(crate::metrics::http::HttpServer::with_listener(l));
                 }
                 let http = self.http.as_mut().expect("set above");
