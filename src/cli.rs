@@ -209,24 +209,15 @@ pub fn run(args: Vec<OsString>) -> u8 {
         }
     };
     match inv {
-        Invocation::Help => {
-            println!("{USAGE}");
-            0
-        }
-        Invocation::Version => {
-            println!("taskmaster {}", env!("CARGO_PKG_VERSION"));
-            0
-        }
+        Invocation::Help => print_out(&format!("{USAGE}\n"), 0),
+        Invocation::Version => print_out(&format!("taskmaster {}\n", env!("CARGO_PKG_VERSION")), 0),
         Invocation::Ctl {
             socket,
             config,
             words,
         } => ctl(socket, config, &words),
         Invocation::Import { path } => match crate::import::run(&path) {
-            Ok(yaml) => {
-                print!("{yaml}");
-                0
-            }
+            Ok(yaml) => print_out(&yaml, 0),
             Err(e) => {
                 eprintln!("taskmaster import: {e}");
                 e.exit_code()
@@ -246,6 +237,22 @@ pub fn run(args: Vec<OsString>) -> u8 {
                 e.exit_code()
             }
         },
+    }
+}
+
+/// Writes `text` to stdout and returns `code`. A reader that went away
+/// (`--check | head -1`) ends the output quietly; any other write error is
+/// reported and makes the status 1.
+fn print_out(text: &str, code: u8) -> u8 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => code,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(e) => {
+            eprintln!("taskmaster: cannot write to stdout: {e}");
+            1
+        }
     }
 }
 
@@ -357,13 +364,12 @@ fn supervise(
         let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
         let c = config::load(&path, nix::unistd::geteuid().is_root())
             .map_err(|e| Error::Config(e.to_string()))?;
-        for l in check_lines(&c) {
-            println!("{l}");
-        }
+        let lines: String = check_lines(&c).iter().map(|l| format!("{l}\n")).collect();
+        let code = print_out(&lines, 0);
         for w in check_warnings(&c) {
             eprintln!("taskmaster: warning: {w}");
         }
-        return Ok(0);
+        return Ok(code);
     }
     let c = load_or_create(config)?;
     // Descriptors inherited from whoever started us must not reach the

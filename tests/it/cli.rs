@@ -146,3 +146,35 @@ fn missing_default_config_writes_the_example_and_runs_it() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn output_to_a_reader_that_went_away_ends_quietly() {
+    let dir = test_dir("closed-pipe");
+    std::fs::write(
+        dir.join("c.yaml"),
+        "tasks:\n  w:\n    command: sleep 1\n    instances: 2000\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("s.conf"), "[program:a]\ncommand=sleep 1\n").unwrap();
+    for args in [
+        &["--check", "c.yaml"][..],
+        &["--help"][..],
+        &["--version"][..],
+        &["import", "s.conf"][..],
+    ] {
+        // A pipe whose reader is already gone, as in `--check c.yaml | head -1`.
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(writer))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
