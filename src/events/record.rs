@@ -103,8 +103,12 @@ pub enum What {
     /// (`forced`) a second shutdown request came.
     Killed { forced: bool },
     /// The process and its group are gone after a stop; `by` when the
-    /// stop called off a start not begun yet (no STOPPING before it).
-    Stopped { by: Option<StopCause> },
+    /// stop called off a start not begun yet (no STOPPING before it);
+    /// `status`: how the leader ended during the stop.
+    Stopped {
+        by: Option<StopCause>,
+        status: Option<ExitStatus>,
+    },
     /// The health of the process changed; `reason` names the last failure
     /// (or the READY=1 that made it healthy); `restarting`: an unhealthy
     /// process is stopped and started again (`onUnhealthy: restart`).
@@ -241,8 +245,11 @@ impl What {
             },
             Notice::Stopping { signal } => What::Stopping { signal, by },
             Notice::Killed { forced } => What::Killed { forced },
-            Notice::Stopped => What::Stopped { by: None },
-            Notice::CalledOff => What::Stopped { by: Some(by) },
+            Notice::Stopped { status } => What::Stopped { by: None, status },
+            Notice::CalledOff => What::Stopped {
+                by: Some(by),
+                status: None,
+            },
         }
     }
 }
@@ -337,6 +344,7 @@ impl Record {
             // stopped: nobody asked for it by name.
             What::Stopped {
                 by: Some(StopCause::Dependency),
+                ..
             } => true,
             // Told on the terminal as they always were: both ways.
             What::Health { .. } => true,
@@ -379,9 +387,10 @@ impl Record {
             What::SpawnRetry { error, .. } => (None, Some(error.clone())),
             What::Health { reason, .. } => (None, reason.clone()),
             What::Waiting { on } => (None, Some(format!("waiting for {on}"))),
-            What::Stopping { by, .. } | What::Stopped { by: Some(by) } => {
+            What::Stopping { by, .. } | What::Stopped { by: Some(by), .. } => {
                 (None, Some(format!("asked by {}", by.word())))
             }
+            What::Stopped { by: None, status } => (status.map(|s| s.code), None),
             _ => (None, None),
         };
         let mut time = String::with_capacity(24);
@@ -452,8 +461,14 @@ impl Record {
             What::Killed { forced: true } => {
                 format!("'{name}' killed (SIGKILL): forced shutdown")
             }
-            What::Stopped { by: Some(by) } => format!("'{name}' stopped, asked by {}", by.word()),
-            What::Stopped { by: None } => format!("'{name}' stopped"),
+            What::Stopped { by: Some(by), .. } => {
+                format!("'{name}' stopped, asked by {}", by.word())
+            }
+            What::Stopped {
+                by: None,
+                status: Some(status),
+            } => format!("'{name}' stopped ({status})"),
+            What::Stopped { by: None, .. } => format!("'{name}' stopped"),
             What::Health {
                 health,
                 reason,

@@ -308,7 +308,7 @@ fn notices_read_as_one_line_about_the_process() {
         Notice::Running,
         Notice::Stopping { signal: 15 },
         Notice::Killed { forced: false },
-        Notice::Stopped,
+        Notice::Stopped { status: None },
         Notice::ExitedDuringStartForGood {
             status: ExitStatus::code(0),
             expected: true,
@@ -421,12 +421,29 @@ fn a_start_called_off_says_who_asked() {
         "INFO  'worker_1' stopped, asked by a command"
     );
     assert_eq!(by_cmd.notice(), None);
-    // The end of a stop that went through STOPPING says nothing more.
+    // The end of a stop that went through STOPPING names who asked no
+    // more; it says how the leader ended when it ended during the stop.
     let after = proc_record(
         "STOPPING",
         "STOPPED",
         Some(4),
-        What::of_notice(Notice::Stopped, StopCause::Dependency),
+        What::of_notice(Notice::Stopped { status: None }, StopCause::Dependency),
     );
     assert_eq!(log_text(&after), "INFO  'worker_1' stopped");
+    let killed = proc_record(
+        "STOPPING",
+        "STOPPED",
+        Some(4),
+        What::of_notice(
+            Notice::Stopped {
+                status: Some(ExitStatus::signal(libc::SIGTERM)),
+            },
+            StopCause::Command,
+        ),
+    );
+    assert_eq!(
+        log_text(&killed),
+        "INFO  'worker_1' stopped (killed by SIGTERM)"
+    );
+    assert!(killed.json().unwrap().contains("\"exit_code\":143"));
 }

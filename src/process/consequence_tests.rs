@@ -51,7 +51,9 @@ fn exit_while_running_tells_and_ends_for_good_without_restart() {
     run(&mut p, Event::StopRequested, t0);
     assert_eq!(
         run(&mut p, exited(143), t0),
-        [Action::Notice(Notice::Stopped)]
+        [Action::Notice(Notice::Stopped {
+            status: Some(ExitStatus::code(143))
+        })]
     );
 }
 

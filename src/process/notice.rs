@@ -54,8 +54,9 @@ pub enum Notice {
     /// SIGKILL went to the group: its stop deadline passed, or (`forced`)
     /// a second shutdown request came.
     Killed { forced: bool },
-    /// The process and its group are gone after a stop.
-    Stopped,
+    /// The process and its group are gone after a stop; `status`: how
+    /// its leader ended, when it ended during the stop.
+    Stopped { status: Option<ExitStatus> },
     /// A start not begun yet (WAITING, BACKOFF) was called off by a stop.
     CalledOff,
 }

@@ -294,7 +294,12 @@ fn an_unhealthy_process_is_stopped_gracefully_and_started_again() {
     assert_eq!(p.restarts, 0, "counted once it happens");
     assert_eq!(
         run(&mut p, exited(143), t0 + secs(1.0)),
-        [Action::Notice(Notice::Stopped), Action::Spawn]
+        [
+            Action::Notice(Notice::Stopped {
+                status: Some(ExitStatus::code(143))
+            }),
+            Action::Spawn
+        ]
     );
     assert_eq!(p.state, State::Stopped);
     assert_eq!(

@@ -301,7 +301,7 @@ pub fn step(p: &mut Proc, ev: Event, now: Instant, out: &mut Vec<Action>) {
                 restart(p, out);
             } else {
                 p.state = S::Stopped;
-                out.push(Action::Notice(Notice::Stopped));
+                out.push(Action::Notice(Notice::Stopped { status: None }));
             }
         }
         (
@@ -514,7 +514,9 @@ fn restart(p: &mut Proc, out: &mut Vec<Action>) {
 /// The whole group is gone after a stop; start again if wanted meanwhile.
 fn stopped(p: &mut Proc, out: &mut Vec<Action>) {
     p.state = State::Stopped;
-    out.push(Action::Notice(Notice::Stopped));
+    out.push(Action::Notice(Notice::Stopped {
+        status: p.last_exit,
+    }));
     if p.want == Want::Up {
         p.retries = 0;
         out.push(Action::Spawn);

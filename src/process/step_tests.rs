@@ -288,7 +288,9 @@ fn restarts_count_spawns_that_happened_not_restarts_a_stop_called_off() {
     run(&mut p, Event::StopRequested, at(30.5));
     assert_eq!(
         run(&mut p, exited(143), at(31.0)),
-        [Action::Notice(Notice::Stopped)]
+        [Action::Notice(Notice::Stopped {
+            status: Some(ExitStatus::code(143))
+        })]
     );
     assert_eq!(p.restarts, 0);
     // A restart whose spawn fails has not happened; its retry, spawned,
@@ -337,7 +339,9 @@ fn stop_signals_then_kills_at_deadline() {
     );
     assert_eq!(
         run(&mut p, exited(137), kill_at),
-        [Action::Notice(Notice::Stopped)]
+        [Action::Notice(Notice::Stopped {
+            status: Some(ExitStatus::code(137))
+        })]
     );
     assert_eq!(p.state, State::Stopped);
     assert_eq!(p.last_exit, Some(ExitStatus::code(137)));
@@ -434,7 +438,12 @@ fn start_while_stopping_restarts_once_down() {
     assert!(run(&mut p, Event::StartRequested, t0).is_empty());
     assert_eq!(
         run(&mut p, exited(0), t0),
-        [Action::Notice(Notice::Stopped), Action::Spawn]
+        [
+            Action::Notice(Notice::Stopped {
+                status: Some(ExitStatus::code(0))
+            }),
+            Action::Spawn
+        ]
     );
     assert_eq!(p.state, State::Stopped);
     run(&mut p, Event::Spawned { pid: 4 }, t0);

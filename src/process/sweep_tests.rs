@@ -242,7 +242,7 @@ fn every_state_and_event_keeps_invariants() {
                             Notice::Killed { .. } => {
                                 matches!(p.state, State::Stopping { kill_at: None, .. })
                             }
-                            Notice::Stopped => p.state == State::Stopped,
+                            Notice::Stopped { .. } => p.state == State::Stopped,
                             Notice::CalledOff => {
                                 p.state == State::Stopped
                                     && matches!(

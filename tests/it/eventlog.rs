@@ -1324,7 +1324,7 @@ tasks:
     let log = sup.path("sup.log");
     let backup = |n: u32| sup.path(&format!("sup.log.{n}"));
     let mut pids = vec![sup.running_pid("a")];
-    // Each restart logs three lines (about 170 bytes): 40 of them fill the
+    // Each restart logs three lines (about 190 bytes): 40 of them fill the
     // file and both backups over twice.
     for _ in 0..40 {
         let reply = sup.ok("restart a");
@@ -1361,7 +1361,7 @@ tasks:
     for (i, pid) in pids[from..].iter().enumerate() {
         if i > 0 {
             want.push("'a' is STOPPING: SIGTERM sent, asked by a command".to_string());
-            want.push("'a' stopped".to_string());
+            want.push("'a' stopped (killed by SIGTERM)".to_string());
         }
         // (RUNNING at once, without a start period: not a line of its own.)
         want.push(format!("'a' spawned with PID {pid}"));
@@ -1370,7 +1370,7 @@ tasks:
     // The lines before the first spawn kept are the end of a restart.
     let tail = [
         "'a' is STOPPING: SIGTERM sent, asked by a command",
-        "'a' stopped",
+        "'a' stopped (killed by SIGTERM)",
     ];
     assert!(first <= tail.len(), "{:#?}", &messages[..first]);
     assert_eq!(messages[..first], tail[tail.len() - first..]);
@@ -1672,4 +1672,29 @@ fn the_flag_keeps_the_log_file_across_a_reload() {
     assert!(!sup.path("key.log").exists());
     drop(sup);
     remove_test_dir(&logs);
+}
+
+#[test]
+fn the_exit_that_ends_a_stop_is_logged_with_its_code_or_signal() {
+    let sup = Sup::start(
+        "evlog-stop-exit",
+        "logfile: sup.log
+tasks:
+  plain:
+    command: sleep 1000
+    successfulStartTimeout: 0.2
+  trapper:
+    command: sh -c 'trap \"exit 7\" TERM; echo ready; while :; do sleep 0.05; done'
+    successfulStartTimeout: 0.2
+",
+    );
+    let log = sup.path("sup.log");
+    sup.running_pid("plain");
+    sup.running_pid("trapper");
+    wait_until(secs(10), "the trap is set", || {
+        sup.ok("logs trapper").contains("ready")
+    });
+    sup.ok("stop plain trapper");
+    wait_line(&log, "INFO", "'plain' stopped (killed by SIGTERM)");
+    wait_line(&log, "INFO", "'trapper' stopped (exit status 7)");
 }

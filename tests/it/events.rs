@@ -324,3 +324,30 @@ fn a_reading_client_loses_nothing_of_a_stop_of_thousands() {
     let _ = ctl.wait();
     assert_eq!(on_pipe, Ok(Ok(n)), "through ctl's pipe");
 }
+
+#[test]
+fn the_end_of_a_stop_carries_the_exit_code() {
+    let sup = Sup::start(
+        "events-stop-exit",
+        "tasks:
+  plain:
+    command: sleep 1000
+    successfulStartTimeout: 0.2
+  trapper:
+    command: sh -c 'trap \"exit 7\" TERM; echo ready; while :; do sleep 0.05; done'
+    successfulStartTimeout: 0.2
+",
+    );
+    sup.running_pid("plain");
+    sup.running_pid("trapper");
+    wait_until(secs(10), "the trap is set", || {
+        sup.ok("logs trapper").contains("ready")
+    });
+    let mut sub = Subscriber::new(&sup);
+    sup.ok("stop plain");
+    let seen = sub.until(|v| is(v, "plain", "STOPPING", "STOPPED"));
+    assert_eq!(seen.last().unwrap()["exit_code"], 143, "{seen:?}");
+    sup.ok("stop trapper");
+    let seen = sub.until(|v| is(v, "trapper", "STOPPING", "STOPPED"));
+    assert_eq!(seen.last().unwrap()["exit_code"], 7, "{seen:?}");
+}
