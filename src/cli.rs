@@ -204,7 +204,7 @@ pub fn run(args: Vec<OsString>) -> u8 {
     let inv = match parse(args) {
         Ok(inv) => inv,
         Err(e) => {
-            eprintln!("taskmaster: {e}\n(try 'taskmaster --help')");
+            crate::text::stderr_line(&format!("taskmaster: {e}\n(try 'taskmaster --help')"));
             return e.exit_code();
         }
     };
@@ -219,7 +219,7 @@ pub fn run(args: Vec<OsString>) -> u8 {
         Invocation::Import { path } => match crate::import::run(&path) {
             Ok(yaml) => print_out(&yaml, 0),
             Err(e) => {
-                eprintln!("taskmaster import: {e}");
+                crate::text::stderr_line(&format!("taskmaster import: {e}"));
                 e.exit_code()
             }
         },
@@ -233,7 +233,7 @@ pub fn run(args: Vec<OsString>) -> u8 {
         } => match supervise(config, no_shell, socket, no_socket, check, logfile) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("{}", prefixed(&e));
+                crate::text::stderr_line(&prefixed(&e));
                 e.exit_code()
             }
         },
@@ -250,7 +250,10 @@ fn print_out(text: &str, code: u8) -> u8 {
         Ok(()) => code,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
         Err(e) => {
-            eprintln!("taskmaster: cannot write to stdout: {e}");
+            crate::text::stderr_line(&format!(
+                "taskmaster: cannot write to stdout: {}",
+                crate::text::os_reason(e)
+            ));
             1
         }
     }
@@ -270,7 +273,7 @@ fn ctl(socket: Option<PathBuf>, config: Option<PathBuf>, words: &[String]) -> u8
         (None, Some(path)) => match config::load(&path, nix::unistd::geteuid().is_root()) {
             Ok(c) => c.socket,
             Err(e) => {
-                eprintln!("{e}");
+                crate::text::stderr_line(&e.to_string());
                 return 2;
             }
         },
@@ -298,7 +301,10 @@ fn load_or_create(path: Option<PathBuf>) -> Result<config::Config, Error> {
                 std::fs::write(&p, config::EXAMPLE).map_err(|e| {
                     Error::Config(format!("{}: cannot write example config: {e}", p.display()))
                 })?;
-                eprintln!("taskmaster: wrote an example config to {}", p.display());
+                crate::text::stderr_line(&format!(
+                    "taskmaster: wrote an example config to {}",
+                    p.display()
+                ));
             }
             p
         }
@@ -367,7 +373,7 @@ fn supervise(
         let lines: String = check_lines(&c).iter().map(|l| format!("{l}\n")).collect();
         let code = print_out(&lines, 0);
         for w in check_warnings(&c) {
-            eprintln!("taskmaster: warning: {w}");
+            crate::text::stderr_line(&format!("taskmaster: warning: {w}"));
         }
         return Ok(code);
     }
@@ -394,7 +400,7 @@ fn supervise(
     }
     let limits = crate::limits::raise(&c);
     for w in &limits.warnings {
-        eprintln!("taskmaster: {w}");
+        crate::text::stderr_line(&format!("taskmaster: {w}"));
     }
     // Raw: neither nix, rustix nor the libc crate declares tzset(3); it
     // loads the zone `localtime_r` (logs, events) then uses.

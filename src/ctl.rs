@@ -19,13 +19,15 @@ use crate::control::{PIPED, check_private_dir, peer_uid, user_name};
 pub fn client(path: &Path, words: &[String]) -> u8 {
     let shown = path.display();
     if let Err(e) = check_private_dir(path) {
-        eprintln!("taskmaster ctl: {e}");
+        crate::text::stderr_line(&format!("taskmaster ctl: {e}"));
         return 3;
     }
     let mut stream = match UnixStream::connect(path) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("taskmaster ctl: cannot reach a supervisor at {shown}: {e}");
+            crate::text::stderr_line(&format!(
+                "taskmaster ctl: cannot reach a supervisor at {shown}: {e}"
+            ));
             return 3;
         }
     };
@@ -35,16 +37,16 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
     match peer_uid(&stream) {
         Some(uid) if uid == 0 || uid == me => {}
         Some(uid) => {
-            eprintln!(
+            crate::text::stderr_line(&format!(
                 "taskmaster ctl: the socket {shown} is served by {}, not by root or by you; not talking to it",
                 user_name(uid)
-            );
+            ));
             return 3;
         }
         None => {
-            eprintln!(
+            crate::text::stderr_line(&format!(
                 "taskmaster ctl: cannot tell who serves the socket {shown}; not talking to it"
-            );
+            ));
             return 3;
         }
     }
@@ -60,7 +62,7 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
         None
     };
     if let Err(e) = send(&stream, request.as_bytes(), pipe.as_ref().map(|(_, w)| w)) {
-        eprintln!("taskmaster ctl: cannot send to {shown}: {e}");
+        crate::text::stderr_line(&format!("taskmaster ctl: cannot send to {shown}: {e}"));
         return 3;
     }
     // Ours to read; the supervisor holds the write end now.
@@ -75,7 +77,9 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                eprintln!("taskmaster ctl: cannot read reply from {shown}: {e}");
+                crate::text::stderr_line(&format!(
+                    "taskmaster ctl: cannot read reply from {shown}: {e}"
+                ));
                 return 3;
             }
         };
@@ -99,7 +103,9 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
         break code;
     };
     let Some(code) = code else {
-        eprintln!("taskmaster ctl: the supervisor at {shown} refused the connection");
+        crate::text::stderr_line(&format!(
+            "taskmaster ctl: the supervisor at {shown} refused the connection"
+        ));
         return 3;
     };
     // A stream the supervisor sends through our pipe goes on there

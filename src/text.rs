@@ -5,6 +5,17 @@
 
 use std::time::Duration;
 
+/// Writes `line` and a newline to stderr. Unlike `eprintln!`, a stderr
+/// that cannot be written (its reader gone, a full disk) is no reason to
+/// panic: the message is lost and the program goes on.
+pub fn stderr_line(line: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err
+        .write_all(line.as_bytes())
+        .and_then(|()| err.write_all(b"\n"));
+}
+
 /// `text` on one line, for messages and tables: control characters (a
 /// line break inside quotes, a `command: |` block) are shown escaped.
 pub fn one_line(text: &str) -> String {

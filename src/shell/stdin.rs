@@ -89,15 +89,15 @@ impl Stdin {
         let editing = foreground && out_tty && !dumb;
         // Messages now, while the fds still block.
         if tty && !foreground {
-            eprintln!(
-                "taskmaster: not the terminal's foreground job: no shell (use 'taskmaster ctl')"
+            crate::text::stderr_line(
+                "taskmaster: not the terminal's foreground job: no shell (use 'taskmaster ctl')",
             );
         }
         let (history_file, history) = match editing.then(history_path).flatten() {
             Some(path) => {
                 let (file, h, err) = HistoryFile::load(path, MAX_ENTRIES);
                 if let Some(e) = err {
-                    eprintln!("taskmaster: {e}");
+                    crate::text::stderr_line(&format!("taskmaster: {e}"));
                 }
                 (Some(file), h)
             }

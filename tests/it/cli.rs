@@ -176,5 +176,29 @@ fn output_to_a_reader_that_went_away_ends_quietly() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+    // Warnings to a stderr whose reader is gone too, as in `--check
+    // c.yaml 2>&1 | head -1`; and ctl's error about a missing supervisor.
+    std::fs::write(
+        dir.join("w.yaml"),
+        "tasks:\n  w:\n    command: nosuch_program_xyz\n    instances: 50\n",
+    )
+    .unwrap();
+    for (args, code) in [
+        (&["--check", "w.yaml"][..], 0),
+        (&["--check", "nosuch.yaml"][..], 2),
+        (&["ctl", "--socket", "nosuch.sock", "status"][..], 3),
+    ] {
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        drop(reader);
+        let status = Command::new(BIN)
+            .args(args)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(writer.try_clone().unwrap()))
+            .stderr(Stdio::from(writer))
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(code), "{args:?}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
