@@ -43,9 +43,10 @@ impl Supervisor {
             Err(e) => return self.reload_failed(false, to, e),
         };
         if let Err(e) = self.rebind(&new) {
+            top.discard();
             return self.reload_failed(false, to, e);
         }
-        let top = self.apply_top_level(top, &new);
+        let top = self.apply_top_level(top, &new, now);
         let d = diff::diff(&self.config, &new);
         let old = std::mem::replace(&mut self.config, new);
         self.rebuild_graph();
@@ -209,27 +210,41 @@ impl Supervisor {
                 mio::net::TcpListener::bind(a).map_err(|e| format!("metrics {a}: {e}"))?,
             )),
         };
+        let mut created = None;
         let logfile = match &new.logfile {
             _ if self.opts.logfile_forced || new.logfile == self.config.logfile => None,
             None => Some(None),
-            Some(p) => Some(Some(
-                crate::events::logfile::LogFile::open(p, super::journal::rotation(new))
-                    .map_err(|e| format!("cannot open log file {}: {}", p.display(), e.reason))?,
-            )),
+            Some(p) => {
+                if std::fs::symlink_metadata(p).is_err() {
+                    created = Some(p.clone());
+                }
+                Some(Some(
+                    crate::events::logfile::LogFile::open(p, super::journal::rotation(new))
+                        .map_err(|e| {
+                            format!("cannot open log file {}: {}", p.display(), e.reason)
+                        })?,
+                ))
+            }
         };
-        Ok(TopLevel { metrics, logfile })
+        Ok(TopLevel {
+            metrics,
+            logfile,
+            created,
+        })
     }
 
     /// Puts what `prepare_top_level` made in place; returns the summary's
     /// lines for it.
-    fn apply_top_level(&mut self, top: TopLevel, new: &Config) -> Vec<String> {
-        let lines = self.top_level_changes(new);
-        let reg = self.poll.registry();
-        let token = super::Source::HttpListener.token();
+    fn apply_top_level(&mut self, top: TopLevel, new: &Config, now: Instant) -> Vec<String> {
+        let mut lines = self.top_level_changes(new);
+        let metrics_line = lines.iter().position(|l| l.starts_with("metrics: "));
         match top.metrics {
             None => {}
             Some(None) => self.http = None,
             Some(Some(l)) => {
+                // Clients already queued on the old address are served.
+                self.accept_http(now);
+                let reg = self.poll.registry();
                 if let Some(http) = &mut self.http {
                     let _ = reg.deregister(http.listener());
                     http.set_listener(l);
@@ -237,12 +252,19 @@ impl Supervisor {
                     self.http = Some(crate::metrics::http::HttpServer::with_listener(l));
                 }
                 let http = self.http.as_mut().expect("set above");
-                if let Err(e) = reg.register(http.listener(), token, mio::Interest::READABLE) {
-                    self.http = None;
-                    self.emit_supervisor(What::Message {
-                        level: crate::events::Level::Error,
-                        text: format!("metrics endpoint closed: {e}"),
-                    });
+                let token = super::Source::HttpListener.token();
+                let line = match reg.register(http.listener(), token, mio::Interest::READABLE) {
+                    // The port bound, when 0 was asked for.
+                    Ok(()) => http
+                        .local_addr()
+                        .map_or_else(|e| format!("metrics: {e}"), |a| format!("metrics: on {a}")),
+                    Err(e) => {
+                        self.http = None;
+                        format!("metrics: off: cannot register the listener: {e}")
+                    }
+                };
+                if let Some(i) = metrics_line {
+                    lines[i] = line;
                 }
             }
         }
@@ -253,7 +275,21 @@ impl Supervisor {
                 }
             }
             Some(file) => {
-                // What the old file still had to write goes there first.
+                // The old file says where the log goes on, and what it
+                // still had to write goes there first.
+                if let Some(old) = &mut self.journal.file {
+                    let text = match &file {
+                        Some(f) => format!("the log goes on in {}", f.path().display()),
+                        None => "the log is turned off by a reload".to_string(),
+                    };
+                    old.push(&Record::supervisor(
+                        SystemTime::now(),
+                        What::Message {
+                            level: crate::events::Level::Info,
+                            text,
+                        },
+                    ));
+                }
                 self.write_journal();
                 self.journal.file = file;
                 self.opts.logfile = self.journal.file.as_ref().map(|f| f.path().to_path_buf());
@@ -381,6 +417,20 @@ impl Supervisor {
 struct TopLevel {
     metrics: Option<Option<mio::net::TcpListener>>,
     logfile: Option<Option<crate::events::logfile::LogFile>>,
+    /// The new log file, when opening it created it.
+    created: Option<std::path::PathBuf>,
+}
+
+impl TopLevel {
+    /// Lets go of what was bound or opened for a reload that failed after
+    /// all; a log file it created, still empty, is removed.
+    fn discard(self) {
+        if let Some(p) = self.created
+            && std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0)
+        {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 fn dry_run_summary(path: &std::path::Path, d: &diff::Diff, top: &[String]) -> String {

@@ -1608,6 +1608,13 @@ fn a_reload_switches_the_log_file_or_fails_and_keeps_it() {
         "{reply}"
     );
     wait_line(&two, "INFO", "reload: Reloaded");
+    // The old file ends saying where the log went.
+    let last = std::fs::read_to_string(&one).unwrap();
+    let last = last.lines().last().unwrap();
+    assert!(
+        last.ends_with(&format!("INFO  the log goes on in {}", two.display())),
+        "{last}"
+    );
     let pid = sup.ok("restart a");
     let b: i32 = pid.rsplit(' ').next().unwrap().parse().unwrap();
     wait_line(&two, "INFO", &format!("'a' spawned with PID {b}"));
@@ -1697,4 +1704,52 @@ tasks:
     sup.ok("stop plain trapper");
     wait_line(&log, "INFO", "'plain' stopped (killed by SIGTERM)");
     wait_line(&log, "INFO", "'trapper' stopped (exit status 7)");
+}
+
+#[test]
+fn a_reload_that_fails_after_opening_the_new_log_leaves_no_file() {
+    // The socket comes from the config (no --socket), so a reload moves
+    // it; a path too long for a socket fails that move after the new log
+    // file was opened.
+    let dir = test_dir("evlog-reload-undo");
+    let config = dir.join("taskmaster.yaml");
+    let tasks = "tasks:\n  a:\n    command: sleep 1000\n    autoLaunch: false\n";
+    std::fs::write(
+        &config,
+        format!("socket: s.sock\nlogfile: one.log\n{tasks}"),
+    )
+    .unwrap();
+    let _sup = Captured::start(Command::new(BIN).arg("--no-shell").arg(&config));
+    let socket = dir.join("s.sock");
+    let ctl = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("ctl")
+            .arg("--socket")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    wait_until(secs(10), "the supervisor answers", || {
+        ctl(&["status"]).status.success()
+    });
+    let long = "s".repeat(120);
+    std::fs::write(
+        &config,
+        format!("socket: {long}.sock\nlogfile: new/two.log\n{tasks}"),
+    )
+    .unwrap();
+    let out = ctl(&["reload"]);
+    let reply =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{reply}");
+    assert!(reply.contains("reload failed, nothing changed:"), "{reply}");
+    assert!(!dir.join("new/two.log").exists(), "no file left behind");
+    wait_line(
+        &dir.join("one.log"),
+        "ERROR",
+        "reload failed, nothing changed:",
+    );
+    drop(_sup);
+    remove_test_dir(&dir);
 }
