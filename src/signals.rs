@@ -5,9 +5,9 @@
 //! means. A fault of our own still ends it: the kernel delivers a fault
 //! signal it raises (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) even
 //! when blocked, with its default action, and `abort` unblocks SIGABRT
-//! before raising it. SIGPIPE is ignored (a write to a closed pipe fails with EPIPE),
-//! and so are SIGTTIN and SIGTTOU, so that the terminal never stops the
-//! supervisor (a background read fails with EIO instead).
+//! before raising it. SIGPIPE is ignored (a write to a closed pipe fails
+//! with EPIPE), and so are SIGTTIN and SIGTTOU, so that the terminal never
+//! stops the supervisor (a background read fails with EIO instead).
 //! Also the reap loop. Children undo all of this before exec (`spawn.rs`).
 
 use std::io;
