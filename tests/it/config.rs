@@ -143,6 +143,8 @@ fn tasks_run_in_the_config_files_directory() {
     let pwd = read_line_file(&sup.dir.join("where"));
     assert_eq!(pwd.trim(), sup.dir.to_str().unwrap());
     assert!(!elsewhere.join("where").exists());
+    drop(sup);
+    remove_test_dir(&elsewhere);
 }
 
 #[test]

@@ -306,6 +306,8 @@ time.sleep(1000)
             });
         }
     }
+    drop(sup);
+    remove_test_dir(&tools);
 }
 
 #[test]
