@@ -299,7 +299,11 @@ fn load_or_create(path: Option<PathBuf>) -> Result<config::Config, Error> {
             let p = PathBuf::from(DEFAULT_CONFIG);
             if !p.exists() {
                 std::fs::write(&p, config::EXAMPLE).map_err(|e| {
-                    Error::Config(format!("{}: cannot write example config: {e}", p.display()))
+                    Error::Config(format!(
+                        "{}: cannot write example config: {}",
+                        p.display(),
+                        crate::text::os_reason(e)
+                    ))
                 })?;
                 crate::text::stderr_line(&format!(
                     "taskmaster: wrote an example config to {}",

@@ -69,7 +69,8 @@ pub fn check_private_dir(socket: &Path) -> Result<(), String> {
     if socket.parent() != Some(dir.as_path()) {
         return Ok(());
     }
-    let m = std::fs::symlink_metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let m = std::fs::symlink_metadata(&dir)
+        .map_err(|e| format!("{}: {}", dir.display(), crate::text::os_reason(e)))?;
     let ours = m.uid() == nix::unistd::geteuid().as_raw();
     if !m.file_type().is_dir() || !ours || m.mode() & 0o077 != 0 {
         return Err(format!(

@@ -26,7 +26,8 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
         Ok(s) => s,
         Err(e) => {
             crate::text::stderr_line(&format!(
-                "taskmaster ctl: cannot reach a supervisor at {shown}: {e}"
+                "taskmaster ctl: cannot reach a supervisor at {shown}: {}",
+                crate::text::os_reason(e)
             ));
             return 3;
         }
@@ -62,7 +63,10 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
         None
     };
     if let Err(e) = send(&stream, request.as_bytes(), pipe.as_ref().map(|(_, w)| w)) {
-        crate::text::stderr_line(&format!("taskmaster ctl: cannot send to {shown}: {e}"));
+        crate::text::stderr_line(&format!(
+            "taskmaster ctl: cannot send to {shown}: {}",
+            crate::text::os_reason(e)
+        ));
         return 3;
     }
     // Ours to read; the supervisor holds the write end now.
@@ -78,7 +82,8 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 crate::text::stderr_line(&format!(
-                    "taskmaster ctl: cannot read reply from {shown}: {e}"
+                    "taskmaster ctl: cannot read reply from {shown}: {}",
+                    crate::text::os_reason(e)
                 ));
                 return 3;
             }

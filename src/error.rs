@@ -25,7 +25,8 @@ impl Error {
 
     /// A fatal error from an I/O failure of `what`.
     pub fn io(what: &str, err: impl fmt::Display) -> Error {
-        Error::Fatal(format!("{what}: {err}"))
+        let err = err.to_string();
+        Error::Fatal(format!("{what}: {}", crate::text::without_os_error(&err)))
     }
 }
 

@@ -47,10 +47,14 @@ pub fn quoted(s: &str) -> String {
 /// An I/O error's text without the ` (os error N)` that `io::Error` adds:
 /// `No such file or directory`.
 pub fn os_reason(e: std::io::Error) -> String {
-    let s = e.to_string();
-    match s.rfind(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
+    without_os_error(&e.to_string()).to_string()
+}
+
+/// `text` without a trailing ` (os error N)`.
+pub fn without_os_error(text: &str) -> &str {
+    match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => &text[..i],
+        _ => text,
     }
 }
 
@@ -89,6 +93,14 @@ mod tests {
         assert_eq!(quoted(&format!("{sixty}yz")), format!("'{sixty}...'"));
         let e = std::io::Error::from_raw_os_error(libc::ENOENT);
         assert_eq!(os_reason(e), "No such file or directory");
+        assert_eq!(
+            without_os_error("Read-only file system (os error 30)"),
+            "Read-only file system"
+        );
+        assert_eq!(
+            without_os_error("closed (os error) later"),
+            "closed (os error) later"
+        );
     }
 
     #[test]

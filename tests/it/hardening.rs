@@ -559,7 +559,7 @@ fn issue_10_a_default_socket_path_on_a_read_only_root_warns_and_runs_without() {
     let (code, err) = finish(child, true);
     assert_eq!(code, 0, "{err}");
     let warning = format!(
-        "taskmaster: cannot bind control socket {}/taskmaster.sock: Read-only file system (os error 30); running without a control socket",
+        "taskmaster: cannot bind control socket {}/taskmaster.sock: Read-only file system; running without a control socket",
         ro.0.display()
     );
     assert_eq!(
