@@ -38,9 +38,8 @@ pub mod words;
 #[cfg(test)]
 mod layers {
     const LAYERS: &[&[&str]] = &[
-        &[
-            "text", "words", "signame", "escape", "error", "timers", "outbox",
-        ],
+        &["text"],
+        &["words", "signame", "escape", "error", "timers", "outbox"],
         &["config", "console", "metrics", "fanout"],
         &[
             "process", "logs", "limits", "deps", "health", "notify", "import",
