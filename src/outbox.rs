@@ -110,13 +110,23 @@ impl Outbox {
             self.buf.extend(block);
             return ends.len();
         }
-        if self.dropped > 0
-            && self.buf.len() + marker_len(self.dropped + ends.len() as u64) >= self.cap
-        {
-            // Not even the marker fits: none of these lines can.
-            self.dropped += ends.len() as u64;
-            self.dropped_total += ends.len() as u64;
-            return 0;
+        if self.dropped > 0 {
+            // The marker as it stands and the shortest line (its newline
+            // included): if even they do not fit, none of these lines can
+            // (the marker only grows), and all are dropped without a look
+            // at each (a stalled follower of a flood).
+            let mut shortest = usize::MAX;
+            let mut start = 0;
+            for &end in ends {
+                shortest = shortest.min(end - start);
+                start = end;
+            }
+            let least = marker_len(self.dropped).saturating_add(shortest);
+            if self.buf.len().saturating_add(least) > self.cap {
+                self.dropped += ends.len() as u64;
+                self.dropped_total += ends.len() as u64;
+                return 0;
+            }
         }
         let mut start = 0;
         let mut queued = 0;
@@ -402,6 +412,53 @@ mod tests {
         );
         assert_eq!(text(&mut o), "[... 1 line dropped]\none\n");
         assert_eq!(o.pending_drops(), 2);
+    }
+
+    #[test]
+    fn a_block_of_lines_is_queued_and_dropped_as_line_by_line() {
+        // Blocks of lines of many lengths, pushed at once into one queue
+        // and one line at a time into another, with a reader taking a
+        // little now and then: both hold the same bytes and counts.
+        let mut seed = 7u64;
+        let mut next = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let (mut block_wise, mut line_wise) = (Outbox::new(300), Outbox::new(300));
+        let mut blocks_dropped_whole = 0;
+        for round in 0..20_000 {
+            let mut block = Vec::new();
+            let mut ends = Vec::new();
+            for _ in 0..1 + next(12) {
+                let len = if next(4) == 0 { 40 } else { 2 + next(8) };
+                block.extend(std::iter::repeat_n(b'a' + (round % 26) as u8, len as usize));
+                block.push(b'\n');
+                ends.push(block.len());
+            }
+            let before = block_wise.pending_drops();
+            let queued = block_wise.push_lines(&block, &ends);
+            if queued == 0 && before > 0 {
+                blocks_dropped_whole += 1;
+            }
+            let mut start = 0;
+            let mut by_line = 0;
+            for &end in &ends {
+                by_line += usize::from(line_wise.push_line(&[&block[start..end - 1]]));
+                start = end;
+            }
+            assert_eq!(queued, by_line, "round {round}");
+            assert_eq!(block_wise.pending_drops(), line_wise.pending_drops());
+            assert_eq!(block_wise.dropped_total(), line_wise.dropped_total());
+            assert_eq!(block_wise.len(), line_wise.len(), "round {round}");
+            if next(3) == 0 {
+                let n = next(120) as usize;
+                assert_eq!(block_wise.take(n), line_wise.take(n), "round {round}");
+            }
+        }
+        assert!(blocks_dropped_whole > 100, "{blocks_dropped_whole}");
+        assert_eq!(text(&mut block_wise), text(&mut line_wise));
     }
 
     #[test]
