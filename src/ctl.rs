@@ -10,6 +10,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+use rustix::pipe::SpliceFlags;
 
 use crate::control::{PIPED, check_private_dir, peer_uid, user_name};
 
@@ -115,22 +116,54 @@ pub fn client(path: &Path, words: &[String]) -> u8 {
     };
     // A stream the supervisor sends through our pipe goes on there
     // (nothing more comes on the socket); anything else on the socket.
-    let mut from: Box<dyn Read> = match pipe {
-        Some(p) if piped => Box::new(p),
-        _ => Box::new(stream),
-    };
     let out = if code == 0 {
         rustix::stdio::stdout()
     } else {
         rustix::stdio::stderr()
     };
+    let tty = rustix::termios::isatty(out);
+    let mut from: Box<dyn Read> = match pipe {
+        Some(p) if piped => {
+            // To a pipe or file the stream is moved by the kernel, not
+            // copied through ctl: ten followers of a flood then take
+            // next to no CPU from the supervisor and the process writing.
+            if !tty {
+                if !write_all(out, &head) {
+                    return code;
+                }
+                head.clear();
+                if splice_all(&p, out) {
+                    return code;
+                }
+            }
+            Box::new(p)
+        }
+        _ => Box::new(stream),
+    };
     // What processes wrote reaches a terminal escaped, a pipe or file as is.
-    if rustix::termios::isatty(out) {
+    if tty {
         copy_escaped(&mut from, out, head, &mut buf);
     } else {
         copy_raw(&mut from, out, &head, &mut buf);
     }
     code
+}
+
+/// Moves what comes through `pipe` to `out` with `splice(2)` until the
+/// stream ends or nobody reads `out` any more: `true`. `false`, with
+/// nothing moved, when `out` takes no splice (a file opened for appending,
+/// some devices): the stream is then copied.
+fn splice_all(pipe: &std::fs::File, out: std::os::fd::BorrowedFd<'_>) -> bool {
+    let mut moved = false;
+    loop {
+        match rustix::pipe::splice(pipe, None, out, None, FOLLOW_PIPE, SpliceFlags::empty()) {
+            Ok(0) => return true,
+            Ok(_) => moved = true,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::INVAL) if !moved => return false,
+            Err(_) => return true,
+        }
+    }
 }
 
 /// What the pipe of a streaming reply holds: ctl's receive buffer.

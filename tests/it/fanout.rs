@@ -165,6 +165,65 @@ fn many_followers_of_a_flood_each_get_every_line_whole_and_in_order() {
     let _ = std::fs::remove_dir_all(tools);
 }
 
+#[test]
+fn a_follower_writing_to_a_file_gets_every_line_whole_and_in_order() {
+    // ctl moves the stream to a file it may splice to without copying it;
+    // a file opened for appending takes no splice, and is written instead.
+    let (sup, tools) = numbered_flood("fanout-file", 200_000);
+    sup.wait_state("flood", "RUNNING", secs(10));
+    let before = open_fds(sup.pid());
+    let spliced = sup.path("spliced.out");
+    let appended = sup.path("appended.out");
+    std::fs::write(&appended, "").unwrap();
+    let to = [
+        std::fs::File::create(&spliced).unwrap(),
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&appended)
+            .unwrap(),
+    ];
+    let followers: Vec<Captured> = to
+        .into_iter()
+        .map(|file| {
+            Captured::start_to(
+                Command::new(BIN)
+                    .arg("ctl")
+                    .arg("--socket")
+                    .arg(&sup.socket)
+                    .args(["logs", "-f", "flood", "0"]),
+                file,
+            )
+        })
+        .collect();
+    wait_until(secs(10), "the followers connected", || {
+        open_fds(sup.pid()) == before + 2 * followers.len()
+    });
+    std::fs::write(sup.path("go"), "").unwrap();
+    for (i, path) in [&spliced, &appended].into_iter().enumerate() {
+        wait_until(secs(60), &format!("{}: every line", path.display()), || {
+            let text = std::fs::read(path).unwrap();
+            seen(&String::from_utf8_lossy(&text), i) == 200_000
+        });
+    }
+    // The last line comes alone, and reaches the file at once.
+    std::fs::write(sup.path("more"), "").unwrap();
+    for (i, path) in [&spliced, &appended].into_iter().enumerate() {
+        wait_until(
+            secs(10),
+            &format!("{}: the last line", path.display()),
+            || {
+                let text = std::fs::read(path).unwrap();
+                seen(&String::from_utf8_lossy(&text), i) == 200_001
+            },
+        );
+    }
+    // Neither gave up on its file.
+    for mut f in followers {
+        assert!(f.child.try_wait().unwrap().is_none(), "ctl still follows");
+    }
+    let _ = std::fs::remove_dir_all(tools);
+}
+
 /// A supervisor `name` whose task `flood`, once `go` exists in the test
 /// dir, writes `lines` numbered lines (`N ` and N % 300 `x`, as `seen`
 /// checks them), then line `lines` once `more` exists; and the directory

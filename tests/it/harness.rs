@@ -685,6 +685,16 @@ impl Captured {
         Captured { child, out }
     }
 
+    /// A child whose stdout goes to `to` (a file the test reads itself):
+    /// `text` stays empty; killed and reaped on drop all the same.
+    pub fn start_to(cmd: &mut Command, to: std::fs::File) -> Captured {
+        let child = cmd.stdout(to).stderr(Stdio::null()).spawn().unwrap();
+        Captured {
+            child,
+            out: Arc::default(),
+        }
+    }
+
     /// `taskmaster ctl ARGS` talking to `sup`.
     pub fn ctl(sup: &Sup, args: &[&str]) -> Captured {
         Captured::start(
