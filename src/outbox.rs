@@ -106,31 +106,48 @@ impl Outbox {
     /// each newline. What fits goes in at once; past the bound, lines are
     /// dropped and counted as by `push_line`. Returns how many were queued.
     pub fn push_lines(&mut self, block: &[u8], ends: &[usize]) -> usize {
-        if self.dropped == 0 && self.buf.len() + block.len() <= self.cap {
-            self.buf.extend(block);
-            return ends.len();
-        }
-        if self.dropped > 0 {
-            // The marker as it stands and the shortest line (its newline
-            // included): if even they do not fit, none of these lines can
-            // (the marker only grows), and all are dropped without a look
-            // at each (a stalled follower of a flood).
-            let mut shortest = usize::MAX;
-            let mut start = 0;
-            for &end in ends {
-                shortest = shortest.min(end - start);
-                start = end;
-            }
-            let least = marker_len(self.dropped).saturating_add(shortest);
-            if self.buf.len().saturating_add(least) > self.cap {
-                self.dropped += ends.len() as u64;
-                self.dropped_total += ends.len() as u64;
-                return 0;
-            }
-        }
-        let mut start = 0;
         let mut queued = 0;
-        for &end in ends {
+        let mut i = 0;
+        let mut start = 0;
+        while self.dropped == 0 && i < ends.len() {
+            // The lines that fit, in one go; the next one is dropped.
+            let room = self.cap.saturating_sub(self.buf.len());
+            let fit = ends[i..].partition_point(|&e| e - start <= room);
+            if fit > 0 {
+                let upto = ends[i + fit - 1];
+                self.buf.extend(&block[start..upto]);
+                queued += fit;
+                i += fit;
+                start = upto;
+            } else {
+                self.drop_one();
+                start = ends[i];
+                i += 1;
+            }
+        }
+        if i == ends.len() {
+            return queued;
+        }
+        // Lines are being dropped. The marker as it stands and the
+        // shortest line left (its newline included): if even they do not
+        // fit, none of the rest can (the marker only grows), and all are
+        // dropped after one look at their lengths (a stalled follower of a
+        // flood).
+        let mut shortest = usize::MAX;
+        let mut from = start;
+        for &end in &ends[i..] {
+            shortest = shortest.min(end - from);
+            from = end;
+        }
+        let least = marker_len(self.dropped).saturating_add(shortest);
+        if self.buf.len().saturating_add(least) > self.cap {
+            let n = (ends.len() - i) as u64;
+            self.dropped += n;
+            self.dropped_total += n;
+            return queued;
+        }
+        // A shorter line fits after the marker: one at a time from here.
+        for &end in &ends[i..] {
             queued += usize::from(self.push_line(&[&block[start..end - 1]]));
             start = end;
         }
