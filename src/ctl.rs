@@ -160,6 +160,7 @@ fn splice_all(pipe: &std::fs::File, out: std::os::fd::BorrowedFd<'_>) -> bool {
             Ok(0) => return true,
             Ok(_) => moved = true,
             Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) if writable(out) => {}
             Err(rustix::io::Errno::INVAL) if !moved => return false,
             Err(_) => return true,
         }
@@ -209,10 +210,28 @@ fn write_all(out: std::os::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
         match rustix::io::write(out, bytes) {
             Ok(n) => bytes = &bytes[n..],
             Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) if writable(out) => {}
             Err(_) => return false,
         }
     }
     true
+}
+
+/// Waits until `out` takes more: stdout may be a non-blocking pipe (its
+/// reader set O_NONBLOCK on the pipe they share), and full for now is not
+/// gone. `false` if even waiting fails.
+fn writable(out: std::os::fd::BorrowedFd<'_>) -> bool {
+    let mut fds = [rustix::event::PollFd::new(
+        &out,
+        rustix::event::PollFlags::OUT,
+    )];
+    loop {
+        match rustix::event::poll(&mut fds, None) {
+            Ok(_) => return true,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return false,
+        }
+    }
 }
 
 /// The rest of a reply to a pipe or file: each block written as it was

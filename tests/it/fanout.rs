@@ -171,7 +171,6 @@ fn a_follower_writing_to_a_file_gets_every_line_whole_and_in_order() {
     // a file opened for appending takes no splice, and is written instead.
     let (sup, tools) = numbered_flood("fanout-file", 200_000);
     sup.wait_state("flood", "RUNNING", secs(10));
-    let before = open_fds(sup.pid());
     let spliced = sup.path("spliced.out");
     let appended = sup.path("appended.out");
     std::fs::write(&appended, "").unwrap();
@@ -195,8 +194,14 @@ fn a_follower_writing_to_a_file_gets_every_line_whole_and_in_order() {
             )
         })
         .collect();
+    // The supervisor holds the pipe each ctl reads the stream from.
     wait_until(secs(10), "the followers connected", || {
-        open_fds(sup.pid()) == before + 2 * followers.len()
+        let held = pipes_of(sup.pid(), 0);
+        followers.iter().all(|f| {
+            pipes_of(f.child.id() as i32, 3)
+                .iter()
+                .any(|p| held.contains(p))
+        })
     });
     std::fs::write(sup.path("go"), "").unwrap();
     for (i, path) in [&spliced, &appended].into_iter().enumerate() {
@@ -221,6 +226,54 @@ fn a_follower_writing_to_a_file_gets_every_line_whole_and_in_order() {
     for mut f in followers {
         assert!(f.child.try_wait().unwrap().is_none(), "ctl still follows");
     }
+    let _ = std::fs::remove_dir_all(tools);
+}
+
+#[test]
+fn a_follower_whose_stdout_is_a_full_non_blocking_pipe_waits_for_room() {
+    // Its reader made the pipe they share non-blocking, then read nothing
+    // for a while: ctl waits for room instead of taking the full pipe for
+    // a reader that is gone.
+    let (sup, tools) = numbered_flood("fanout-nonblock", 200_000);
+    sup.wait_state("flood", "RUNNING", secs(10));
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK).unwrap();
+    let mut ctl = Captured::start_to(
+        Command::new(BIN)
+            .arg("ctl")
+            .arg("--socket")
+            .arg(&sup.socket)
+            .args(["logs", "-f", "flood", "0"]),
+        std::fs::File::from(w),
+    );
+    let pid = ctl.child.id() as i32;
+    // The supervisor holds the pipe ctl reads the stream from.
+    wait_until(secs(10), "ctl following", || {
+        let ours = pipes_of(pid, 3);
+        pipes_of(sup.pid(), 0).iter().any(|p| ours.contains(p))
+    });
+    std::fs::write(sup.path("go"), "").unwrap();
+    // Far more than its stdout holds, which nobody reads meanwhile.
+    wait_until(secs(60), "the flood written", || {
+        sup.cmd("logs flood 1").1.contains("] 199999 ")
+    });
+    assert!(ctl.child.try_wait().unwrap().is_none(), "ctl still follows");
+    std::fs::write(sup.path("more"), "").unwrap();
+    let mut text = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    wait_until(secs(30), "every line, or its count in a marker", || {
+        while let Ok(n) = rustix::io::read(&r, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.extend_from_slice(&buf[..n]);
+        }
+        seen(&String::from_utf8_lossy(&text), 0) == 200_001
+    });
+    assert!(
+        String::from_utf8_lossy(&text).contains(" lines dropped]\n"),
+        "the flood overran ctl's pipe while it waited"
+    );
+    drop(ctl);
     let _ = std::fs::remove_dir_all(tools);
 }
 
@@ -282,6 +335,21 @@ fn seen(text: &str, follower: usize) -> u64 {
         next += 1;
     }
     next
+}
+
+/// The pipes (`pipe:[inode]`) among the fds of `pid` from `from` on.
+fn pipes_of(pid: i32, from: i32) -> Vec<String> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.filter_map(|e| {
+        let e = e.ok()?;
+        let fd: i32 = e.file_name().to_str()?.parse().ok()?;
+        let to = std::fs::read_link(e.path()).ok()?;
+        let to = to.to_str()?.to_string();
+        (fd >= from && to.starts_with("pipe:")).then_some(to)
+    })
+    .collect()
 }
 
 /// Bytes waiting in the stdout pipe of `pid`, and the pipe's size.
