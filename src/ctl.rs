@@ -9,6 +9,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+use rustix::event::PollFlags;
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use rustix::pipe::SpliceFlags;
 
@@ -160,7 +161,11 @@ fn splice_all(pipe: &std::fs::File, out: std::os::fd::BorrowedFd<'_>) -> bool {
             Ok(0) => return true,
             Ok(_) => moved = true,
             Err(rustix::io::Errno::INTR) => {}
-            Err(rustix::io::Errno::AGAIN) if writable(out) => {}
+            // With either end non-blocking, a splice between pipes does
+            // not wait for the other: wait for lines to move, then for
+            // room to move them to.
+            Err(rustix::io::Errno::AGAIN)
+                if ready(pipe.as_fd(), PollFlags::IN) && ready(out, PollFlags::OUT) => {}
             Err(rustix::io::Errno::INVAL) if !moved => return false,
             Err(_) => return true,
         }
@@ -210,21 +215,18 @@ fn write_all(out: std::os::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
         match rustix::io::write(out, bytes) {
             Ok(n) => bytes = &bytes[n..],
             Err(rustix::io::Errno::INTR) => {}
-            Err(rustix::io::Errno::AGAIN) if writable(out) => {}
+            Err(rustix::io::Errno::AGAIN) if ready(out, PollFlags::OUT) => {}
             Err(_) => return false,
         }
     }
     true
 }
 
-/// Waits until `out` takes more: stdout may be a non-blocking pipe (its
-/// reader set O_NONBLOCK on the pipe they share), and full for now is not
+/// Waits until `fd` is ready for `what`: stdout may be a non-blocking
+/// pipe (made so by whoever handed it over), and full for now is not
 /// gone. `false` if even waiting fails.
-fn writable(out: std::os::fd::BorrowedFd<'_>) -> bool {
-    let mut fds = [rustix::event::PollFd::new(
-        &out,
-        rustix::event::PollFlags::OUT,
-    )];
+fn ready(fd: std::os::fd::BorrowedFd<'_>, what: PollFlags) -> bool {
+    let mut fds = [rustix::event::PollFd::new(&fd, what)];
     loop {
         match rustix::event::poll(&mut fds, None) {
             Ok(_) => return true,

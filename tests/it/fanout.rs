@@ -9,7 +9,7 @@
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
@@ -222,11 +222,48 @@ fn a_follower_writing_to_a_file_gets_every_line_whole_and_in_order() {
             },
         );
     }
+    // The first moved the stream without reading it: fewer reads than
+    // the stream has blocks of ctl's read buffer (256 KiB), which a copy
+    // takes at least; the second read it.
+    let blocks = std::fs::metadata(&spliced).unwrap().len() / (256 * 1024);
+    let reads: Vec<u64> = followers
+        .iter()
+        .map(|f| read_syscalls(f.child.id() as i32))
+        .collect();
+    assert!(
+        reads[0] < blocks,
+        "spliced: {} reads, {blocks} blocks",
+        reads[0]
+    );
+    assert!(
+        reads[1] >= blocks,
+        "copied: {} reads, {blocks} blocks",
+        reads[1]
+    );
     // Neither gave up on its file.
     for mut f in followers {
         assert!(f.child.try_wait().unwrap().is_none(), "ctl still follows");
     }
     let _ = std::fs::remove_dir_all(tools);
+}
+
+/// The read(2)-like system calls `pid` made (`syscr` of /proc/PID/io).
+fn read_syscalls(pid: i32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscr: "))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// CPU time `pid` used, in clock ticks (utime + stime of /proc/PID/stat).
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    // utime and stime are fields 14 and 15; the first here is field 3.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
 #[test]
@@ -251,6 +288,13 @@ fn a_follower_whose_stdout_is_a_full_non_blocking_pipe_waits_for_room() {
         let ours = pipes_of(pid, 3);
         pipes_of(sup.pid(), 0).iter().any(|p| ours.contains(p))
     });
+    // Nothing comes yet: ctl waits for lines without spinning (a splice
+    // between pipes, one of them non-blocking, does not wait for them).
+    let before = cpu_ticks(pid);
+    let quiet = Instant::now() + Duration::from_secs(1);
+    wait_until(secs(5), "a quiet second", || Instant::now() >= quiet);
+    let used = cpu_ticks(pid) - before;
+    assert!(used < 20, "ctl used {used} ticks waiting for lines");
     std::fs::write(sup.path("go"), "").unwrap();
     // Far more than its stdout holds, which nobody reads meanwhile.
     wait_until(secs(60), "the flood written", || {
