@@ -323,6 +323,9 @@ pub struct Conn {
     pub stream: mio::net::UnixStream,
     pub phase: Phase,
     pub input: Vec<u8>,
+    /// The reply: its first line (`0` or `1`), then the rest, written from
+    /// where they were made; `written` counts over both.
+    pub head: &'static [u8],
     pub output: Vec<u8>,
     pub written: usize,
     /// When it is closed if still silent.
@@ -424,15 +427,13 @@ impl Conn {
     /// Writes what the socket takes. `true` when all is out (or the peer
     /// is gone).
     pub fn write_reply(&mut self) -> bool {
-        while self.written < self.output.len() {
-            match self.stream.write(&self.output[self.written..]) {
-                Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return true,
-            }
-        }
-        true
+        let out = crate::outbox::write_head_and_body(
+            &mut self.stream,
+            self.head,
+            &self.output,
+            &mut self.written,
+        );
+        out.unwrap_or(true)
     }
 }
 

@@ -20,6 +20,34 @@ pub const OUTBOX_BYTES: usize = 256 * 1024;
 /// name, and the marker of those dropped.
 pub const BESIDE_PIPE_BYTES: usize = 32 * 1024;
 
+/// Writes `head` then `body` to `w` with as few writes as it takes (one
+/// `writev` each), going on from `written`, a count over both, which it
+/// advances. `Ok(true)` once both are out, `Ok(false)` when `w` takes no
+/// more for now. A reply of megabytes (`metrics`) is written from where it
+/// was made, not copied behind its first line.
+pub fn write_head_and_body(
+    w: &mut impl std::io::Write,
+    head: &[u8],
+    body: &[u8],
+    written: &mut usize,
+) -> std::io::Result<bool> {
+    use std::io::{ErrorKind, IoSlice};
+    while *written < head.len() + body.len() {
+        let (h, b) = match written.checked_sub(head.len()) {
+            None => (&head[*written..], body),
+            Some(b) => (&[][..], &body[b..]),
+        };
+        match w.write_vectored(&[IoSlice::new(h), IoSlice::new(b)]) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => *written += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
 /// What `write_to` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flushed {
@@ -476,6 +504,67 @@ mod tests {
         }
         assert!(blocks_dropped_whole > 100, "{blocks_dropped_whole}");
         assert_eq!(text(&mut block_wise), text(&mut line_wise));
+    }
+
+    /// A writer that takes at most `step` bytes a call, and every other
+    /// call nothing (WouldBlock).
+    struct Trickle {
+        got: Vec<u8>,
+        step: usize,
+        calls: usize,
+    }
+
+    impl std::io::Write for Trickle {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.write_vectored(&[std::io::IoSlice::new(b)])
+        }
+        fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+            self.calls += 1;
+            if self.calls.is_multiple_of(2) {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.step - n);
+                self.got.extend_from_slice(&b[..take]);
+                n += take;
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn head_and_body_go_out_whole_across_partial_and_refused_writes() {
+        let body: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        for step in [1, 2, 3, 7, 4096, 20_000] {
+            let mut w = Trickle {
+                got: Vec::new(),
+                step,
+                calls: 0,
+            };
+            let mut written = 0;
+            let mut refused = 0;
+            while !write_head_and_body(&mut w, b"0\n", &body, &mut written).unwrap() {
+                refused += 1;
+            }
+            assert_eq!(&w.got[..2], b"0\n", "step {step}");
+            assert_eq!(&w.got[2..], &body[..], "step {step}");
+            assert_eq!(written, body.len() + 2);
+            assert_eq!(refused, (body.len() + 2).div_ceil(step) - 1, "step {step}");
+            // Done is done: nothing more is written.
+            assert!(write_head_and_body(&mut w, b"0\n", &body, &mut written).unwrap());
+            assert_eq!(w.got.len(), body.len() + 2);
+        }
+        let mut full = Trickle {
+            got: Vec::new(),
+            step: 0,
+            calls: 0,
+        };
+        let err = write_head_and_body(&mut full, b"1\n", b"x", &mut 0).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WriteZero);
     }
 
     #[test]

@@ -247,21 +247,10 @@ impl HttpServer {
             c.replying = true;
             c.input = Vec::new();
         }
-        let total = c.head.len() + c.body.len();
-        while c.written < total {
-            let (head, body) = match c.written.checked_sub(c.head.len()) {
-                None => (&c.head[c.written..], &c.body[..]),
-                Some(b) => (&[][..], &c.body[b..]),
-            };
-            match c
-                .stream
-                .write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(body)])
-            {
-                Ok(n) => c.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            }
+        let written =
+            crate::outbox::write_head_and_body(&mut c.stream, &c.head, &c.body, &mut c.written);
+        if written.is_ok_and(|all| !all) {
+            return;
         }
         self.close(key, reg);
     }

@@ -96,6 +96,7 @@ impl Supervisor {
                 stream,
                 phase: Phase::Reading,
                 input: Vec::new(),
+                head: b"",
                 output: Vec::new(),
                 written: 0,
                 idle_at,
@@ -128,7 +129,7 @@ impl Supervisor {
                 }
                 Err(e) => {
                     c.phase = Phase::Waiting;
-                    self.conn_reply(key, false, &format!("error: {e}"));
+                    self.conn_reply(key, false, format!("error: {e}"));
                 }
             },
             Phase::Waiting if readable && !c.eof => {
@@ -167,22 +168,21 @@ impl Supervisor {
     }
 
     /// Sends the reply of connection `key`'s command.
-    pub(super) fn conn_reply(&mut self, key: usize, ok: bool, text: &str) {
+    pub(super) fn conn_reply(&mut self, key: usize, ok: bool, text: String) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
         if c.gone {
             return self.drop_conn(key);
         }
-        // Made at its final size: a reply of megabytes (`metrics` of
-        // 10 000 processes) is copied once, not grown by doubling.
-        let mut out = Vec::with_capacity(text.len() + 3);
-        out.extend_from_slice(if ok { b"0\n" } else { b"1\n" });
-        out.extend_from_slice(text.as_bytes());
+        // Written from where it was made: a reply of megabytes (`metrics`
+        // of 10 000 processes) is not copied behind its first line.
+        let mut text = text;
         if !text.is_empty() && !text.ends_with('\n') {
-            out.push(b'\n');
+            text.push('\n');
         }
-        c.output = out;
+        c.head = if ok { b"0\n" } else { b"1\n" };
+        c.output = text.into_bytes();
         c.phase = Phase::Writing;
         self.flush_conn(key);
     }

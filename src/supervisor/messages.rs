@@ -121,7 +121,7 @@ impl Supervisor {
                 self.prompt();
                 self.shell.resume = true;
             }
-            ReplyTo::Conn(k) => self.conn_reply(k, ok, &text),
+            ReplyTo::Conn(k) => self.conn_reply(k, ok, text),
             ReplyTo::Log => {
                 // The event itself is in the log already (a reload's
                 // record): this is its terminal view.
