@@ -142,15 +142,7 @@ fn many_followers_of_a_flood_each_get_every_line_whole_and_in_order() {
     sup.wait_state("flood", "RUNNING", secs(10));
     let before = open_fds(sup.pid());
     let followers: Vec<Captured> = (0..4)
-        .map(|_| {
-            Captured::start(
-                Command::new(BIN)
-                    .arg("ctl")
-                    .arg("--socket")
-                    .arg(&sup.socket)
-                    .args(["logs", "-f", "flood", "0"]),
-            )
-        })
+        .map(|_| Captured::ctl(&sup, &["logs", "-f", "flood", "0"]))
         .collect();
     // Every follower is in (its connection and its pipe) before the flood.
     wait_until(secs(10), "the followers connected", || {
@@ -183,16 +175,7 @@ fn a_follower_writing_to_a_file_gets_every_line_whole_and_in_order() {
     ];
     let followers: Vec<Captured> = to
         .into_iter()
-        .map(|file| {
-            Captured::start_to(
-                Command::new(BIN)
-                    .arg("ctl")
-                    .arg("--socket")
-                    .arg(&sup.socket)
-                    .args(["logs", "-f", "flood", "0"]),
-                file,
-            )
-        })
+        .map(|file| Captured::ctl_to(&sup, &["logs", "-f", "flood", "0"], file))
         .collect();
     // The supervisor holds the pipe each ctl reads the stream from.
     wait_until(secs(10), "the followers connected", || {
@@ -274,14 +257,7 @@ fn a_follower_whose_stdout_is_a_full_non_blocking_pipe_waits_for_room() {
     let (sup, tools) = numbered_flood("fanout-nonblock", 200_000);
     sup.wait_state("flood", "RUNNING", secs(10));
     let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK).unwrap();
-    let mut ctl = Captured::start_to(
-        Command::new(BIN)
-            .arg("ctl")
-            .arg("--socket")
-            .arg(&sup.socket)
-            .args(["logs", "-f", "flood", "0"]),
-        std::fs::File::from(w),
-    );
+    let mut ctl = Captured::ctl_to(&sup, &["logs", "-f", "flood", "0"], std::fs::File::from(w));
     let pid = ctl.child.id() as i32;
     // The supervisor holds the pipe ctl reads the stream from.
     wait_until(secs(10), "ctl following", || {

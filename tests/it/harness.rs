@@ -674,6 +674,13 @@ pub struct Captured {
     out: Arc<Mutex<Vec<u8>>>,
 }
 
+/// The command line of `taskmaster ctl ARGS` talking to `sup`.
+fn ctl_command(sup: &Sup, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("ctl").arg("--socket").arg(&sup.socket).args(args);
+    c
+}
+
 impl Captured {
     pub fn start(cmd: &mut Command) -> Captured {
         let mut child = cmd
@@ -697,13 +704,12 @@ impl Captured {
 
     /// `taskmaster ctl ARGS` talking to `sup`.
     pub fn ctl(sup: &Sup, args: &[&str]) -> Captured {
-        Captured::start(
-            Command::new(BIN)
-                .arg("ctl")
-                .arg("--socket")
-                .arg(&sup.socket)
-                .args(args),
-        )
+        Captured::start(&mut ctl_command(sup, args))
+    }
+
+    /// `taskmaster ctl ARGS` talking to `sup`, its stdout on `to`.
+    pub fn ctl_to(sup: &Sup, args: &[&str], to: std::fs::File) -> Captured {
+        Captured::start_to(&mut ctl_command(sup, args), to)
     }
 
     pub fn text(&self) -> String {
